@@ -1,0 +1,2 @@
+//! Storage benchmarks.
+fn main() {}

@@ -1,0 +1,1 @@
+//! The Kafka protocol server: listeners, request handlers, partition replicas and group coordinator.

@@ -1,0 +1,1 @@
+//! The embedded Raft metadata quorum: cluster image, controller role, and the local metadata view.
