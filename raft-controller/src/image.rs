@@ -1,0 +1,304 @@
+//! The metadata image: the cluster state every node rebuilds by applying the committed log,
+//! read-only to everyone but the state machine, plus the dispatch of a command to the code
+//! that computes its (deterministic) effect.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::commands::{Applied, CommandResponse, MetadataOp};
+use crate::controller::{brokers, election, fencing, isr, topics};
+use crate::error::ControllerError;
+
+/// Partition has no leader.
+pub const NO_LEADER: i32 = -1;
+
+/// Size of the producer id block handed out by one AllocateProducerIds.
+pub const PRODUCER_ID_BLOCK_SIZE: i32 = 1000;
+
+/// Topic config that allows electing an out-of-sync replica.
+pub const UNCLEAN_LEADER_ELECTION_CONFIG: &str = "unclean.leader.election.enable";
+
+/// The cluster image. Cheap to clone: topics are shared `Arc`s.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataImage {
+    /// Raft log index of the last applied entry.
+    pub offset: u64,
+    /// The cluster id once the first controller set it.
+    #[serde(default)]
+    pub cluster_id: Option<String>,
+    /// Registered brokers by id.
+    #[serde(default)]
+    pub brokers: BTreeMap<i32, BrokerRegistration>,
+    /// Topics by name.
+    #[serde(default)]
+    pub topics: BTreeMap<String, Arc<TopicImage>>,
+    /// Topic names by id.
+    #[serde(default)]
+    pub topic_ids: BTreeMap<Uuid, String>,
+    /// Cluster-wide dynamic broker configs.
+    #[serde(default)]
+    pub broker_configs: BTreeMap<String, String>,
+    /// Next producer id to hand out.
+    #[serde(default)]
+    pub next_producer_id: i64,
+}
+
+/// A broker's registration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerRegistration {
+    /// Broker id.
+    pub id: i32,
+    /// The registering process.
+    pub incarnation_id: Uuid,
+    /// Broker epoch: log index of the registration.
+    pub epoch: i64,
+    /// Rack (zone).
+    #[serde(default)]
+    pub rack: Option<String>,
+    /// Advertised listeners.
+    #[serde(default)]
+    pub endpoints: Vec<Endpoint>,
+    /// Fenced brokers may not lead partitions or join ISRs.
+    pub fenced: bool,
+    /// The broker asked to shut down; its leaderships are being moved away.
+    #[serde(default)]
+    pub in_controlled_shutdown: bool,
+    /// Log index at which the controlled shutdown began.
+    #[serde(default)]
+    pub controlled_shutdown_offset: Option<u64>,
+}
+
+impl BrokerRegistration {
+    /// May lead partitions and join ISRs.
+    pub fn is_eligible(&self) -> bool {
+        !self.fenced && !self.in_controlled_shutdown
+    }
+}
+
+/// An advertised listener.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// Listener name, e.g. `PLAINTEXT`.
+    pub listener: String,
+    /// Host clients connect to.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Security protocol, e.g. `PLAINTEXT`.
+    pub security_protocol: String,
+}
+
+/// A topic.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicImage {
+    /// Name.
+    pub name: String,
+    /// Topic id.
+    pub id: Uuid,
+    /// Topic config overrides.
+    #[serde(default)]
+    pub configs: BTreeMap<String, String>,
+    /// Partitions; index = partition id.
+    pub partitions: Vec<PartitionState>,
+}
+
+/// Replication state of one partition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionState {
+    /// Partition id.
+    pub partition: i32,
+    /// Assigned replicas; the first is the preferred leader.
+    pub replicas: Vec<i32>,
+    /// In-sync replicas.
+    pub isr: Vec<i32>,
+    /// Leader, or `NO_LEADER`.
+    pub leader: i32,
+    /// Bumped on every leader change.
+    pub leader_epoch: i32,
+    /// Bumped on every change of this partition.
+    pub partition_epoch: i32,
+}
+
+impl MetadataImage {
+    /// A topic by name.
+    pub fn topic(&self, name: &str) -> Option<&Arc<TopicImage>> {
+        self.topics.get(name)
+    }
+
+    /// A topic by id.
+    pub fn topic_by_id(&self, id: &Uuid) -> Option<&Arc<TopicImage>> {
+        self.topic_ids
+            .get(id)
+            .and_then(|name| self.topics.get(name))
+    }
+
+    /// A partition by topic name and index.
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionState> {
+        let index = usize::try_from(partition).ok()?;
+        self.topics.get(topic)?.partitions.get(index)
+    }
+
+    /// A broker's registration.
+    pub fn broker(&self, id: i32) -> Option<&BrokerRegistration> {
+        self.brokers.get(&id)
+    }
+
+    /// Registered brokers that are not fenced.
+    pub fn live_brokers(&self) -> impl Iterator<Item = &BrokerRegistration> {
+        self.brokers.values().filter(|b| !b.fenced)
+    }
+
+    /// Whether `id` may lead a partition or join an ISR: registered, unfenced, not shutting down.
+    pub fn is_eligible(&self, id: i32) -> bool {
+        self.brokers
+            .get(&id)
+            .is_some_and(BrokerRegistration::is_eligible)
+    }
+
+    /// Ids of all eligible brokers.
+    pub fn eligible_brokers(&self) -> BTreeSet<i32> {
+        self.brokers
+            .values()
+            .filter(|b| b.is_eligible())
+            .map(|b| b.id)
+            .collect()
+    }
+
+    /// Partitions (topic name, state) that `broker` leads.
+    pub fn partitions_led_by(&self, broker: i32) -> impl Iterator<Item = (&str, &PartitionState)> {
+        self.topics.values().flat_map(move |t| {
+            t.partitions
+                .iter()
+                .filter(move |p| p.leader == broker)
+                .map(move |p| (t.name.as_str(), p))
+        })
+    }
+
+    /// Whether unclean leader election is allowed for `topic`: its config, else the cluster
+    /// default.
+    pub fn unclean_election_allowed(&self, topic: &TopicImage) -> bool {
+        topic
+            .configs
+            .get(UNCLEAN_LEADER_ELECTION_CONFIG)
+            .or_else(|| self.broker_configs.get(UNCLEAN_LEADER_ELECTION_CONFIG))
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+
+    /// Records that the entry at `index` carried no command (blank or membership entry).
+    pub(crate) fn advance_to(&mut self, index: u64) {
+        self.offset = index;
+    }
+
+    /// Applies the command committed at log index `index`.
+    pub(crate) fn apply(&mut self, index: u64, op: &MetadataOp) -> CommandResponse {
+        self.offset = index;
+        match op {
+            MetadataOp::InitCluster { cluster_id } => {
+                let id = self.cluster_id.get_or_insert_with(|| cluster_id.clone());
+                Ok(Applied::ClusterId(id.clone()))
+            }
+            MetadataOp::SetBrokerConfigs { configs } => {
+                for (name, value) in configs {
+                    match value {
+                        Some(value) => self.broker_configs.insert(name.clone(), value.clone()),
+                        None => self.broker_configs.remove(name),
+                    };
+                }
+                if configs.contains_key(UNCLEAN_LEADER_ELECTION_CONFIG) {
+                    election::elect_leaderless_unclean(self, None);
+                }
+                Ok(Applied::Nothing)
+            }
+            MetadataOp::RegisterBroker {
+                broker_id,
+                incarnation_id,
+                rack,
+                endpoints,
+            } => brokers::apply_register(self, index, *broker_id, *incarnation_id, rack, endpoints),
+            MetadataOp::FenceBroker {
+                broker_id,
+                broker_epoch,
+            } => {
+                self.check_broker_epoch(*broker_id, *broker_epoch)?;
+                fencing::fence(self, *broker_id);
+                Ok(Applied::Nothing)
+            }
+            MetadataOp::UnfenceBroker {
+                broker_id,
+                broker_epoch,
+            } => {
+                self.check_broker_epoch(*broker_id, *broker_epoch)?;
+                fencing::unfence(self, *broker_id);
+                Ok(Applied::Nothing)
+            }
+            MetadataOp::BeginControlledShutdown {
+                broker_id,
+                broker_epoch,
+            } => {
+                self.check_broker_epoch(*broker_id, *broker_epoch)?;
+                fencing::begin_controlled_shutdown(self, index, *broker_id);
+                Ok(Applied::Nothing)
+            }
+            MetadataOp::CreateTopic {
+                name,
+                topic_id,
+                configs,
+                assignments,
+            } => topics::apply_create(self, name, *topic_id, configs, assignments),
+            MetadataOp::DeleteTopic { name, topic_id } => {
+                topics::apply_delete(self, name, *topic_id)
+            }
+            MetadataOp::CreatePartitions {
+                topic_id,
+                assignments,
+            } => topics::apply_create_partitions(self, *topic_id, assignments),
+            MetadataOp::AlterTopicConfigs { topic_id, ops } => {
+                topics::apply_alter_configs(self, *topic_id, ops)
+            }
+            MetadataOp::AlterPartition(req) => isr::apply_alter_partition(self, req),
+            MetadataOp::ElectLeaders { kind, partitions } => Ok(Applied::Elections(
+                election::apply_elect_leaders(self, *kind, partitions),
+            )),
+            MetadataOp::AllocateProducerIds {
+                broker_id,
+                broker_epoch,
+            } => {
+                self.check_broker_epoch(*broker_id, *broker_epoch)?;
+                let first = self.next_producer_id;
+                self.next_producer_id = first
+                    .checked_add(i64::from(PRODUCER_ID_BLOCK_SIZE))
+                    .ok_or_else(|| {
+                        ControllerError::InvalidRequest("producer ids exhausted".into())
+                    })?;
+                Ok(Applied::ProducerIds {
+                    first,
+                    count: PRODUCER_ID_BLOCK_SIZE,
+                })
+            }
+        }
+    }
+
+    /// Checks that `broker_id` is registered with `epoch`.
+    pub(crate) fn check_broker_epoch(
+        &self,
+        broker_id: i32,
+        epoch: i64,
+    ) -> Result<&BrokerRegistration, ControllerError> {
+        let reg = self
+            .brokers
+            .get(&broker_id)
+            .ok_or(ControllerError::BrokerIdNotRegistered(broker_id))?;
+        if reg.epoch != epoch {
+            return Err(ControllerError::StaleBrokerEpoch);
+        }
+        Ok(reg)
+    }
+
+    /// Mutable access to a topic (copy-on-write against published images).
+    pub(crate) fn topic_mut(&mut self, name: &str) -> Option<&mut TopicImage> {
+        self.topics.get_mut(name).map(Arc::make_mut)
+    }
+}

@@ -1,0 +1,7 @@
+//! The RPC layer between quorum members: framing, the message set, the client side (one
+//! persistent multiplexed connection per peer, openraft's `RaftNetwork`), and the server.
+
+pub(crate) mod client;
+pub(crate) mod frame;
+pub(crate) mod messages;
+pub(crate) mod server;
