@@ -255,12 +255,11 @@ impl Log {
         }
         let config = self.config();
         active.seal()?;
-        let preallocate = config.preallocate.then_some(config.segment_bytes);
         let segment = Arc::new(Segment::create(
             &self.dir,
             base_offset,
             config.segment_index_bytes,
-            preallocate,
+            config.preallocate_bytes(),
             now_ms,
         )?);
         self.update_segments(|map| {

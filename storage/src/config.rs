@@ -219,6 +219,11 @@ impl LogConfig {
         ]
     }
 
+    /// Bytes to preallocate for a new segment file, when `preallocate` is on.
+    pub(crate) fn preallocate_bytes(&self) -> Option<u64> {
+        self.preallocate.then_some(self.segment_bytes)
+    }
+
     fn apply(&mut self, key: &str, value: &str) -> Result<()> {
         match key {
             "segment.bytes" => self.segment_bytes = unsigned(key, value, 14, i32::MAX as u64)?,

@@ -138,7 +138,13 @@ impl Log {
         let checkpointed_start = read_checkpoint_or_warn(&dir.join(LOG_START_CHECKPOINT));
         if segments.is_empty() {
             let base = checkpointed_start.unwrap_or(0).max(0);
-            let segment = Segment::create(&dir, base, config.segment_index_bytes, None, now)?;
+            let segment = Segment::create(
+                &dir,
+                base,
+                config.segment_index_bytes,
+                config.preallocate_bytes(),
+                now,
+            )?;
             segments.insert(base, Arc::new(segment));
         }
         let first_base = segments.keys().next().copied().unwrap_or(0);
@@ -150,7 +156,13 @@ impl Log {
                 segment.delete_files()?;
             }
             segments.clear();
-            let segment = Segment::create(&dir, log_start, config.segment_index_bytes, None, now)?;
+            let segment = Segment::create(
+                &dir,
+                log_start,
+                config.segment_index_bytes,
+                config.preallocate_bytes(),
+                now,
+            )?;
             segments.insert(log_start, Arc::new(segment));
             log_end = log_start;
         }
@@ -440,7 +452,7 @@ impl Log {
             &self.dir,
             offset,
             config.segment_index_bytes,
-            None,
+            config.preallocate_bytes(),
             now,
         )?);
         self.update_segments(|map| {
