@@ -18,15 +18,39 @@ use crate::routing::{LeaderCall, Router};
 use crate::types::{node_id, MetaRaft, NodeId};
 
 /// Initializes the group on a pristine voter; a no-op on a node that already has state.
-pub(crate) async fn bootstrap_voter(
-    raft: &MetaRaft,
-    config: &QuorumConfig,
-) -> Result<(), QuorumError> {
+/// Voters bootstrap in turn (the lowest id at once, the next one election timeout later, ...)
+/// so that normally one of them forms the group and the others simply receive its log, instead
+/// of all campaigning at once; any voter still bootstraps if those before it are down.
+pub(crate) fn spawn_voter_bootstrap(
+    raft: MetaRaft,
+    config: QuorumConfig,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let rank = config
+            .voters
+            .keys()
+            .position(|id| *id == config.node_id)
+            .unwrap_or(0);
+        let delay =
+            Duration::from_millis(config.election_timeout_max_ms.saturating_mul(rank as u64));
+        tokio::select! {
+            () = crate::signal::stopped(&mut shutdown) => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+        if let Err(error) = bootstrap_voter(&raft, &config).await {
+            warn!(node = config.node_id, %error, "cannot initialize the metadata quorum");
+        }
+    })
+}
+
+async fn bootstrap_voter(raft: &MetaRaft, config: &QuorumConfig) -> Result<(), QuorumError> {
     let initialized = raft
         .is_initialized()
         .await
         .map_err(|e| QuorumError::Raft(e.to_string()))?;
     if initialized {
+        debug!(node = config.node_id, "metadata quorum already formed");
         return Ok(());
     }
     let members: BTreeMap<NodeId, BasicNode> = config

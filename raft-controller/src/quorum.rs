@@ -152,7 +152,11 @@ impl Quorum {
             controller.clone().spawn(shutdown_rx.clone()),
         ];
         if config.is_voter() {
-            membership::bootstrap_voter(&raft, &config).await?;
+            tasks.push(membership::spawn_voter_bootstrap(
+                raft.clone(),
+                config.clone(),
+                shutdown_rx,
+            ));
         } else {
             tasks.push(membership::spawn_learner_join(
                 raft.clone(),
@@ -224,7 +228,7 @@ impl Quorum {
             term: m.current_term,
             leader: self.inner.controller.known_leader(),
             commit_index: self.inner.committed.load(Ordering::Relaxed),
-            applied_index: m.last_applied.map_or(0, |id| id.index),
+            applied_index: self.inner.image.borrow().offset,
         }
     }
 
