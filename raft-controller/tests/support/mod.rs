@@ -1,7 +1,9 @@
 //! Shared test support: in-process quorum clusters over real loopback TCP. Every directed pair
 //! of nodes talks through its own small TCP proxy (each node's voter map points at proxies), so
 //! a test can cut a node off the network by closing and refusing its proxies, and heal it again.
-#![allow(dead_code)]
+// Each test binary uses part of this module; failures here are test failures, so panicking
+// on them is intended.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
