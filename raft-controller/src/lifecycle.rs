@@ -71,10 +71,12 @@ impl BrokerLifecycle {
     pub async fn controlled_shutdown(&self, timeout: Duration) -> Result<(), QuorumError> {
         self.inner.want_shutdown.send_replace(true);
         let mut ended = self.inner.ended.subscribe();
-        let outcome = tokio::time::timeout(timeout, ended.wait_for(Option::is_some)).await;
+        let outcome = tokio::time::timeout(timeout, ended.wait_for(Option::is_some))
+            .await
+            .map(|end| end.map(|end| *end));
         self.stop();
         match outcome {
-            Ok(Ok(end)) if *end == Some(Ended::ShutDownCleanly) => Ok(()),
+            Ok(Ok(Some(Ended::ShutDownCleanly))) => Ok(()),
             Ok(_) => Err(QuorumError::Shutdown),
             Err(_) => Err(QuorumError::Timeout),
         }

@@ -1,5 +1,7 @@
 //! Snapshots: voters build snapshots and purge their logs; a learner that joins late, or comes
 //! back after missing purged entries, is brought up to date by installing a snapshot.
+// Helpers below panic on failure like the tests that call them.
+#![allow(clippy::unwrap_used)]
 
 mod support;
 
