@@ -1,6 +1,8 @@
 //! Broker sessions: a broker whose heartbeats stop is fenced and its leaderships move within the
 //! session timeout; it is unfenced again once it comes back and catches up; a broker in
 //! controlled shutdown has its leaderships moved before it is told to shut down.
+// Helpers below panic on failure like the tests that call them.
+#![allow(clippy::unwrap_used)]
 
 mod support;
 

@@ -1,6 +1,8 @@
 //! ISR changes (AlterPartition): accepted only from the current leader at the current leader
 //! epoch and partition epoch, with a valid new ISR; stale or invalid proposals are rejected with
 //! Kafka's error, and of two concurrent proposals from the same epochs exactly one wins.
+// Helpers below panic on failure like the tests that call them.
+#![allow(clippy::unwrap_used)]
 
 mod support;
 
@@ -24,8 +26,8 @@ async fn fixture() -> Fixture {
     cluster.leader(Duration::from_secs(10)).await;
     let q = cluster.quorum(0).clone();
     let mut epochs = [0; 3];
-    for id in 0..3 {
-        epochs[id] = register_unfenced(&q, id as i32, None).await;
+    for (id, epoch) in (0..).zip(epochs.iter_mut()) {
+        *epoch = register_unfenced(&q, id, None).await;
     }
     let spec = CreateTopicSpec {
         name: "payments".into(),

@@ -1,6 +1,8 @@
 //! Topic administration through the controller on a one-voter quorum: validation with Kafka's
 //! errors, rack-aware placement with balanced leaders, deletion, partition increase, config
 //! changes, leader elections (preferred and unclean), producer id blocks and registrations.
+// Helpers below panic on failure like the tests that call them.
+#![allow(clippy::unwrap_used)]
 
 mod support;
 
