@@ -1,0 +1,193 @@
+//! One client connection: reads pipelined requests, runs them concurrently, and writes the
+//! responses strictly in request order (Kafka clients match responses by order per connection).
+//!
+//! Handlers do their ordering-sensitive work (appends) synchronously when dispatched, in arrival
+//! order, and return a future only for what may wait (replication, long polls, rebalances).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::stream::FuturesOrdered;
+use futures::{FutureExt, StreamExt};
+use kafka_protocol::messages::ApiKey;
+use tokio::net::TcpStream;
+use tracing::{debug, info, warn};
+
+use super::frame::{FrameError, FrameReader};
+use super::response::ResponseWriter;
+use super::shutdown::Shutdown;
+use crate::api::{Dispatcher, Outcome, Pending};
+
+/// Who is on the other end.
+#[derive(Debug, Clone)]
+pub struct ConnectionInfo {
+    pub id: u64,
+    pub peer: SocketAddr,
+    pub listener: String,
+}
+
+/// Per-connection limits from the broker config.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    pub max_frame_bytes: usize,
+    pub idle_timeout: Duration,
+    pub max_in_flight: usize,
+    /// How long a closing connection waits for its in-flight requests.
+    pub drain_timeout: Duration,
+}
+
+type InFlight = FuturesOrdered<futures::future::BoxFuture<'static, (Outcome, ApiKey, Instant)>>;
+
+/// Serves one connection until the client closes it, it idles out, a request forces a close,
+/// or the broker shuts down.
+pub async fn serve(
+    stream: TcpStream,
+    info: ConnectionInfo,
+    dispatcher: Arc<Dispatcher>,
+    limits: ConnectionLimits,
+    mut shutdown: Shutdown,
+) {
+    if let Err(e) = stream.set_nodelay(true) {
+        debug!(peer = %info.peer, error = %e, "set_nodelay failed");
+    }
+    let metrics = dispatcher.metrics().clone();
+    metrics.connection_opened(&info.listener);
+    let (read_half, write_half) = stream.into_split();
+    let mut reader = FrameReader::new(read_half, limits.max_frame_bytes);
+    let mut writer = ResponseWriter::new(write_half);
+    let mut in_flight: InFlight = FuturesOrdered::new();
+    let idle = tokio::time::sleep(limits.idle_timeout);
+    tokio::pin!(idle);
+
+    // Whether requests already accepted still get their responses after the loop ends.
+    let mut drain = false;
+    let close_reason: String = loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.wait() => {
+                drain = true;
+                break "broker shutting down".to_string();
+            }
+            Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                let mut batch = vec![done];
+                while let Some(Some(more)) = in_flight.next().now_or_never() {
+                    batch.push(more);
+                }
+                match write_batch(&mut writer, batch, &dispatcher).await {
+                    Ok(None) => {}
+                    Ok(Some(reason)) => break reason,
+                    Err(e) => break format!("write failed: {e}"),
+                }
+                idle.as_mut().reset(tokio::time::Instant::now() + limits.idle_timeout);
+            }
+            frame = reader.read_frame(), if in_flight.len() < limits.max_in_flight => {
+                match frame {
+                    Ok(Some(frame)) => {
+                        idle.as_mut().reset(tokio::time::Instant::now() + limits.idle_timeout);
+                        if let Err(reason) = start(&dispatcher, &info, frame, &mut in_flight) {
+                            break reason;
+                        }
+                        // Dispatch requests that arrived in the same read without waiting.
+                        let mut failed = None;
+                        while in_flight.len() < limits.max_in_flight {
+                            match reader.parse_buffered() {
+                                Ok(Some(frame)) => {
+                                    if let Err(reason) = start(&dispatcher, &info, frame, &mut in_flight) {
+                                        failed = Some(reason);
+                                        break;
+                                    }
+                                }
+                                Ok(None) => break,
+                                Err(e) => {
+                                    failed = Some(frame_error_reason(&e));
+                                    break;
+                                }
+                            }
+                        }
+                        if let Some(reason) = failed {
+                            break reason;
+                        }
+                    }
+                    Ok(None) => {
+                        drain = true;
+                        break "closed by client".to_string();
+                    }
+                    Err(e) => break frame_error_reason(&e),
+                }
+            }
+            _ = &mut idle => break format!("idle for more than {:?}", limits.idle_timeout),
+        }
+    };
+
+    // Let requests already accepted finish (bounded), so a graceful close loses no response.
+    if drain && !in_flight.is_empty() {
+        let drain = async {
+            while let Some(done) = in_flight.next().await {
+                if !matches!(write_batch(&mut writer, vec![done], &dispatcher).await, Ok(None)) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(limits.drain_timeout, drain).await;
+    }
+    let _ = writer.shutdown().await;
+    metrics.connection_closed(&info.listener);
+    if close_reason == "closed by client" {
+        debug!(peer = %info.peer, connection = info.id, "connection closed by client");
+    } else {
+        info!(peer = %info.peer, connection = info.id, reason = %close_reason, "closing connection");
+    }
+}
+
+fn frame_error_reason(e: &FrameError) -> String {
+    match e {
+        FrameError::Io(_) | FrameError::Truncated => format!("read failed: {e}"),
+        _ => {
+            warn!(error = %e, "invalid request frame");
+            format!("invalid request: {e}")
+        }
+    }
+}
+
+/// Dispatches one request; its synchronous part runs now, in arrival order.
+fn start(
+    dispatcher: &Dispatcher,
+    info: &ConnectionInfo,
+    frame: super::frame::RequestFrame,
+    in_flight: &mut InFlight,
+) -> Result<(), String> {
+    let api_key = frame.api_key;
+    let received_at = frame.received_at;
+    let pending: Pending = dispatcher.dispatch(info, frame).map_err(|reason| {
+        warn!(peer = %info.peer, api = ?api_key, reason = %reason, "closing connection on bad request");
+        reason
+    })?;
+    in_flight.push_back(pending.map(move |outcome| (outcome, api_key, received_at)).boxed());
+    Ok(())
+}
+
+/// Writes a batch of completed responses in order. `Ok(Some(reason))` asks to close.
+async fn write_batch(
+    writer: &mut ResponseWriter,
+    batch: Vec<(Outcome, ApiKey, Instant)>,
+    dispatcher: &Dispatcher,
+) -> std::io::Result<Option<String>> {
+    let metrics = dispatcher.metrics();
+    let mut close = None;
+    for (outcome, api_key, received_at) in batch {
+        match outcome {
+            Outcome::Respond(response) => {
+                let zero_copy = writer.write(&response).await?;
+                metrics.request_completed(api_key, received_at.elapsed(), response.error_code, response.len(), zero_copy);
+            }
+            Outcome::Silent => metrics.request_completed(api_key, received_at.elapsed(), 0, 0, 0),
+            Outcome::Close(reason) => {
+                close = Some(reason);
+                break;
+            }
+        }
+    }
+    writer.flush().await?;
+    Ok(close)
+}
