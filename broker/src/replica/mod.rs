@@ -1,0 +1,10 @@
+//! Partition replicas: leader and follower roles, the high watermark, ISR changes, and the
+//! fetchers that keep followers in step.
+
+pub mod fetcher;
+pub mod manager;
+pub mod partition;
+pub mod peer_client;
+
+pub use manager::{assignment_of, now_ms, ReplicaManager, RoleListener};
+pub use partition::{Assignment, Partition, PartitionError, PartitionRead, Progress, ReadParams};
