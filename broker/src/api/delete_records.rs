@@ -1,0 +1,69 @@
+//! DeleteRecords: advance a partition's log start offset on its leader (followers follow the
+//! leader's log start offset through their fetches).
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
+use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
+use storage::TopicPartition;
+use tracing::info;
+
+use super::{ready, Pending, RequestContext};
+use crate::context::Context;
+use crate::error_codes::*;
+
+/// `offset = -1` means "up to the high watermark".
+const HIGH_WATERMARK: i64 = -1;
+
+pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: DeleteRecordsRequest) -> Pending {
+    let mut first_error = NONE;
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let name = topic.name.0.to_string();
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for p in topic.partitions {
+            let tp = TopicPartition {
+                topic: name.clone(),
+                partition: p.partition_index,
+            };
+            let mut out = DeleteRecordsPartitionResult::default()
+                .with_partition_index(p.partition_index)
+                .with_low_watermark(-1);
+            let result = match ctx.replicas.partition(&tp) {
+                None => Err(if ctx.quorum.image().partition(&tp.topic, tp.partition).is_some() {
+                    NOT_LEADER_OR_FOLLOWER
+                } else {
+                    UNKNOWN_TOPIC_OR_PARTITION
+                }),
+                Some(partition) if !partition.is_leader() => Err(NOT_LEADER_OR_FOLLOWER),
+                Some(partition) => {
+                    let hw = partition.high_watermark();
+                    let target = if p.offset == HIGH_WATERMARK { hw } else { p.offset };
+                    if target < 0 || target > hw {
+                        Err(OFFSET_OUT_OF_RANGE)
+                    } else {
+                        partition
+                            .log()
+                            .delete_records_before(target)
+                            .map_err(|e| e.kafka_error_code())
+                    }
+                }
+            };
+            match result {
+                Ok(low) => {
+                    info!(partition = %tp, log_start = low, "deleted records");
+                    out.low_watermark = low;
+                }
+                Err(code) => {
+                    if first_error == NONE {
+                        first_error = code;
+                    }
+                    out.error_code = code;
+                }
+            }
+            partitions.push(out);
+        }
+        topics.push(DeleteRecordsTopicResult::default().with_name(topic.name).with_partitions(partitions));
+    }
+    ready(rc.respond(&DeleteRecordsResponse::default().with_topics(topics), first_error))
+}

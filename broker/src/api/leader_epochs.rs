@@ -1,0 +1,62 @@
+//! OffsetForLeaderEpoch: where a leader epoch ends in this replica's log (KIP-101/KIP-320), so
+//! followers and consumers can detect and cut divergent tails.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset, OffsetForLeaderTopicResult};
+use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
+use storage::TopicPartition;
+
+use super::{ready, Pending, RequestContext};
+use crate::context::Context;
+use crate::error_codes::*;
+
+pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: OffsetForLeaderEpochRequest) -> Pending {
+    let mut first_error = NONE;
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let name = topic.topic.0.to_string();
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for p in topic.partitions {
+            let tp = TopicPartition {
+                topic: name.clone(),
+                partition: p.partition,
+            };
+            let mut out = EpochEndOffset::default()
+                .with_partition(p.partition)
+                .with_leader_epoch(-1)
+                .with_end_offset(-1);
+            let code = match ctx.replicas.partition(&tp) {
+                None => {
+                    if ctx.quorum.image().partition(&tp.topic, tp.partition).is_some() {
+                        NOT_LEADER_OR_FOLLOWER
+                    } else {
+                        UNKNOWN_TOPIC_OR_PARTITION
+                    }
+                }
+                Some(partition) if !partition.is_leader() => NOT_LEADER_OR_FOLLOWER,
+                Some(partition) => {
+                    let epoch = partition.leader_epoch();
+                    if p.current_leader_epoch >= 0 && p.current_leader_epoch < epoch {
+                        FENCED_LEADER_EPOCH
+                    } else if p.current_leader_epoch > epoch {
+                        UNKNOWN_LEADER_EPOCH
+                    } else {
+                        if let Some((e, offset)) = partition.log().end_offset_for_epoch(p.leader_epoch) {
+                            out.leader_epoch = e;
+                            out.end_offset = offset;
+                        }
+                        NONE
+                    }
+                }
+            };
+            if code != NONE && first_error == NONE {
+                first_error = code;
+            }
+            out.error_code = code;
+            partitions.push(out);
+        }
+        topics.push(OffsetForLeaderTopicResult::default().with_topic(topic.topic).with_partitions(partitions));
+    }
+    ready(rc.respond(&OffsetForLeaderEpochResponse::default().with_topics(topics), first_error))
+}

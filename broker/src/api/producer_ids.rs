@@ -1,0 +1,96 @@
+//! InitProducerId for idempotent producers (ids handed out in blocks by the controller) and
+//! DescribeProducers.
+
+use std::sync::Arc;
+
+use futures::FutureExt;
+use kafka_protocol::messages::describe_producers_response::{PartitionResponse, ProducerState, TopicResponse};
+use kafka_protocol::messages::{
+    DescribeProducersRequest, DescribeProducersResponse, InitProducerIdRequest, InitProducerIdResponse, ProducerId,
+};
+use kafka_protocol::protocol::StrBytes;
+use storage::TopicPartition;
+use tracing::warn;
+
+use super::{ready, Pending, RequestContext};
+use crate::context::Context;
+use crate::error_codes::*;
+
+pub fn init_producer_id(ctx: &Arc<Context>, rc: RequestContext, request: InitProducerIdRequest) -> Pending {
+    if request.transactional_id.as_ref().is_some_and(|t| t.0.is_empty()) {
+        // Kafka: an empty transactional id is an invalid request (null means idempotent only).
+        let response = InitProducerIdResponse::default()
+            .with_error_code(INVALID_REQUEST)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+        return ready(rc.respond(&response, INVALID_REQUEST));
+    }
+    if request.transactional_id.is_some() {
+        warn!(peer = %rc.connection.peer, client = %rc.client_id, "transactional producer refused: transactions are not supported");
+        let response = InitProducerIdResponse::default()
+            .with_error_code(TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+        return ready(rc.respond(&response, TRANSACTIONAL_ID_AUTHORIZATION_FAILED));
+    }
+    let ctx = ctx.clone();
+    async move {
+        // An idempotent producer always gets a fresh id at epoch 0, as Kafka does.
+        let response = match ctx.producer_ids.next().await {
+            Ok(id) => InitProducerIdResponse::default()
+                .with_producer_id(ProducerId(id))
+                .with_producer_epoch(0),
+            Err(code) => InitProducerIdResponse::default()
+                .with_error_code(code)
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1),
+        };
+        let code = response.error_code;
+        rc.respond(&response, code)
+    }
+    .boxed()
+}
+
+pub fn describe_producers(ctx: &Arc<Context>, rc: RequestContext, request: DescribeProducersRequest) -> Pending {
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let name = topic.name.0.to_string();
+        let partitions = topic
+            .partition_indexes
+            .into_iter()
+            .map(|index| {
+                let tp = TopicPartition {
+                    topic: name.clone(),
+                    partition: index,
+                };
+                let mut out = PartitionResponse::default().with_partition_index(index);
+                match ctx.replicas.partition(&tp) {
+                    None => out.error_code = UNKNOWN_TOPIC_OR_PARTITION,
+                    Some(p) if !p.is_leader() => {
+                        out.error_code = NOT_LEADER_OR_FOLLOWER;
+                        out.error_message = Some(StrBytes::from_static_str("not the leader"));
+                    }
+                    Some(p) => {
+                        out.active_producers = p
+                            .log()
+                            .producers()
+                            .into_iter()
+                            .map(|e| {
+                                ProducerState::default()
+                                    .with_producer_id(ProducerId(e.producer_id))
+                                    .with_producer_epoch(i32::from(e.producer_epoch))
+                                    .with_last_sequence(e.last_sequence())
+                                    .with_last_timestamp(e.last_timestamp)
+                                    .with_coordinator_epoch(-1)
+                                    .with_current_txn_start_offset(e.current_txn_first_offset.unwrap_or(-1))
+                            })
+                            .collect();
+                    }
+                }
+                out
+            })
+            .collect();
+        topics.push(TopicResponse::default().with_name(topic.name).with_partitions(partitions));
+    }
+    ready(rc.respond(&DescribeProducersResponse::default().with_topics(topics), NONE))
+}
