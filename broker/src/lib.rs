@@ -1,1 +1,334 @@
-//! The Kafka protocol server: listeners, request handlers, partition replicas and group coordinator.
+//! The Kafka protocol server: listeners, request handlers, partition replicas and group
+//! coordinator, wired together by [`Broker`].
+//!
+//! A produce request flows listener -> connection -> api/produce -> replica/partition ->
+//! storage; the metadata quorum (raft-controller) drives which partitions this broker leads.
+
+pub mod api;
+pub mod config;
+pub mod context;
+pub mod coordinator;
+pub mod error_codes;
+pub mod health;
+pub mod http;
+pub mod k8s;
+pub mod log_dirs;
+pub mod metrics;
+pub mod producer_id_manager;
+pub mod replica;
+pub mod replica_selector;
+pub mod server;
+pub mod topic_config;
+pub mod zerocopy;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use raft_controller::{BrokerLifecycle, BrokerRegistrationRequest, BrokerState, Endpoint, Quorum, QuorumConfig};
+use storage::LogManager;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+use uuid::Uuid;
+
+use crate::api::Dispatcher;
+use crate::config::BrokerConfig;
+use crate::context::Context;
+use crate::coordinator::GroupCoordinator;
+use crate::log_dirs::LogDirs;
+use crate::metrics::Metrics;
+use crate::producer_id_manager::ProducerIdManager;
+use crate::replica::{now_ms, ReplicaManager, RoleListener};
+use crate::server::{ConnectionLimits, ShutdownTrigger};
+
+/// Why the broker could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error(transparent)]
+    LogDir(#[from] log_dirs::LogDirError),
+    #[error("opening the logs failed: {0}")]
+    Storage(#[from] storage::StorageError),
+    #[error("metadata quorum: {0}")]
+    Quorum(#[from] raft_controller::QuorumError),
+    #[error("cannot listen on {address}: {source}")]
+    Bind { address: String, source: std::io::Error },
+    #[error("{0}")]
+    Config(String),
+    #[error("background task failed: {0}")]
+    Task(String),
+}
+
+/// A running broker.
+#[derive(Debug)]
+pub struct Broker {
+    ctx: Arc<Context>,
+    lifecycle: BrokerLifecycle,
+    trigger: ShutdownTrigger,
+    tasks: Vec<JoinHandle<()>>,
+    client_addresses: Vec<SocketAddr>,
+    metrics_address: Option<SocketAddr>,
+    _log_dirs: LogDirs,
+}
+
+async fn bind(address: &str) -> Result<TcpListener, BrokerError> {
+    TcpListener::bind(address).await.map_err(|source| BrokerError::Bind {
+        address: address.to_string(),
+        source,
+    })
+}
+
+impl Broker {
+    /// Opens the logs, joins the metadata quorum, binds the listeners and starts serving.
+    pub async fn start(config: BrokerConfig) -> Result<Broker, BrokerError> {
+        let config = Arc::new(config);
+        let node_id = config.node_id;
+        info!(node = node_id, listeners = ?config.listeners.iter().map(|l| l.to_string()).collect::<Vec<_>>(), log_dirs = ?config.log_dirs, "starting broker");
+        let log_dirs = LogDirs::claim(&config.log_dirs, node_id)?;
+        let metrics = Arc::new(Metrics::new());
+
+        let dirs = config.log_dirs.clone();
+        let defaults = config.log_defaults.clone();
+        let threads = config.recovery_threads * dirs.len().max(1);
+        let logs = tokio::task::spawn_blocking(move || LogManager::open(&dirs, defaults, threads))
+            .await
+            .map_err(|e| BrokerError::Task(e.to_string()))??;
+        let logs = Arc::new(logs);
+        info!(partitions = logs.logs().len(), "logs opened");
+
+        let quorum = Quorum::start(quorum_config(&config).await?).await?;
+
+        let mut listeners = Vec::new();
+        for l in &config.listeners {
+            listeners.push((l.name.clone(), bind(&l.bind_address()).await?));
+        }
+        let client_addresses = listeners
+            .iter()
+            .filter_map(|(_, l)| l.local_addr().ok())
+            .collect();
+        let metrics_listener = match &config.metrics_listener {
+            Some(address) => Some(bind(address).await?),
+            None => None,
+        };
+        let metrics_address = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
+
+        let replicas = ReplicaManager::new(config.clone(), logs.clone(), quorum.clone(), metrics.clone());
+        let groups = GroupCoordinator::new(config.clone(), quorum.clone(), replicas.clone(), metrics.clone());
+        let role_listener: Arc<dyn RoleListener> = groups.clone();
+        replicas.set_role_listeners(vec![role_listener]);
+        let ctx = Arc::new(Context {
+            config: config.clone(),
+            quorum: quorum.clone(),
+            logs: logs.clone(),
+            replicas: replicas.clone(),
+            groups: groups.clone(),
+            producer_ids: ProducerIdManager::new(quorum.clone(), node_id),
+            metrics: metrics.clone(),
+        });
+
+        let (trigger, shutdown) = server::shutdown::channel();
+        let mut tasks = Vec::new();
+
+        let registration = BrokerRegistrationRequest {
+            broker_id: node_id,
+            incarnation_id: Uuid::new_v4(),
+            rack: config.rack.clone(),
+            endpoints: config
+                .advertised_listeners
+                .iter()
+                .map(|l| Endpoint {
+                    listener: l.name.clone(),
+                    host: l.host.clone(),
+                    port: l.port,
+                    security_protocol: "PLAINTEXT".to_string(),
+                })
+                .collect(),
+        };
+        let lifecycle = quorum.start_broker_lifecycle(registration);
+        let caught_up = caught_up_signal(lifecycle.state());
+
+        tasks.push(tokio::spawn(replicas.clone().run(quorum.subscribe(), caught_up, shutdown.clone())));
+        tasks.push(tokio::spawn(replicas.clone().run_maintenance(shutdown.clone())));
+        tasks.push(tokio::spawn(groups.clone().run(shutdown.clone())));
+        tasks.push(tokio::spawn(log_maintenance(ctx.clone(), shutdown.clone())));
+        tasks.push(tokio::spawn(stamp_cluster_id(ctx.clone(), log_dirs_stamper(&config), shutdown.clone())));
+
+        let dispatcher = Arc::new(Dispatcher::new(ctx.clone()));
+        let limits = ConnectionLimits {
+            max_frame_bytes: config.socket_request_max_bytes,
+            idle_timeout: Duration::from_millis(config.connections_max_idle_ms.max(1000)),
+            max_in_flight: config.queued_max_requests,
+            drain_timeout: Duration::from_secs(5),
+        };
+        for (name, listener) in listeners {
+            tasks.push(tokio::spawn(server::listener::run(listener, name, dispatcher.clone(), limits, shutdown.clone())));
+        }
+        if let Some(listener) = metrics_listener {
+            let sources = http::HealthSources {
+                ctx: ctx.clone(),
+                lifecycle: lifecycle.state(),
+                roles_applied: replicas.subscribe_ready(),
+            };
+            tasks.push(tokio::spawn(http::serve(listener, sources, shutdown.clone())));
+        }
+        info!(node = node_id, "broker started");
+        Ok(Broker {
+            ctx,
+            lifecycle,
+            trigger,
+            tasks,
+            client_addresses,
+            metrics_address,
+            _log_dirs: log_dirs,
+        })
+    }
+
+    /// Addresses the client listeners are bound to.
+    pub fn client_addresses(&self) -> &[SocketAddr] {
+        &self.client_addresses
+    }
+
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics_address
+    }
+
+    pub fn context(&self) -> &Arc<Context> {
+        &self.ctx
+    }
+
+    pub fn lifecycle_state(&self) -> watch::Receiver<BrokerState> {
+        self.lifecycle.state()
+    }
+
+    /// Stops the broker. With `controlled`, leaderships are moved to other replicas first
+    /// (Kafka's controlled shutdown), so clients fail over before this broker goes away.
+    pub async fn shutdown(self, controlled: bool) -> Result<(), BrokerError> {
+        let node = self.ctx.config.node_id;
+        if controlled {
+            let timeout = Duration::from_millis(self.ctx.config.controlled_shutdown_timeout_ms);
+            info!(node, leaderships = ?health::leadership_summary(&self.ctx), "controlled shutdown: moving leaderships away");
+            match self.lifecycle.controlled_shutdown(timeout).await {
+                Ok(()) => info!(node, "controlled shutdown: leaderships moved"),
+                Err(e) => warn!(node, error = %e, "controlled shutdown incomplete; stopping anyway"),
+            }
+        }
+        self.trigger.trigger();
+        for task in self.tasks {
+            if let Err(e) = tokio::time::timeout(Duration::from_secs(10), task).await {
+                warn!(node, error = %e, "a task did not stop in time");
+            }
+        }
+        let logs = self.ctx.logs.clone();
+        let closed = tokio::task::spawn_blocking(move || {
+            logs.checkpoint_high_watermarks()?;
+            logs.shutdown()
+        })
+        .await
+        .map_err(|e| BrokerError::Task(e.to_string()))?;
+        if let Err(e) = closed {
+            error!(node, error = %e, "closing logs failed");
+        }
+        self.ctx.quorum.shutdown().await?;
+        info!(node, "broker stopped");
+        Ok(())
+    }
+}
+
+async fn quorum_config(config: &BrokerConfig) -> Result<QuorumConfig, BrokerError> {
+    let bind = config.controller_listener.bind_address();
+    let listen_addr = tokio::net::lookup_host(&bind)
+        .await
+        .map_err(|source| BrokerError::Bind {
+            address: bind.clone(),
+            source,
+        })?
+        .next()
+        .ok_or_else(|| BrokerError::Config(format!("controller listener {bind} does not resolve")))?;
+    let advertised_addr = match config.voters.get(&config.node_id) {
+        Some(addr) => addr.clone(),
+        None => {
+            let l = config.controller_listener.advertisable();
+            format!("{}:{}", l.host, l.port)
+        }
+    };
+    let data_dir = config
+        .log_dirs
+        .first()
+        .map(|d| d.join("__raft_metadata"))
+        .ok_or_else(|| BrokerError::Config("no log dir for the metadata log".to_string()))?;
+    let mut q = QuorumConfig::new(config.node_id, listen_addr, advertised_addr, config.voters.clone(), data_dir);
+    q.heartbeat_interval_ms = config.quorum_heartbeat_interval_ms;
+    q.election_timeout_min_ms = config.quorum_election_timeout_ms;
+    q.election_timeout_max_ms = config.quorum_election_timeout_ms * 2;
+    q.broker_session_timeout_ms = config.broker_session_timeout_ms;
+    q.broker_heartbeat_interval_ms = config.broker_heartbeat_interval_ms;
+    q.leader_imbalance_check_interval_ms = config
+        .auto_leader_rebalance
+        .then_some(config.leader_imbalance_check_interval_ms);
+    q.unclean_leader_election_default = config.unclean_leader_election;
+    q.snapshot_after_logs = config.metadata_snapshot_records;
+    q.request_timeout_ms = config.quorum_request_timeout_ms;
+    q.cluster_id = config.cluster_id.clone();
+    Ok(q)
+}
+
+/// True once the broker is registered and unfenced (it has applied the metadata log up to its
+/// registration), and from then on.
+fn caught_up_signal(mut state: watch::Receiver<BrokerState>) -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        loop {
+            let s = state.borrow_and_update().clone();
+            if s.registered && !s.fenced {
+                tx.send_replace(true);
+                return;
+            }
+            if state.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+fn log_dirs_stamper(config: &BrokerConfig) -> (Vec<std::path::PathBuf>, i32) {
+    (config.log_dirs.clone(), config.node_id)
+}
+
+/// Writes the cluster id into meta.properties once the quorum knows it.
+async fn stamp_cluster_id(ctx: Arc<Context>, (dirs, node_id): (Vec<std::path::PathBuf>, i32), mut shutdown: server::Shutdown) {
+    let mut images = ctx.quorum.subscribe();
+    let cluster_id = tokio::select! {
+        _ = shutdown.wait() => return,
+        image = images.wait_for(|i| i.cluster_id.is_some()) => match image {
+            Ok(i) => i.cluster_id.clone().unwrap_or_default(),
+            Err(_) => return,
+        },
+    };
+    let stamped = tokio::task::spawn_blocking(move || log_dirs::stamp(&dirs, node_id, &cluster_id)).await;
+    match stamped {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => error!(error = %e, "log dirs do not belong to this cluster"),
+        Err(e) => error!(error = %e, "stamping log dirs failed"),
+    }
+}
+
+/// Retention, time-based rolling, flushes and compaction, every log.retention.check.interval.ms.
+async fn log_maintenance(ctx: Arc<Context>, mut shutdown: server::Shutdown) {
+    let period = Duration::from_millis(ctx.config.log_retention_check_interval_ms.max(100));
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => break,
+            _ = tick.tick() => {
+                let logs = ctx.logs.clone();
+                if let Err(e) = tokio::task::spawn_blocking(move || logs.maintain_all(now_ms())).await {
+                    warn!(error = %e, "log maintenance task failed");
+                }
+            }
+        }
+    }
+}

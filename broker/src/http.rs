@@ -1,0 +1,108 @@
+//! The HTTP endpoint for Prometheus and Kubernetes probes: `GET /metrics`, `/livez`, `/readyz`.
+//!
+//! A deliberately tiny HTTP/1.1 responder (one request per connection, `Connection: close`):
+//! three read-only paths do not justify a web framework in the broker.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use raft_controller::BrokerState;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tracing::{debug, info};
+
+use crate::context::Context;
+use crate::health::{readiness, refresh_gauges};
+use crate::server::Shutdown;
+
+/// What the endpoint needs to answer.
+#[derive(Debug, Clone)]
+pub struct HealthSources {
+    pub ctx: Arc<Context>,
+    pub lifecycle: watch::Receiver<BrokerState>,
+    pub roles_applied: watch::Receiver<bool>,
+}
+
+pub async fn serve(listener: TcpListener, sources: HealthSources, mut shutdown: Shutdown) {
+    info!(address = ?listener.local_addr().ok(), "serving /metrics, /livez and /readyz");
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.wait() => break,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                let sources = sources.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = tokio::time::timeout(Duration::from_secs(10), handle(stream, sources)).await {
+                        debug!(error = %e, "metrics request timed out");
+                    }
+                });
+            }
+            Err(e) => {
+                debug!(error = %e, "metrics accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn handle(mut stream: TcpStream, sources: HealthSources) {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+        if buf.len() > 8192 {
+            let _ = respond(&mut stream, 431, "text/plain", "request header too large\n").await;
+            return;
+        }
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let mut parts = text.lines().next().unwrap_or("").split_whitespace();
+    let method = parts.next().unwrap_or("");
+    let path = parts.next().unwrap_or("").split('?').next().unwrap_or("");
+    if method != "GET" && method != "HEAD" {
+        let _ = respond(&mut stream, 405, "text/plain", "method not allowed\n").await;
+        return;
+    }
+    let _ = match path {
+        "/metrics" => {
+            let ctx = sources.ctx.clone();
+            let body = tokio::task::spawn_blocking(move || {
+                refresh_gauges(&ctx);
+                ctx.metrics.render()
+            })
+            .await
+            .unwrap_or_default();
+            respond(&mut stream, 200, "text/plain; version=0.0.4", &body).await
+        }
+        "/livez" => respond(&mut stream, 200, "text/plain", "ok\n").await,
+        "/readyz" => {
+            let r = readiness(&sources.ctx, &sources.lifecycle, &sources.roles_applied);
+            let status = if r.ready { 200 } else { 503 };
+            respond(&mut stream, status, "text/plain", &format!("{}\n", r.reason)).await
+        }
+        _ => respond(&mut stream, 404, "text/plain", "not found\n").await,
+    };
+}
+
+async fn respond(stream: &mut TcpStream, status: u16, content_type: &str, body: &str) -> std::io::Result<()> {
+    let reason = match status {
+        200 => "OK",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        431 => "Request Header Fields Too Large",
+        _ => "Service Unavailable",
+    };
+    let head = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body.as_bytes()).await?;
+    stream.shutdown().await
+}
