@@ -18,7 +18,7 @@ use crate::error::{Result, StorageError};
 use crate::log::Log;
 use crate::producer_state::ProducerStateManager;
 use crate::segment::{AppendedBatch, Segment};
-use crate::validation::{validate_produced, ValidatedBatch};
+use crate::validation::validate_produced;
 
 /// What an append did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,7 +55,7 @@ impl Log {
         now_ms: i64,
     ) -> Result<AppendInfo> {
         let config = self.config();
-        let ValidatedBatch { header, body_crc } = validate_produced(&records, &config, now_ms)?;
+        let header = validate_produced(&records, &config, now_ms)?;
         let log_append = config.message_timestamp_type == TimestampType::LogAppendTime;
         let writer = self.writer.lock();
         self.ensure_open()?;
@@ -82,7 +82,7 @@ impl Log {
         let mut head = header_array(&records);
         set_offset_and_epoch(&mut head, base, leader_epoch);
         if log_append {
-            set_log_append_time(&mut head, now_ms, body_crc, records.len() - HEADER_SIZE);
+            set_log_append_time(&mut head, now_ms, &records[HEADER_SIZE..]);
         }
         let size = records.len() as u64;
         let active = self.active_segment()?;

@@ -145,24 +145,16 @@ pub(crate) fn increment_sequence(sequence: i32, increment: i32) -> i32 {
     }
 }
 
-/// CRC-32C of the part of the header the CRC covers (attributes .. record count).
-pub(crate) fn header_crc(header_bytes: &[u8]) -> u32 {
-    crc32c::crc32c(&header_bytes[CRC_START..HEADER_SIZE])
-}
-
-/// Checks the stored CRC of a whole batch; returns the CRC of the bytes after the header so a
-/// caller that rewrites covered header fields can recompute the CRC without hashing them again.
-pub(crate) fn verify_crc(batch: &[u8], header: &BatchHeader) -> Result<u32> {
-    let body = &batch[HEADER_SIZE..];
-    let body_crc = crc32c::crc32c(body);
-    let actual = crc32c::crc32c_combine(header_crc(batch), body_crc, body.len());
+/// Checks the stored CRC of a whole batch (one hardware-accelerated pass over its bytes).
+pub(crate) fn verify_crc(batch: &[u8], header: &BatchHeader) -> Result<()> {
+    let actual = crc32c::crc32c(&batch[CRC_START..]);
     if actual != header.crc {
         return Err(StorageError::CorruptMessage(format!(
             "batch at offset {} has CRC {:#010x} but its bytes hash to {:#010x}",
             header.base_offset, header.crc, actual
         )));
     }
-    Ok(body_crc)
+    Ok(())
 }
 
 /// Checks a whole batch: parse, size within `batch`, CRC.
@@ -187,18 +179,13 @@ pub(crate) fn set_offset_and_epoch(header: &mut [u8; HEADER_SIZE], base_offset: 
 }
 
 /// Marks a header copy as LogAppendTime with `timestamp` as its max timestamp and refreshes
-/// the CRC from the header bytes and the body CRC returned by [`verify_crc`].
-pub(crate) fn set_log_append_time(
-    header: &mut [u8; HEADER_SIZE],
-    timestamp: i64,
-    body_crc: u32,
-    body_len: usize,
-) {
+/// its CRC over the header and `body`, the bytes that follow it.
+pub(crate) fn set_log_append_time(header: &mut [u8; HEADER_SIZE], timestamp: i64, body: &[u8]) {
     let attributes = be_i16(header, ATTRIBUTES_OFFSET) | TIMESTAMP_TYPE_BIT;
     header[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attributes.to_be_bytes());
     header[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8]
         .copy_from_slice(&timestamp.to_be_bytes());
-    set_crc(header, body_crc, body_len);
+    set_crc(header, body);
 }
 
 /// Rewrites the record count and max timestamp of a header copy and refreshes its CRC.
@@ -223,9 +210,9 @@ pub(crate) fn set_length_and_attributes(
     header[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attributes.to_be_bytes());
 }
 
-/// Recomputes the CRC field from the header bytes and the CRC of the body that follows.
-pub(crate) fn set_crc(header: &mut [u8; HEADER_SIZE], body_crc: u32, body_len: usize) {
-    let crc = crc32c::crc32c_combine(header_crc(header), body_crc, body_len);
+/// Recomputes the CRC field over the header bytes and `body`, the bytes that follow it.
+pub(crate) fn set_crc(header: &mut [u8; HEADER_SIZE], body: &[u8]) {
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&header[CRC_START..]), body);
     header[CRC_OFFSET..CRC_START].copy_from_slice(&crc.to_be_bytes());
 }
 
@@ -370,9 +357,9 @@ mod tests {
     fn log_append_time_rewrite_recomputes_crc() {
         let bytes = batch(&BatchSpec::values(&[b"x", b"y"]));
         let h = check_batch(&bytes).unwrap();
-        let body_crc = verify_crc(&bytes, &h).unwrap();
+        verify_crc(&bytes, &h).unwrap();
         let mut header = header_array(&bytes);
-        set_log_append_time(&mut header, 99_000, body_crc, bytes.len() - HEADER_SIZE);
+        set_log_append_time(&mut header, 99_000, &bytes[HEADER_SIZE..]);
         let mut patched = header.to_vec();
         patched.extend_from_slice(&bytes[HEADER_SIZE..]);
         let h2 = check_batch(&patched).unwrap();

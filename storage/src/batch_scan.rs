@@ -10,8 +10,12 @@ use bytes::{Bytes, BytesMut};
 use crate::batch::{BatchHeader, HEADER_SIZE};
 use crate::error::{IoContext, Result, StorageError};
 
-/// Bytes read at a time when walking headers.
+/// Bytes read at a time when walking headers of small batches.
 const HEADER_CHUNK: usize = 16 * 1024;
+/// First read of a header walk, before the batch sizes are known.
+const FIRST_HEADER_READ: usize = 4096;
+/// Batches at least this large are walked by reading just their headers.
+const LARGE_BATCH: usize = 4096;
 /// Bytes read at a time when reading whole batches.
 const BATCH_CHUNK: usize = 1024 * 1024;
 
@@ -30,6 +34,7 @@ pub(crate) struct HeaderScan<'f> {
     buf: Vec<u8>,
     buf_start: u64,
     buf_len: usize,
+    read_size: usize,
 }
 
 impl<'f> HeaderScan<'f> {
@@ -41,6 +46,7 @@ impl<'f> HeaderScan<'f> {
             buf: Vec::new(),
             buf_start: 0,
             buf_len: 0,
+            read_size: FIRST_HEADER_READ,
         }
     }
 
@@ -59,7 +65,7 @@ impl<'f> HeaderScan<'f> {
         let in_buf = self.pos >= self.buf_start
             && self.pos + HEADER_SIZE as u64 <= self.buf_start + self.buf_len as u64;
         if !in_buf {
-            let len = HEADER_CHUNK.min((self.end - self.pos) as usize);
+            let len = self.read_size.min((self.end - self.pos) as usize);
             self.buf.resize(len, 0);
             self.file
                 .read_exact_at(&mut self.buf[..len], self.pos)
@@ -69,6 +75,11 @@ impl<'f> HeaderScan<'f> {
         }
         let at = (self.pos - self.buf_start) as usize;
         let header = BatchHeader::parse(&self.buf[at..at + HEADER_SIZE])?;
+        self.read_size = if header.size() >= LARGE_BATCH {
+            HEADER_SIZE
+        } else {
+            HEADER_CHUNK
+        };
         let size = header.size() as u64;
         if self.pos + size > self.end {
             return Err(StorageError::CorruptMessage(format!(

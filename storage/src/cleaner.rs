@@ -118,7 +118,7 @@ fn fate(batch: &ScannedBatch, ctx: &CleanContext<'_>) -> Result<Fate> {
         }
         set_count_and_max_timestamp(&mut head, 0, h.max_timestamp);
         set_length_and_attributes(&mut head, HEADER_SIZE, h.attributes & !0x07);
-        set_crc(&mut head, crc32c::crc32c(&[]), 0);
+        set_crc(&mut head, &[]);
         return Ok(Fate::Replace {
             bytes: Bytes::copy_from_slice(&head),
             removed,
@@ -140,7 +140,7 @@ fn fate(batch: &ScannedBatch, ctx: &CleanContext<'_>) -> Result<Fate> {
     };
     set_count_and_max_timestamp(&mut head, kept.len() as i32, max_timestamp);
     set_length_and_attributes(&mut head, HEADER_SIZE + body.len(), h.attributes);
-    set_crc(&mut head, crc32c::crc32c(&body), body.len());
+    set_crc(&mut head, &body);
     let mut out = BytesMut::with_capacity(HEADER_SIZE + body.len());
     out.extend_from_slice(&head);
     out.extend_from_slice(&body);
@@ -186,6 +186,17 @@ impl Log {
         read_single_offset(&self.dir.join(CLEANER_CHECKPOINT))
             .ok()
             .flatten()
+    }
+
+    /// After a truncation to `end`, data from `end` on is new and must count as dirty.
+    pub(crate) fn clamp_cleaner_checkpoint(&self, end: i64) -> Result<()> {
+        match self.cleaner_checkpoint() {
+            Some(offset) if offset > end => write_offsets(
+                &self.dir.join(CLEANER_CHECKPOINT),
+                &[(self.tp.clone(), end)],
+            ),
+            _ => Ok(()),
+        }
     }
 
     /// Compacts the cleanable segments if the policy includes `compact` and the dirty ratio (or

@@ -431,6 +431,7 @@ impl Log {
         }
         self.rebuild_producer_state(new_end)?;
         self.epochs.write().truncate_from_end(new_end)?;
+        self.clamp_cleaner_checkpoint(new_end)?;
         info!(partition = %self.tp, offset, log_end = new_end, "truncated log");
         Ok(())
     }
@@ -468,6 +469,7 @@ impl Log {
         }
         self.producers.lock().clear()?;
         self.epochs.write().clear()?;
+        self.clamp_cleaner_checkpoint(offset)?;
         self.persist_log_start(offset)?;
         self.persist_recovery_point()?;
         info!(partition = %self.tp, offset, "truncated log fully");

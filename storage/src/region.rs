@@ -1,7 +1,9 @@
 //! A byte range of a segment file handed to readers, ready for `sendfile(2)`.
 
 use std::fs::File;
+use std::io;
 use std::os::unix::fs::FileExt;
+use std::os::unix::io::AsRawFd;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -17,17 +19,50 @@ pub struct FileRegion {
 
 impl FileRegion {
     /// Reads the range into memory with positional reads.
-    pub fn read_to_bytes(&self) -> std::io::Result<Bytes> {
+    pub fn read_to_bytes(&self) -> io::Result<Bytes> {
         let mut buf = BytesMut::zeroed(self.len as usize);
         self.file.read_exact_at(&mut buf, self.position)?;
         Ok(buf.freeze())
     }
 
-    /// Appends the range to `out`.
-    pub(crate) fn read_into(&self, out: &mut BytesMut) -> std::io::Result<()> {
-        let start = out.len();
-        out.resize(start + self.len as usize, 0);
-        self.file.read_exact_at(&mut out[start..], self.position)
+    /// Appends the range to `out`, reading straight into its spare capacity.
+    pub(crate) fn read_into(&self, out: &mut BytesMut) -> io::Result<()> {
+        let len = self.len as usize;
+        out.reserve(len);
+        let mut done = 0;
+        while done < len {
+            let at = libc::off_t::try_from(self.position + done as u64)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "offset too large"))?;
+            let spare = out.spare_capacity_mut();
+            // SAFETY: `spare` has room for at least `len - done` bytes (reserved above, and
+            // each read only fills what it reports); pread writes at most that many into it.
+            let n = unsafe {
+                libc::pread(
+                    self.file.as_raw_fd(),
+                    spare.as_mut_ptr().cast(),
+                    len - done,
+                    at,
+                )
+            };
+            if n < 0 {
+                let err = io::Error::last_os_error();
+                if err.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(err);
+            }
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file ends before the region",
+                ));
+            }
+            let n = n as usize;
+            // SAFETY: pread initialised the first `n` spare bytes.
+            unsafe { out.set_len(out.len() + n) };
+            done += n;
+        }
+        Ok(())
     }
 }
 

@@ -11,19 +11,12 @@ use crate::config::{LogConfig, TimestampType};
 use crate::error::{Result, StorageError};
 use crate::record::RecordIter;
 
-/// A batch that passed validation, with the CRC of its body for header rewrites.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct ValidatedBatch {
-    pub header: BatchHeader,
-    pub body_crc: u32,
-}
-
 /// Validates the records of one partition in a produce request.
 pub(crate) fn validate_produced(
     records: &Bytes,
     config: &LogConfig,
     now_ms: i64,
-) -> Result<ValidatedBatch> {
+) -> Result<BatchHeader> {
     if records.is_empty() {
         return Err(StorageError::InvalidRecord(
             "produce request holds no record batch".to_string(),
@@ -54,7 +47,7 @@ pub(crate) fn validate_produced(
             max: config.max_message_bytes,
         });
     }
-    let body_crc = verify_crc(records, &header)?;
+    verify_crc(records, &header)?;
     check_header(&header)?;
     let create_time = config.message_timestamp_type == TimestampType::CreateTime;
     if create_time {
@@ -76,7 +69,7 @@ pub(crate) fn validate_produced(
     } else if create_time {
         check_timestamp(header.base_timestamp, config, now_ms)?;
     }
-    Ok(ValidatedBatch { header, body_crc })
+    Ok(header)
 }
 
 fn check_header(header: &BatchHeader) -> Result<()> {
@@ -174,11 +167,10 @@ mod tests {
     }
 
     #[test]
-    fn accepts_a_good_batch_and_returns_body_crc() {
+    fn accepts_a_good_batch() {
         let b = batch(&BatchSpec::values(&[b"a", b"b"]));
-        let v = validate_produced(&b, &LogConfig::default(), 10_000).unwrap();
-        assert_eq!(v.header.records_count, 2);
-        assert_eq!(v.body_crc, crc32c::crc32c(&b[HEADER_SIZE..]));
+        let header = validate_produced(&b, &LogConfig::default(), 10_000).unwrap();
+        assert_eq!(header.records_count, 2);
     }
 
     #[test]
@@ -215,7 +207,7 @@ mod tests {
         bad[57..61].copy_from_slice(&3i32.to_be_bytes());
         bad[23..27].copy_from_slice(&2i32.to_be_bytes());
         let body = &good[HEADER_SIZE..];
-        crate::batch::set_crc(&mut bad, crc32c::crc32c(body), body.len());
+        crate::batch::set_crc(&mut bad, body);
         let mut bytes = bad.to_vec();
         bytes.extend_from_slice(body);
         assert_eq!(code(&Bytes::from(bytes), &LogConfig::default()), 87);

@@ -5,31 +5,48 @@ use std::fs::File;
 use std::io;
 use std::os::unix::io::AsRawFd;
 
+/// Most parts handed to one system call.
+const MAX_PARTS: usize = 16;
+
 /// Writes every byte of `parts`, in order, at `offset` in `file`.
 pub(crate) fn write_all_vectored_at(
     file: &File,
     parts: &[&[u8]],
     mut offset: u64,
 ) -> io::Result<()> {
-    let mut parts: Vec<&[u8]> = parts.iter().copied().filter(|p| !p.is_empty()).collect();
-    while !parts.is_empty() {
-        let iov: Vec<libc::iovec> = parts
-            .iter()
-            .take(64)
-            .map(|p| libc::iovec {
-                iov_base: p.as_ptr() as *mut libc::c_void,
-                iov_len: p.len(),
-            })
-            .collect();
+    let mut index = 0;
+    let mut skip = 0;
+    while index < parts.len() {
+        let mut iov = [libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        }; MAX_PARTS];
+        let mut count = 0;
+        for (k, part) in parts[index..].iter().enumerate() {
+            if count == MAX_PARTS {
+                break;
+            }
+            let part = if k == 0 { &part[skip..] } else { part };
+            if !part.is_empty() {
+                iov[count] = libc::iovec {
+                    iov_base: part.as_ptr() as *mut libc::c_void,
+                    iov_len: part.len(),
+                };
+                count += 1;
+            }
+        }
+        if count == 0 {
+            break;
+        }
         let file_offset = libc::off_t::try_from(offset)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file offset too large"))?;
-        // SAFETY: every iovec points into a live slice borrowed for the duration of the call and
-        // pwritev only reads from them; the descriptor is owned by `file`.
+        // SAFETY: the first `count` iovecs point into slices borrowed for the duration of the
+        // call and pwritev only reads from them; the descriptor is owned by `file`.
         let written = unsafe {
             libc::pwritev(
                 file.as_raw_fd(),
                 iov.as_ptr(),
-                iov.len() as libc::c_int,
+                count as libc::c_int,
                 file_offset,
             )
         };
@@ -48,13 +65,14 @@ pub(crate) fn write_all_vectored_at(
         }
         let mut written = written as usize;
         offset += written as u64;
-        while written > 0 {
-            let first = parts[0];
-            if written >= first.len() {
-                written -= first.len();
-                parts.remove(0);
+        while written > 0 && index < parts.len() {
+            let left = parts[index].len() - skip;
+            if written >= left {
+                written -= left;
+                index += 1;
+                skip = 0;
             } else {
-                parts[0] = &first[written..];
+                skip += written;
                 written = 0;
             }
         }
@@ -79,10 +97,12 @@ mod tests {
             .unwrap();
         f.write_all_at(b"xxxx", 0).unwrap();
         let big = vec![7u8; 100_000];
+        let many: Vec<&[u8]> = (0..40).map(|_| &b"z"[..]).collect();
         write_all_vectored_at(&f, &[b"ab", b"", b"cd", &big], 2).unwrap();
+        write_all_vectored_at(&f, &many, 6 + 100_000).unwrap();
         let mut back = vec![0u8; 6];
         f.read_exact_at(&mut back, 0).unwrap();
         assert_eq!(&back, b"xxabcd");
-        assert_eq!(f.metadata().unwrap().len(), 6 + 100_000);
+        assert_eq!(f.metadata().unwrap().len(), 6 + 100_000 + 40);
     }
 }

@@ -706,3 +706,141 @@ fn expired_producers_are_forgotten() {
     )
     .unwrap();
 }
+
+fn compact_config() -> LogConfig {
+    LogConfig {
+        cleanup_policy: CleanupPolicy::Compact,
+        min_cleanable_dirty_ratio: 0.0,
+        ..small_config(300)
+    }
+}
+
+fn put(log: &Log, key: &[u8], value: &[u8]) -> i64 {
+    let recs = vec![Rec::keyed(key, Some(value), 100)];
+    log.append_as_leader(encode(0, -1, &recs, None, Compression::None), 0, 0)
+        .unwrap()
+        .first_offset
+}
+
+fn latest_values(log: &Log) -> std::collections::BTreeMap<Vec<u8>, Vec<u8>> {
+    read_all(log)
+        .into_iter()
+        .filter_map(|g| Some((g.key?.to_vec(), g.value?.to_vec())))
+        .collect()
+}
+
+#[test]
+fn data_written_after_a_truncation_is_compacted_as_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), compact_config());
+    for i in 0..20u8 {
+        put(&log, &[b'k', i % 4], &[b'a', i]);
+    }
+    log.roll().unwrap();
+    log.set_high_watermark(log.log_end_offset());
+    log.compact(1).unwrap();
+    log.truncate_to(10).unwrap();
+    for i in 0..8u8 {
+        put(&log, &[b'k', i % 4], &[b'b', i]);
+    }
+    log.roll().unwrap();
+    log.set_high_watermark(log.log_end_offset());
+    log.compact(2).unwrap();
+    let latest = latest_values(&log);
+    for k in 0..4u8 {
+        assert_eq!(latest[&vec![b'k', k]], vec![b'b', 4 + k]);
+    }
+    let per_key = read_all(&log)
+        .iter()
+        .filter(|g| g.offset < *log.segment_base_offsets().last().unwrap())
+        .count();
+    assert_eq!(per_key, 4);
+}
+
+#[test]
+fn open_transactions_hold_back_the_last_stable_offset_and_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), compact_config());
+    put(&log, b"a", b"1");
+    let txn = Some(Producer {
+        id: 11,
+        epoch: 0,
+        sequence: 0,
+        transactional: true,
+    });
+    let begun = log
+        .append_as_leader(
+            encode(
+                0,
+                -1,
+                &[Rec::keyed(b"a", Some(b"2"), 100)],
+                txn,
+                Compression::None,
+            ),
+            0,
+            0,
+        )
+        .unwrap();
+    for i in 0..10u8 {
+        put(&log, b"a", &[b'3', i]);
+    }
+    log.roll().unwrap();
+    log.set_high_watermark(log.log_end_offset());
+    assert_eq!(log.last_stable_offset(), begun.first_offset);
+    log.compact(1).unwrap();
+    let kept: Vec<_> = read_all(&log).into_iter().map(|g| g.offset).collect();
+    assert!(
+        kept.contains(&0),
+        "nothing at or after the open transaction is cleaned: {kept:?}"
+    );
+    let marker = encode_marker(11, 0);
+    log.append_as_leader(marker, 0, 0).unwrap();
+    log.set_high_watermark(log.log_end_offset());
+    assert_eq!(log.last_stable_offset(), log.log_end_offset());
+    log.roll().unwrap();
+    log.set_high_watermark(log.log_end_offset());
+    log.compact(2).unwrap();
+    let got = read_all(&log);
+    let values: Vec<_> = got.iter().filter_map(|g| g.value.clone()).collect();
+    assert_eq!(values.iter().filter(|v| v.starts_with(b"3")).count(), 1);
+    assert!(!values.iter().any(|v| v.as_ref() == b"1"));
+    let bytes = log.read_bytes(0, u32::MAX, i64::MAX).unwrap();
+    let mut pos = 0;
+    let mut control = 0;
+    while pos < bytes.len() {
+        let h = storage::BatchHeader::parse(&bytes[pos..]).unwrap();
+        control += usize::from(h.is_control());
+        pos += h.size();
+    }
+    assert_eq!(control, 1, "the transaction marker survives compaction");
+}
+
+/// A commit marker for producer `id`, as a transaction coordinator writes it.
+fn encode_marker(id: i64, epoch: i16) -> Bytes {
+    let record = kafka_protocol::records::Record {
+        transactional: true,
+        control: true,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id: id,
+        producer_epoch: epoch,
+        timestamp_type: kafka_protocol::records::TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: 100,
+        key: Some(Bytes::from_static(&[0, 0, 0, 1])),
+        value: Some(Bytes::from_static(&[0, 0, 0, 0, 0, 0])),
+        headers: Default::default(),
+    };
+    let mut buf = bytes::BytesMut::new();
+    kafka_protocol::records::RecordBatchEncoder::encode(
+        &mut buf,
+        [&record],
+        &kafka_protocol::records::RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap();
+    buf.freeze()
+}
