@@ -138,6 +138,19 @@ impl QuorumConfig {
     }
 }
 
+/// The Kubernetes default voter set: StatefulSet pods with ordinals `0..count`, reached through
+/// the headless Service, e.g. `0 -> rivulet-0.rivulet-headless:9093`.
+pub fn ordinal_voters(
+    statefulset: &str,
+    headless_service: &str,
+    port: u16,
+    count: i32,
+) -> BTreeMap<i32, String> {
+    (0..count.max(0))
+        .map(|i| (i, format!("{statefulset}-{i}.{headless_service}:{port}")))
+        .collect()
+}
+
 /// Parses Kafka's `controller.quorum.voters`, e.g.
 /// `0@rivulet-0.rivulet-headless:9093,1@rivulet-1.rivulet-headless:9093`.
 pub fn parse_voters(s: &str) -> Result<BTreeMap<i32, String>, QuorumError> {
@@ -183,6 +196,12 @@ mod tests {
         assert_eq!(voters.len(), 3);
         assert_eq!(voters[&0], "rivulet-0.rivulet-headless:9093");
         assert_eq!(voters[&2], "10.0.0.3:9093");
+    }
+
+    #[test]
+    fn kubernetes_ordinal_voters() {
+        let voters = ordinal_voters("rivulet", "rivulet-headless", 9093, 3);
+        assert_eq!(voters, parse_voters("0@rivulet-0.rivulet-headless:9093,1@rivulet-1.rivulet-headless:9093,2@rivulet-2.rivulet-headless:9093").unwrap());
     }
 
     #[test]

@@ -23,7 +23,7 @@ mod store;
 mod types;
 
 pub use commands::{Applied, Command, CommandResponse, MetadataOp, COMMAND_VERSION};
-pub use config::{parse_voters, QuorumConfig};
+pub use config::{ordinal_voters, parse_voters, QuorumConfig};
 pub use controller::topics::{validate_topic_name, MAX_TOPIC_NAME_LENGTH};
 pub use error::{ControllerError, QuorumError};
 pub use image::{

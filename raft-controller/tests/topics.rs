@@ -422,3 +422,55 @@ async fn topic_config_enables_unclean_election_of_leaderless_partitions() {
     assert_eq!((p.leader, p.isr), (2, vec![2]));
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn periodic_preferred_leader_election_restores_leaders() {
+    let cluster = Cluster::start(1, |c| {
+        c.broker_session_timeout_ms = 60_000;
+        c.leader_imbalance_check_interval_ms = Some(300);
+    })
+    .await;
+    cluster.leader(Duration::from_secs(10)).await;
+    let q = cluster.quorum(0).clone();
+    let e0 = register_unfenced(&q, 0, None).await;
+    register_unfenced(&q, 1, None).await;
+    let mut manual = spec("rebalance", -1, -1);
+    manual.assignments.insert(0, vec![0, 1]);
+    create_one(&q, manual).await.unwrap();
+    // Broker 0 is fenced and comes back: broker 1 keeps the leadership, 0 is out of the ISR.
+    let hb = BrokerHeartbeat {
+        broker_id: 0,
+        broker_epoch: e0,
+        current_metadata_offset: q.image().offset,
+        want_fence: true,
+        want_shutdown: false,
+    };
+    q.broker_heartbeat(hb.clone()).await.unwrap().unwrap();
+    let back = BrokerHeartbeat {
+        want_fence: false,
+        current_metadata_offset: q.image().offset,
+        ..hb
+    };
+    q.broker_heartbeat(back).await.unwrap().unwrap();
+    let p = q.image().partition("rebalance", 0).unwrap().clone();
+    assert_eq!((p.leader, p.isr.clone()), (1, vec![1]));
+    // Once the leader re-admits it to the ISR, the controller moves leadership back by itself.
+    let topic_id = q.image().topic("rebalance").unwrap().id;
+    q.alter_partition(AlterPartition {
+        broker_id: 1,
+        broker_epoch: q.image().broker(1).unwrap().epoch,
+        topic_id,
+        partition: 0,
+        leader_epoch: p.leader_epoch,
+        partition_epoch: p.partition_epoch,
+        new_isr: vec![1, 0],
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    support::eventually("preferred leader restored", Duration::from_secs(10), || {
+        q.image().partition("rebalance", 0).unwrap().leader == 0
+    })
+    .await;
+    cluster.shutdown().await;
+}
