@@ -136,15 +136,20 @@ async fn main() -> Result<(), Box<dyn Error>> {
             .clone()
             .ok_or("survivor not running")?;
         let killed = Instant::now();
+        let watcher = {
+            let q = q.clone();
+            tokio::spawn(async move {
+                loop {
+                    if let Some(l) = q.status().leader.filter(|l| *l != old) {
+                        return (l, killed.elapsed());
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+        };
         victim.shutdown().await?;
         drop(victim);
-        let mut elected = None;
         loop {
-            if elected.is_none() {
-                if let Some(l) = q.status().leader.filter(|l| *l != old) {
-                    elected = Some((l, killed.elapsed()));
-                }
-            }
             let attempt = tokio::time::timeout(
                 Duration::from_millis(500),
                 q.allocate_producer_ids(BROKER, epoch),
@@ -155,7 +160,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
             }
         }
         let failover = killed.elapsed();
-        let (new, election) = elected.unwrap_or((q.status().leader.unwrap_or(-1), failover));
+        let (new, election) = watcher.await?;
         println!("failover {round}: leader {old} killed -> leader {new} elected after {election:?}, write committed after {failover:?}");
         elections.push(election);
         failovers.push(failover);
