@@ -37,6 +37,7 @@ pub struct AppendInfo {
 }
 
 /// A batch about to be written, with where its bytes are in the input.
+#[derive(Debug)]
 struct Pending {
     start: usize,
     header: BatchHeader,
@@ -340,4 +341,57 @@ fn check_replicated(records: &Bytes, config: &LogConfig) -> Result<Vec<Pending>>
         out.push(Pending { start, header });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_batches::{batch, BatchSpec};
+
+    #[test]
+    fn jitter_is_deterministic_and_bounded() {
+        let config = LogConfig {
+            segment_jitter_ms: 1000,
+            ..LogConfig::default()
+        };
+        let jitters: Vec<i64> = (0..200).map(|b| roll_jitter(&config, b * 977)).collect();
+        assert!(jitters.iter().all(|j| (0..1000).contains(j)));
+        assert!(jitters.iter().any(|j| *j != jitters[0]));
+        assert_eq!(roll_jitter(&config, 5), roll_jitter(&config, 5));
+        assert_eq!(roll_jitter(&LogConfig::default(), 5), 0);
+    }
+
+    #[test]
+    fn replicated_batches_must_be_ordered_and_intact() {
+        let at = |base: i64| {
+            batch(&BatchSpec {
+                base_offset: base,
+                ..BatchSpec::values(&[b"a", b"b"])
+            })
+        };
+        let config = LogConfig::default();
+        let mut ok = at(0).to_vec();
+        ok.extend_from_slice(&at(5));
+        assert_eq!(
+            check_replicated(&Bytes::from(ok), &config).unwrap().len(),
+            2
+        );
+        let mut overlapping = at(0).to_vec();
+        overlapping.extend_from_slice(&at(1));
+        assert_eq!(
+            check_replicated(&Bytes::from(overlapping), &config)
+                .unwrap_err()
+                .kafka_error_code(),
+            87
+        );
+        let mut corrupt = at(0).to_vec();
+        let n = corrupt.len();
+        corrupt[n - 1] ^= 1;
+        assert_eq!(
+            check_replicated(&Bytes::from(corrupt), &config)
+                .unwrap_err()
+                .kafka_error_code(),
+            2
+        );
+    }
 }

@@ -425,3 +425,142 @@ impl Log {
         Ok(true)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::check_batch;
+    use crate::test_batches::{batch, BatchSpec};
+    use kafka_protocol::records::{Compression, RecordBatchDecoder};
+
+    fn scanned(spec: &BatchSpec) -> ScannedBatch {
+        let bytes = batch(spec);
+        ScannedBatch {
+            header: check_batch(&bytes).unwrap(),
+            bytes,
+        }
+    }
+
+    fn decode(bytes: &Bytes) -> Vec<(i64, Option<Bytes>, Option<Bytes>)> {
+        let mut buf = bytes.clone();
+        RecordBatchDecoder::decode(&mut buf)
+            .unwrap()
+            .records
+            .into_iter()
+            .map(|r| (r.offset, r.key, r.value))
+            .collect()
+    }
+
+    fn spec(compression: Compression) -> BatchSpec {
+        BatchSpec {
+            base_offset: 100,
+            compression,
+            ..BatchSpec::keyed(&[
+                (b"a", Some(b"1"), 10),
+                (b"b", Some(b"2"), 30),
+                (b"c", None, 20),
+                (b"a", Some(b"3"), 15),
+            ])
+        }
+    }
+
+    #[test]
+    fn rewrites_batches_keeping_offsets_for_every_codec() {
+        for compression in [Compression::None, Compression::Gzip, Compression::Zstd] {
+            let batch = scanned(&spec(compression));
+            let mut map = OffsetMap::new();
+            map.insert(key_hash(b"a"), 103);
+            map.insert(key_hash(b"b"), 500);
+            let last = HashMap::new();
+            let ctx = CleanContext {
+                map: &map,
+                retain_tombstones: true,
+                producer_last_offsets: &last,
+            };
+            let Fate::Replace { bytes, removed } = fate(&batch, &ctx).unwrap() else {
+                panic!("expected a rewrite");
+            };
+            assert_eq!(removed, 2);
+            let h = check_batch(&bytes).unwrap();
+            assert_eq!((h.base_offset, h.last_offset()), (100, 103));
+            assert_eq!(h.records_count, 2);
+            assert_eq!(h.compression(), batch.header.compression());
+            assert_eq!(h.max_timestamp, 20);
+            let got = decode(&bytes);
+            assert_eq!(got.len(), 2);
+            assert_eq!((got[0].0, got[0].2.clone()), (102, None));
+            assert_eq!(got[1].0, 103);
+            assert_eq!(got[1].2.as_deref(), Some(&b"3"[..]));
+        }
+    }
+
+    #[test]
+    fn drops_expired_tombstones_and_keeps_control_batches() {
+        let batch = scanned(&spec(Compression::None));
+        let map = OffsetMap::new();
+        let last = HashMap::new();
+        let ctx = CleanContext {
+            map: &map,
+            retain_tombstones: false,
+            producer_last_offsets: &last,
+        };
+        let Fate::Replace { removed, .. } = fate(&batch, &ctx).unwrap() else {
+            panic!("expected a rewrite");
+        };
+        assert_eq!(removed, 1);
+        let marker = crate::test_batches::marker(5, 0, true, 1);
+        let control = ScannedBatch {
+            header: check_batch(&marker).unwrap(),
+            bytes: marker,
+        };
+        assert!(matches!(fate(&control, &ctx).unwrap(), Fate::Keep));
+    }
+
+    #[test]
+    fn an_emptied_last_batch_of_a_producer_stays_as_an_empty_header() {
+        let spec = BatchSpec {
+            base_offset: 10,
+            ..BatchSpec::keyed(&[(b"k", Some(b"v"), 5), (b"k", Some(b"w"), 6)])
+        }
+        .producer(9, 2, 40);
+        let batch = scanned(&spec);
+        let mut map = OffsetMap::new();
+        map.insert(key_hash(b"k"), 50);
+        let none = HashMap::new();
+        let ctx = CleanContext {
+            map: &map,
+            retain_tombstones: true,
+            producer_last_offsets: &none,
+        };
+        assert!(matches!(
+            fate(&batch, &ctx).unwrap(),
+            Fate::Drop { removed: 2 }
+        ));
+        let last = HashMap::from([(9, 11)]);
+        let ctx = CleanContext {
+            producer_last_offsets: &last,
+            ..ctx
+        };
+        let Fate::Replace { bytes, .. } = fate(&batch, &ctx).unwrap() else {
+            panic!("expected an empty batch");
+        };
+        let h = check_batch(&bytes).unwrap();
+        assert_eq!(bytes.len(), HEADER_SIZE);
+        assert_eq!(
+            (h.records_count, h.base_offset, h.last_offset()),
+            (0, 10, 11)
+        );
+        assert_eq!(
+            (h.producer_id, h.base_sequence, h.last_sequence()),
+            (9, 40, 41)
+        );
+        assert!(decode(&bytes).is_empty());
+    }
+
+    #[test]
+    fn key_hashes_differ_for_different_keys() {
+        assert_ne!(key_hash(b"a"), key_hash(b"b"));
+        assert_ne!(key_hash(b""), key_hash(b"\0"));
+        assert_eq!(key_hash(b"same"), key_hash(b"same"));
+    }
+}

@@ -51,3 +51,57 @@ pub(crate) fn search(
     }
     Ok(None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::{check_batch, header_array, set_log_append_time, HEADER_SIZE};
+    use crate::segment::AppendedBatch;
+    use crate::test_batches::{batch, BatchSpec};
+
+    fn append(segment: &Segment, bytes: &[u8]) {
+        let h = check_batch(bytes).unwrap();
+        segment
+            .append(
+                &[bytes],
+                &[AppendedBatch {
+                    base_offset: h.base_offset,
+                    last_offset: h.last_offset(),
+                    max_timestamp: h.max_timestamp,
+                    size: bytes.len() as u32,
+                }],
+                0,
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn create_time_is_per_record_and_log_append_time_per_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = Segment::create(dir.path(), 0, 4096, None, 0).unwrap();
+        let mut first = BatchSpec::keyed(&[(b"a", Some(b"1"), 500), (b"b", Some(b"2"), 300)]);
+        first.partition_leader_epoch = 4;
+        append(&segment, &batch(&first));
+        let second = batch(&BatchSpec {
+            base_offset: 2,
+            ..BatchSpec::keyed(&[(b"c", Some(b"3"), 100), (b"d", Some(b"4"), 100)])
+        });
+        let mut head = header_array(&second);
+        set_log_append_time(&mut head, 900, &second[HEADER_SIZE..]);
+        let mut stamped = head.to_vec();
+        stamped.extend_from_slice(&second[HEADER_SIZE..]);
+        append(&segment, &stamped);
+        let found = search(&segment, 400, 0).unwrap().unwrap();
+        assert_eq!(
+            (found.offset, found.timestamp, found.leader_epoch),
+            (0, 500, Some(4))
+        );
+        let found = search(&segment, 501, 0).unwrap().unwrap();
+        assert_eq!(
+            (found.offset, found.timestamp, found.leader_epoch),
+            (2, 900, None)
+        );
+        assert_eq!(search(&segment, 250, 1).unwrap().unwrap().offset, 1);
+        assert_eq!(search(&segment, 901, 0).unwrap(), None);
+    }
+}

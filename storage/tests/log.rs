@@ -844,3 +844,11 @@ fn encode_marker(id: i64, epoch: i16) -> Bytes {
     .unwrap();
     buf.freeze()
 }
+
+#[test]
+fn logs_and_the_manager_can_be_shared_across_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<Log>();
+    shared::<storage::LogManager>();
+    shared::<storage::FileRegion>();
+}
