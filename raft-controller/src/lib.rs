@@ -22,7 +22,6 @@ mod signal;
 mod store;
 mod types;
 
-pub use commands::{Applied, Command, CommandResponse, MetadataOp, COMMAND_VERSION};
 pub use config::{ordinal_voters, parse_voters, QuorumConfig};
 pub use controller::topics::{validate_topic_name, MAX_TOPIC_NAME_LENGTH};
 pub use error::{ControllerError, QuorumError};

@@ -113,11 +113,9 @@ impl Quorum {
         .validate()
         .map_err(|e| QuorumError::InvalidConfig(e.to_string()))?;
         let pool = Arc::new(PeerPool::new(config.voters.clone()));
-        let network = NetworkFactory::new(
-            node_id(config.node_id),
-            pool.clone(),
-            Duration::from_millis(config.heartbeat_interval_ms),
-        );
+        // Pause between attempts to reach a peer that is down (openraft's default is 500ms).
+        let backoff = Duration::from_millis(config.heartbeat_interval_ms.max(500));
+        let network = NetworkFactory::new(node_id(config.node_id), pool.clone(), backoff);
         let raft = MetaRaft::new(
             node_id(config.node_id),
             Arc::new(raft_config),
