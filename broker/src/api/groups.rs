@@ -2,6 +2,7 @@
 //! DescribeGroups, ListGroups and DeleteGroups — decoding each version's fields for the group
 //! coordinator and encoding its answers the way each version expects.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures::FutureExt;
@@ -23,8 +24,9 @@ use tracing::debug;
 use super::{ready, Pending, RequestContext};
 use crate::context::Context;
 use crate::coordinator::discovery::Located;
-use crate::coordinator::group::{JoinRequest, LeavingMember, SyncRequest};
-use crate::coordinator::replies::{JoinResult, SyncResult};
+use crate::coordinator::group::{GroupDescription, JoinRequest, LeavingMember, SyncRequest};
+use crate::coordinator::manager::GroupOverview;
+use crate::coordinator::replies::{JoinResult, Reply, SyncResult};
 use crate::coordinator::state::GroupState;
 use crate::coordinator::OFFSETS_TOPIC;
 use crate::error_codes::*;
@@ -37,11 +39,15 @@ const KEY_TYPE_TRANSACTION: i8 = 1;
 /// authorizer every operation is allowed.
 const GROUP_AUTHORIZED_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
 
-/// The group type every group of this coordinator has (ListGroups v5).
+/// The type every group of this coordinator has (ListGroups v5).
 const CLASSIC_GROUP_TYPE: &str = "classic";
 
 fn str_bytes(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())
+}
+
+fn first_error(codes: impl IntoIterator<Item = i16>) -> i16 {
+    codes.into_iter().find(|c| *c != NONE).unwrap_or(NONE)
 }
 
 /// Kafka reports the client's address as `InetAddress.toString()` does: "/ip".
@@ -51,6 +57,8 @@ fn client_host(rc: &RequestContext) -> String {
 
 // ---- FindCoordinator ----------------------------------------------------------------------------
 
+/// The answer for one coordinator key.
+#[derive(Debug, Clone)]
 struct Found {
     key: String,
     node_id: i32,
@@ -60,15 +68,20 @@ struct Found {
     message: Option<String>,
 }
 
+impl Found {
+    fn failed(key: String, error: i16, message: String) -> Found {
+        Found {
+            key,
+            node_id: -1,
+            host: String::new(),
+            port: -1,
+            error,
+            message: Some(message),
+        }
+    }
+}
+
 fn find_one(ctx: &Context, rc: &RequestContext, key_type: i8, key: String) -> Found {
-    let failed = |key: String, error: i16, message: String| Found {
-        key,
-        node_id: -1,
-        host: String::new(),
-        port: -1,
-        error,
-        message: Some(message),
-    };
     match key_type {
         KEY_TYPE_GROUP => match ctx.groups.locate(&key, &rc.connection.listener) {
             Located::Coordinator {
@@ -83,27 +96,58 @@ fn find_one(ctx: &Context, rc: &RequestContext, key_type: i8, key: String) -> Fo
                 error: NONE,
                 message: None,
             },
-            Located::NoOffsetsTopic => failed(
+            Located::NoOffsetsTopic => Found::failed(
                 key,
                 COORDINATOR_NOT_AVAILABLE,
                 format!("the {OFFSETS_TOPIC} topic is being created"),
             ),
             Located::Unavailable(why) => {
                 debug!(group = %key, reason = %why, "coordinator not available");
-                failed(key, COORDINATOR_NOT_AVAILABLE, why)
+                Found::failed(key, COORDINATOR_NOT_AVAILABLE, why)
             }
         },
-        KEY_TYPE_TRANSACTION => failed(
+        KEY_TYPE_TRANSACTION => Found::failed(
             key,
             INVALID_REQUEST,
             "transactions are not supported by this broker".to_string(),
         ),
-        other => failed(
+        other => Found::failed(
             key,
             INVALID_REQUEST,
             format!("unknown coordinator key type {other}"),
         ),
     }
+}
+
+/// v4+ answer every key in `coordinators`; older versions answer their single key at the top.
+fn find_response(version: i16, found: Vec<Found>) -> FindCoordinatorResponse {
+    if version >= 4 {
+        let coordinators = found
+            .into_iter()
+            .map(|f| {
+                Coordinator::default()
+                    .with_key(str_bytes(f.key))
+                    .with_node_id(BrokerId(f.node_id))
+                    .with_host(str_bytes(f.host))
+                    .with_port(f.port)
+                    .with_error_code(f.error)
+                    .with_error_message(f.message.map(str_bytes))
+            })
+            .collect();
+        return FindCoordinatorResponse::default().with_coordinators(coordinators);
+    }
+    let Some(f) = found.into_iter().next() else {
+        return FindCoordinatorResponse::default().with_error_code(INVALID_REQUEST);
+    };
+    let mut response = FindCoordinatorResponse::default()
+        .with_error_code(f.error)
+        .with_node_id(BrokerId(f.node_id))
+        .with_host(str_bytes(f.host))
+        .with_port(f.port);
+    if version >= 1 {
+        response.error_message = f.message.map(str_bytes);
+    }
+    response
 }
 
 pub fn find_coordinator(
@@ -117,39 +161,21 @@ pub fn find_coordinator(
     } else {
         KEY_TYPE_GROUP
     };
-    if version >= 4 {
-        let coordinators: Vec<Coordinator> = request
+    let keys: Vec<String> = if version >= 4 {
+        request
             .coordinator_keys
             .iter()
-            .map(|k| find_one(ctx, &rc, key_type, k.to_string()))
-            .map(|f| {
-                Coordinator::default()
-                    .with_key(str_bytes(f.key))
-                    .with_node_id(BrokerId(f.node_id))
-                    .with_host(str_bytes(f.host))
-                    .with_port(f.port)
-                    .with_error_code(f.error)
-                    .with_error_message(f.message.map(str_bytes))
-            })
-            .collect();
-        let error = coordinators
-            .iter()
-            .map(|c| c.error_code)
-            .find(|c| *c != NONE)
-            .unwrap_or(NONE);
-        let response = FindCoordinatorResponse::default().with_coordinators(coordinators);
-        return ready(rc.respond(&response, error));
-    }
-    let f = find_one(ctx, &rc, key_type, request.key.to_string());
-    let mut response = FindCoordinatorResponse::default()
-        .with_error_code(f.error)
-        .with_node_id(BrokerId(f.node_id))
-        .with_host(str_bytes(f.host))
-        .with_port(f.port);
-    if version >= 1 {
-        response.error_message = f.message.map(str_bytes);
-    }
-    ready(rc.respond(&response, f.error))
+            .map(|k| k.to_string())
+            .collect()
+    } else {
+        vec![request.key.to_string()]
+    };
+    let found: Vec<Found> = keys
+        .into_iter()
+        .map(|k| find_one(ctx, &rc, key_type, k))
+        .collect();
+    let error = first_error(found.iter().map(|f| f.error));
+    ready(rc.respond(&find_response(version, found), error))
 }
 
 // ---- JoinGroup / SyncGroup / Heartbeat / LeaveGroup ---------------------------------------------
@@ -225,6 +251,17 @@ pub fn join_group(ctx: &Arc<Context>, rc: RequestContext, request: JoinGroupRequ
     .boxed()
 }
 
+fn sync_response(version: i16, result: SyncResult) -> SyncGroupResponse {
+    let mut response = SyncGroupResponse::default()
+        .with_error_code(result.error)
+        .with_assignment(result.assignment);
+    if version >= 5 {
+        response.protocol_type = result.protocol_type.map(str_bytes);
+        response.protocol_name = result.protocol_name.map(str_bytes);
+    }
+    response
+}
+
 pub fn sync_group(ctx: &Arc<Context>, rc: RequestContext, request: SyncGroupRequest) -> Pending {
     let version = rc.version;
     let group_id = request.group_id.0.to_string();
@@ -240,19 +277,18 @@ pub fn sync_group(ctx: &Arc<Context>, rc: RequestContext, request: SyncGroupRequ
             .map(|a| (a.member_id.to_string(), a.assignment))
             .collect(),
     };
-    let reply = ctx.groups.groups().sync_group(&group_id, sync);
+    // From v5 the protocol type and name are mandatory.
+    let reply = if version >= 5 && (sync.protocol_type.is_none() || sync.protocol_name.is_none()) {
+        Reply::Ready(SyncResult::error(INCONSISTENT_GROUP_PROTOCOL))
+    } else {
+        ctx.groups.groups().sync_group(&group_id, sync)
+    };
     async move {
-        let result: SyncResult = reply
+        let result = reply
             .wait(|| SyncResult::error(REBALANCE_IN_PROGRESS))
             .await;
-        let mut response = SyncGroupResponse::default()
-            .with_error_code(result.error)
-            .with_assignment(result.assignment);
-        if version >= 5 {
-            response.protocol_type = result.protocol_type.map(str_bytes);
-            response.protocol_name = result.protocol_name.map(str_bytes);
-        }
-        rc.respond(&response, result.error)
+        let error = result.error;
+        rc.respond(&sync_response(version, result), error)
     }
     .boxed()
 }
@@ -266,8 +302,37 @@ pub fn heartbeat(ctx: &Arc<Context>, rc: RequestContext, request: HeartbeatReque
         instance.as_deref(),
         request.generation_id,
     );
-    let response = HeartbeatResponse::default().with_error_code(error);
-    ready(rc.respond(&response, error))
+    ready(rc.respond(&HeartbeatResponse::default().with_error_code(error), error))
+}
+
+/// v3+ answer per member; older versions have one member and one error.
+fn leave_response(
+    version: i16,
+    leaving: Vec<LeavingMember>,
+    result: Result<Vec<i16>, i16>,
+) -> LeaveGroupResponse {
+    if version < 3 {
+        let error = match result {
+            Err(code) => code,
+            Ok(errors) => errors.first().copied().unwrap_or(NONE),
+        };
+        return LeaveGroupResponse::default().with_error_code(error);
+    }
+    match result {
+        Err(code) => LeaveGroupResponse::default().with_error_code(code),
+        Ok(errors) => LeaveGroupResponse::default().with_members(
+            leaving
+                .into_iter()
+                .zip(errors)
+                .map(|(l, error)| {
+                    MemberResponse::default()
+                        .with_member_id(str_bytes(l.member_id))
+                        .with_group_instance_id(l.group_instance_id.map(str_bytes))
+                        .with_error_code(error)
+                })
+                .collect(),
+        ),
+    }
 }
 
 pub fn leave_group(ctx: &Arc<Context>, rc: RequestContext, request: LeaveGroupRequest) -> Pending {
@@ -291,43 +356,55 @@ pub fn leave_group(ctx: &Arc<Context>, rc: RequestContext, request: LeaveGroupRe
         }]
     };
     let result = ctx.groups.groups().leave_group(&group_id, &leaving);
-    let response = if version >= 3 {
-        match result {
-            Err(code) => LeaveGroupResponse::default().with_error_code(code),
-            Ok(errors) => LeaveGroupResponse::default().with_members(
-                leaving
-                    .into_iter()
-                    .zip(errors)
-                    .map(|(l, error)| {
-                        MemberResponse::default()
-                            .with_member_id(str_bytes(l.member_id))
-                            .with_group_instance_id(l.group_instance_id.map(str_bytes))
-                            .with_error_code(error)
-                    })
-                    .collect(),
-            ),
-        }
-    } else {
-        let error = match result {
-            Err(code) => code,
-            Ok(errors) => errors.first().copied().unwrap_or(NONE),
-        };
-        LeaveGroupResponse::default().with_error_code(error)
-    };
-    let error = if response.error_code != NONE {
-        response.error_code
-    } else {
-        response
-            .members
-            .iter()
-            .map(|m| m.error_code)
-            .find(|c| *c != NONE)
-            .unwrap_or(NONE)
-    };
+    let response = leave_response(version, leaving, result);
+    let error = first_error(
+        std::iter::once(response.error_code).chain(response.members.iter().map(|m| m.error_code)),
+    );
     ready(rc.respond(&response, error))
 }
 
 // ---- DescribeGroups / ListGroups / DeleteGroups -------------------------------------------------
+
+fn describe_one(
+    version: i16,
+    group_id: GroupId,
+    result: Result<Option<GroupDescription>, i16>,
+    authorized_operations: i32,
+) -> DescribedGroup {
+    let described = DescribedGroup::default()
+        .with_group_id(group_id.clone())
+        .with_authorized_operations(authorized_operations);
+    match result {
+        Err(code) => described.with_error_code(code),
+        Ok(None) if version >= 6 => described
+            .with_error_code(GROUP_ID_NOT_FOUND)
+            .with_error_message(Some(str_bytes(format!("Group {} not found.", group_id.0))))
+            .with_group_state(str_bytes(GroupState::Dead.name())),
+        Ok(None) => described.with_group_state(str_bytes(GroupState::Dead.name())),
+        Ok(Some(d)) => described
+            .with_group_state(str_bytes(d.state.name()))
+            .with_protocol_type(str_bytes(d.protocol_type))
+            .with_protocol_data(str_bytes(d.protocol))
+            .with_members(
+                d.members
+                    .into_iter()
+                    .map(|m| {
+                        DescribedGroupMember::default()
+                            .with_member_id(str_bytes(m.member_id))
+                            .with_group_instance_id(if version >= 4 {
+                                m.group_instance_id.map(str_bytes)
+                            } else {
+                                None
+                            })
+                            .with_client_id(str_bytes(m.client_id))
+                            .with_client_host(str_bytes(m.client_host))
+                            .with_member_metadata(m.metadata)
+                            .with_member_assignment(m.assignment)
+                    })
+                    .collect(),
+            ),
+    }
+}
 
 pub fn describe_groups(
     ctx: &Arc<Context>,
@@ -340,72 +417,29 @@ pub fn describe_groups(
     } else {
         i32::MIN
     };
-    let groups = request
+    let groups: Vec<DescribedGroup> = request
         .groups
         .into_iter()
         .map(|group_id| {
-            let id = group_id.0.to_string();
-            let described = DescribedGroup::default()
-                .with_group_id(group_id)
-                .with_authorized_operations(authorized_operations);
-            match ctx.groups.groups().describe_group(&id) {
-                Err(code) => described.with_error_code(code),
-                Ok(None) if version >= 6 => described
-                    .with_error_code(GROUP_ID_NOT_FOUND)
-                    .with_error_message(Some(str_bytes(format!("Group {id} not found."))))
-                    .with_group_state(str_bytes(GroupState::Dead.name())),
-                Ok(None) => described.with_group_state(str_bytes(GroupState::Dead.name())),
-                Ok(Some(d)) => described
-                    .with_group_state(str_bytes(d.state.name()))
-                    .with_protocol_type(str_bytes(d.protocol_type))
-                    .with_protocol_data(str_bytes(d.protocol))
-                    .with_members(
-                        d.members
-                            .into_iter()
-                            .map(|m| {
-                                DescribedGroupMember::default()
-                                    .with_member_id(str_bytes(m.member_id))
-                                    .with_group_instance_id(if version >= 4 {
-                                        m.group_instance_id.map(str_bytes)
-                                    } else {
-                                        None
-                                    })
-                                    .with_client_id(str_bytes(m.client_id))
-                                    .with_client_host(str_bytes(m.client_host))
-                                    .with_member_metadata(m.metadata)
-                                    .with_member_assignment(m.assignment)
-                            })
-                            .collect(),
-                    ),
-            }
+            let result = ctx.groups.groups().describe_group(group_id.0.as_str());
+            describe_one(version, group_id, result, authorized_operations)
         })
-        .collect::<Vec<_>>();
-    let error = groups
-        .iter()
-        .map(|g| g.error_code)
-        .find(|c| *c != NONE)
-        .unwrap_or(NONE);
-    let response = DescribeGroupsResponse::default().with_groups(groups);
-    ready(rc.respond(&response, error))
+        .collect();
+    let error = first_error(groups.iter().map(|g| g.error_code));
+    ready(rc.respond(
+        &DescribeGroupsResponse::default().with_groups(groups),
+        error,
+    ))
 }
 
-pub fn list_groups(ctx: &Arc<Context>, rc: RequestContext, request: ListGroupsRequest) -> Pending {
-    let version = rc.version;
-    let (error, groups) = ctx.groups.groups().list_groups();
-    let states: Vec<String> = if version >= 4 {
-        request
-            .states_filter
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let types: Vec<String> = if version >= 5 {
-        request.types_filter.iter().map(|s| s.to_string()).collect()
-    } else {
-        Vec::new()
-    };
+/// ListGroups with the v4 state filter and the v5 type filter (groups here are all classic).
+fn list_response(
+    version: i16,
+    error: i16,
+    groups: Vec<GroupOverview>,
+    states: &[String],
+    types: &[String],
+) -> ListGroupsResponse {
     let classic_wanted = types.is_empty()
         || types
             .iter()
@@ -427,10 +461,32 @@ pub fn list_groups(ctx: &Arc<Context>, rc: RequestContext, request: ListGroupsRe
             listed
         })
         .collect();
-    let response = ListGroupsResponse::default()
+    ListGroupsResponse::default()
         .with_error_code(error)
-        .with_groups(listed);
-    ready(rc.respond(&response, error))
+        .with_groups(listed)
+}
+
+pub fn list_groups(ctx: &Arc<Context>, rc: RequestContext, request: ListGroupsRequest) -> Pending {
+    let version = rc.version;
+    let (error, groups) = ctx.groups.groups().list_groups();
+    let states: Vec<String> = if version >= 4 {
+        request
+            .states_filter
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let types: Vec<String> = if version >= 5 {
+        request.types_filter.iter().map(|s| s.to_string()).collect()
+    } else {
+        Vec::new()
+    };
+    ready(rc.respond(
+        &list_response(version, error, groups, &states, &types),
+        error,
+    ))
 }
 
 pub fn delete_groups(
@@ -438,7 +494,7 @@ pub fn delete_groups(
     rc: RequestContext,
     request: DeleteGroupsRequest,
 ) -> Pending {
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     let results: Vec<DeletableGroupResult> = request
         .groups_names
         .into_iter()
@@ -450,11 +506,255 @@ pub fn delete_groups(
                 .with_error_code(error)
         })
         .collect();
-    let error = results
-        .iter()
-        .map(|r| r.error_code)
-        .find(|c| *c != NONE)
-        .unwrap_or(NONE);
-    let response = DeleteGroupsResponse::default().with_results(results);
-    ready(rc.respond(&response, error))
+    let error = first_error(results.iter().map(|r| r.error_code));
+    ready(rc.respond(
+        &DeleteGroupsResponse::default().with_results(results),
+        error,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::protocol::{Decodable, Encodable};
+
+    use super::*;
+    use crate::api::SUPPORTED_APIS;
+    use crate::coordinator::group::MemberDescription;
+    use crate::coordinator::replies::JoinedMember;
+    use kafka_protocol::messages::ApiKey;
+
+    fn versions(api: ApiKey) -> std::ops::RangeInclusive<i16> {
+        let (_, min, max) = SUPPORTED_APIS
+            .iter()
+            .find(|(k, _, _)| *k == api)
+            .copied()
+            .unwrap_or((api, 0, -1));
+        min..=max
+    }
+
+    /// Encodes at `version` (what the broker sends) and decodes it back (what a client reads).
+    fn round_trip<T: Encodable + Decodable>(response: &T, version: i16) -> T {
+        let mut buf = BytesMut::new();
+        response
+            .encode(&mut buf, version)
+            .unwrap_or_else(|e| panic!("encoding at v{version} failed: {e}"));
+        T::decode(&mut buf.freeze(), version)
+            .unwrap_or_else(|e| panic!("decoding at v{version} failed: {e}"))
+    }
+
+    #[test]
+    fn find_coordinator_responses_encode_at_every_version() {
+        let ok = Found {
+            key: "g".into(),
+            node_id: 2,
+            host: "broker-2".into(),
+            port: 9092,
+            error: NONE,
+            message: None,
+        };
+        let failed = Found::failed(
+            "t".into(),
+            INVALID_REQUEST,
+            "transactions are not supported by this broker".into(),
+        );
+        for v in versions(ApiKey::FindCoordinator) {
+            let r = round_trip(&find_response(v, vec![ok.clone(), failed.clone()]), v);
+            if v >= 4 {
+                assert_eq!(r.coordinators.len(), 2);
+                assert_eq!(
+                    (r.coordinators[0].node_id.0, r.coordinators[0].port),
+                    (2, 9092)
+                );
+                assert_eq!(r.coordinators[1].error_code, INVALID_REQUEST);
+            } else {
+                assert_eq!(
+                    (r.node_id.0, r.host.as_str(), r.port),
+                    (2, "broker-2", 9092)
+                );
+            }
+            let r = round_trip(&find_response(v, vec![failed.clone()]), v);
+            if v < 4 {
+                assert_eq!(
+                    (r.error_code, r.node_id.0, r.port),
+                    (INVALID_REQUEST, -1, -1)
+                );
+                if v >= 1 {
+                    assert!(r.error_message.is_some_and(|m| m.contains("transactions")));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn join_responses_encode_at_every_version() {
+        let result = JoinResult {
+            error: NONE,
+            member_id: "m-1".into(),
+            generation: 3,
+            protocol_type: Some("consumer".into()),
+            protocol_name: Some("range".into()),
+            leader: "m-1".into(),
+            skip_assignment: true,
+            members: vec![JoinedMember {
+                member_id: "m-1".into(),
+                group_instance_id: Some("i".into()),
+                metadata: Bytes::from_static(b"meta"),
+            }],
+        };
+        for v in versions(ApiKey::JoinGroup) {
+            let r = round_trip(&join_response(v, result.clone()), v);
+            assert_eq!(
+                (r.generation_id, r.member_id.as_str(), r.leader.as_str()),
+                (3, "m-1", "m-1")
+            );
+            assert_eq!(r.protocol_name.as_deref(), Some("range"));
+            assert_eq!(r.members[0].group_instance_id.is_some(), v >= 5);
+            assert_eq!(r.skip_assignment, v >= 9);
+            assert_eq!(r.protocol_type.is_some(), v >= 7);
+            // Errors before v7 still carry a non-null protocol name.
+            let r = round_trip(
+                &join_response(v, JoinResult::error("new-id", MEMBER_ID_REQUIRED)),
+                v,
+            );
+            assert_eq!(
+                (r.error_code, r.member_id.as_str(), r.generation_id),
+                (MEMBER_ID_REQUIRED, "new-id", -1)
+            );
+            if v < 7 {
+                assert_eq!(r.protocol_name.as_deref(), Some(""));
+            } else {
+                assert_eq!(r.protocol_name, None);
+            }
+        }
+    }
+
+    #[test]
+    fn sync_and_leave_responses_encode_at_every_version() {
+        for v in versions(ApiKey::SyncGroup) {
+            let r = round_trip(
+                &sync_response(
+                    v,
+                    SyncResult {
+                        error: NONE,
+                        protocol_type: Some("consumer".into()),
+                        protocol_name: Some("range".into()),
+                        assignment: Bytes::from_static(b"a"),
+                    },
+                ),
+                v,
+            );
+            assert_eq!(&r.assignment[..], b"a");
+            assert_eq!(r.protocol_name.is_some(), v >= 5);
+            round_trip(
+                &sync_response(v, SyncResult::error(REBALANCE_IN_PROGRESS)),
+                v,
+            );
+        }
+        let leaving = vec![
+            LeavingMember {
+                member_id: "m".into(),
+                group_instance_id: None,
+                reason: None,
+            },
+            LeavingMember {
+                member_id: String::new(),
+                group_instance_id: Some("i".into()),
+                reason: Some("bye".into()),
+            },
+        ];
+        for v in versions(ApiKey::LeaveGroup) {
+            let r = round_trip(
+                &leave_response(v, leaving.clone(), Ok(vec![NONE, UNKNOWN_MEMBER_ID])),
+                v,
+            );
+            if v >= 3 {
+                assert_eq!(r.members.len(), 2);
+                assert_eq!(r.members[1].error_code, UNKNOWN_MEMBER_ID);
+            } else {
+                assert_eq!(r.error_code, NONE);
+            }
+            let r = round_trip(&leave_response(v, leaving.clone(), Err(NOT_COORDINATOR)), v);
+            assert_eq!(r.error_code, NOT_COORDINATOR);
+        }
+    }
+
+    #[test]
+    fn describe_and_list_responses_encode_at_every_version() {
+        let description = GroupDescription {
+            state: GroupState::Stable,
+            protocol_type: "consumer".into(),
+            protocol: "range".into(),
+            members: vec![MemberDescription {
+                member_id: "m".into(),
+                group_instance_id: Some("i".into()),
+                client_id: "c".into(),
+                client_host: "/10.0.0.1".into(),
+                metadata: Bytes::from_static(b"x"),
+                assignment: Bytes::from_static(b"y"),
+            }],
+        };
+        for v in versions(ApiKey::DescribeGroups) {
+            let ops = if v >= 3 {
+                GROUP_AUTHORIZED_OPERATIONS
+            } else {
+                i32::MIN
+            };
+            let groups = vec![
+                describe_one(
+                    v,
+                    GroupId(str_bytes("g")),
+                    Ok(Some(description.clone())),
+                    ops,
+                ),
+                describe_one(v, GroupId(str_bytes("gone")), Ok(None), ops),
+                describe_one(
+                    v,
+                    GroupId(str_bytes("elsewhere")),
+                    Err(NOT_COORDINATOR),
+                    ops,
+                ),
+            ];
+            let r = round_trip(&DescribeGroupsResponse::default().with_groups(groups), v);
+            assert_eq!(r.groups[0].group_state.as_str(), "Stable");
+            assert_eq!(r.groups[0].members[0].client_host.as_str(), "/10.0.0.1");
+            assert_eq!(r.groups[0].members[0].group_instance_id.is_some(), v >= 4);
+            assert_eq!(r.groups[1].group_state.as_str(), "Dead");
+            assert_eq!(r.groups[2].error_code, NOT_COORDINATOR);
+        }
+        let groups = vec![
+            GroupOverview {
+                group_id: "a".into(),
+                protocol_type: "consumer".into(),
+                state: GroupState::Stable,
+            },
+            GroupOverview {
+                group_id: "b".into(),
+                protocol_type: String::new(),
+                state: GroupState::Empty,
+            },
+        ];
+        for v in versions(ApiKey::ListGroups) {
+            let r = round_trip(&list_response(v, NONE, groups.clone(), &[], &[]), v);
+            assert_eq!(r.groups.len(), 2);
+            assert_eq!(
+                r.groups[0].group_state.as_str(),
+                if v >= 4 { "Stable" } else { "" }
+            );
+        }
+        let only_empty = list_response(5, NONE, groups.clone(), &["EMPTY".to_string()], &[]);
+        assert_eq!(only_empty.groups.len(), 1);
+        assert_eq!(only_empty.groups[0].group_id.0.as_str(), "b");
+        assert!(
+            list_response(5, NONE, groups.clone(), &[], &["consumer".to_string()])
+                .groups
+                .is_empty()
+        );
+        assert_eq!(
+            list_response(5, NONE, groups, &[], &["Classic".to_string()])
+                .groups
+                .len(),
+            2
+        );
+    }
 }

@@ -29,6 +29,16 @@ use crate::coordinator::manager::{self, OffsetCommitEntry};
 use crate::coordinator::offsets::CommittedOffset;
 use crate::error_codes::*;
 
+/// A requested partition, in request order, with an error if it was refused before reaching the
+/// coordinator (unknown topic or partition).
+type Slot = (TopicName, i32, Option<i16>);
+/// A partition's committed offset, if any.
+type Fetched = (TopicPartition, Option<CommittedOffset>);
+/// One topic's partitions with their committed offsets.
+type TopicOffsets = (String, Vec<(i32, Option<CommittedOffset>)>);
+/// The requested partitions, or None for "all of the group's".
+type Requested = Option<Vec<TopicPartition>>;
+
 fn topic_name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_string()))
 }
@@ -41,7 +51,41 @@ fn first_error(codes: impl IntoIterator<Item = i16>) -> i16 {
     codes.into_iter().find(|c| *c != NONE).unwrap_or(NONE)
 }
 
+/// Appends `(partition, error)` under its topic, keeping request order.
+fn push_partition<T>(topics: &mut Vec<(TopicName, Vec<T>)>, name: TopicName, partition: T) {
+    match topics.last_mut() {
+        Some((last, partitions)) if *last == name => partitions.push(partition),
+        _ => topics.push((name, vec![partition])),
+    }
+}
+
 // ---- OffsetCommit -------------------------------------------------------------------------------
+
+/// Pairs the coordinator's answers (for the slots it saw) back with every requested partition.
+fn commit_response(slots: Vec<Slot>, results: Vec<i16>) -> OffsetCommitResponse {
+    let mut results = results.into_iter();
+    let mut topics = Vec::new();
+    for (name, partition, refused) in slots {
+        let error = refused.unwrap_or_else(|| results.next().unwrap_or(UNKNOWN_SERVER_ERROR));
+        push_partition(
+            &mut topics,
+            name,
+            OffsetCommitResponsePartition::default()
+                .with_partition_index(partition)
+                .with_error_code(error),
+        );
+    }
+    OffsetCommitResponse::default().with_topics(
+        topics
+            .into_iter()
+            .map(|(name, partitions)| {
+                OffsetCommitResponseTopic::default()
+                    .with_name(name)
+                    .with_partitions(partitions)
+            })
+            .collect(),
+    )
+}
 
 pub fn offset_commit(
     ctx: &Arc<Context>,
@@ -50,8 +94,7 @@ pub fn offset_commit(
 ) -> Pending {
     let version = rc.version;
     let image = ctx.quorum.image();
-    // (topic name, partition, error if refused before reaching the coordinator)
-    let mut slots: Vec<(TopicName, i32, Option<i16>)> = Vec::new();
+    let mut slots: Vec<Slot> = Vec::new();
     let mut entries = Vec::new();
     for topic in request.topics {
         let name = topic.name.0.to_string();
@@ -81,6 +124,7 @@ pub fn offset_commit(
             });
         }
     }
+    // v2-v4 may carry a retention time; -1 means the broker's offsets.retention.minutes.
     let retention_ms =
         (version <= 4 && request.retention_time_ms >= 0).then_some(request.retention_time_ms);
     let commit = manager::OffsetCommitRequest {
@@ -93,49 +137,27 @@ pub fn offset_commit(
     };
     let pending = ctx.groups.groups().commit_offsets(commit);
     async move {
-        let mut results = pending.await.into_iter();
-        let mut topics: Vec<OffsetCommitResponseTopic> = Vec::new();
-        for (name, partition, refused) in slots {
-            let error = refused.unwrap_or_else(|| results.next().unwrap_or(UNKNOWN_SERVER_ERROR));
-            let response = OffsetCommitResponsePartition::default()
-                .with_partition_index(partition)
-                .with_error_code(error);
-            match topics.last_mut() {
-                Some(t) if t.name == name => t.partitions.push(response),
-                _ => topics.push(
-                    OffsetCommitResponseTopic::default()
-                        .with_name(name)
-                        .with_partitions(vec![response]),
-                ),
-            }
-        }
+        let response = commit_response(slots, pending.await);
         let error = first_error(
-            topics
+            response
+                .topics
                 .iter()
                 .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
         );
-        rc.respond(&OffsetCommitResponse::default().with_topics(topics), error)
+        rc.respond(&response, error)
     }
     .boxed()
 }
 
 // ---- OffsetFetch --------------------------------------------------------------------------------
 
-/// The requested partitions grouped by topic in request order, or None for "all".
-type Requested = Option<Vec<TopicPartition>>;
-
-/// (offset, leader epoch, metadata) as OffsetFetch reports a partition.
+/// (offset, leader epoch, metadata) as OffsetFetch reports a partition: -1 and "" for none.
 fn reported(committed: Option<&CommittedOffset>) -> (i64, i32, String) {
     match committed {
         Some(c) => (c.offset, c.leader_epoch, c.metadata.clone()),
         None => (-1, -1, String::new()),
     }
 }
-
-/// A partition's committed offset, if any.
-type Fetched = (TopicPartition, Option<CommittedOffset>);
-/// One topic's partitions with their committed offsets.
-type TopicOffsets = (String, Vec<(i32, Option<CommittedOffset>)>);
 
 /// Groups (partition, committed) pairs by topic, keeping the first-seen topic order.
 fn by_topic(offsets: Vec<Fetched>) -> Vec<TopicOffsets> {
@@ -156,92 +178,65 @@ fn by_topic(offsets: Vec<Fetched>) -> Vec<TopicOffsets> {
         .collect()
 }
 
-fn fetch_group(ctx: &Context, group_id: &str, requested: &Requested) -> Result<Vec<Fetched>, i16> {
-    ctx.groups
-        .groups()
-        .fetch_offsets(group_id, requested.as_deref())
+fn requested_partitions<I, P>(topics: I) -> Vec<TopicPartition>
+where
+    I: IntoIterator<Item = (TopicName, P)>,
+    P: IntoIterator<Item = i32>,
+{
+    topics
+        .into_iter()
+        .flat_map(|(name, partitions)| {
+            let topic = name.0.to_string();
+            partitions.into_iter().map(move |p| TopicPartition {
+                topic: topic.clone(),
+                partition: p,
+            })
+        })
+        .collect()
 }
 
-pub fn offset_fetch(
-    ctx: &Arc<Context>,
-    rc: RequestContext,
-    request: OffsetFetchRequest,
-) -> Pending {
-    let version = rc.version;
-    if version >= 8 {
-        let groups: Vec<OffsetFetchResponseGroup> = request
-            .groups
-            .into_iter()
-            .map(|g| {
-                let requested: Requested = g.topics.map(|topics| {
-                    topics
-                        .into_iter()
-                        .flat_map(|t| {
-                            let name = t.name.0.to_string();
-                            t.partition_indexes
-                                .into_iter()
-                                .map(move |p| TopicPartition {
-                                    topic: name.clone(),
-                                    partition: p,
-                                })
-                        })
-                        .collect()
-                });
-                let group = OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
-                match fetch_group(ctx, g.group_id.0.as_str(), &requested) {
-                    Err(code) => group.with_error_code(code),
-                    Ok(offsets) => group.with_topics(
-                        by_topic(offsets)
-                            .into_iter()
-                            .map(|(topic, partitions)| {
-                                OffsetFetchResponseTopics::default()
-                                    .with_name(topic_name(&topic))
-                                    .with_partitions(
-                                        partitions
-                                            .into_iter()
-                                            .map(|(p, c)| {
-                                                let (offset, epoch, metadata) =
-                                                    reported(c.as_ref());
-                                                OffsetFetchResponsePartitions::default()
-                                                    .with_partition_index(p)
-                                                    .with_committed_offset(offset)
-                                                    .with_committed_leader_epoch(epoch)
-                                                    .with_metadata(Some(StrBytes::from_string(
-                                                        metadata,
-                                                    )))
-                                            })
-                                            .collect(),
-                                    )
-                            })
-                            .collect(),
-                    ),
-                }
-            })
-            .collect();
-        let error = first_error(groups.iter().map(|g| g.error_code));
-        return ready(rc.respond(&OffsetFetchResponse::default().with_groups(groups), error));
-    }
-
-    let requested: Requested = match request.topics {
-        // v1 has no "all topics"; a null list there is treated as empty.
-        None if version < 2 => Some(Vec::new()),
-        None => None,
-        Some(topics) => Some(
-            topics
+/// One group of an OffsetFetch v8+ response.
+fn fetch_group_response(
+    group_id: GroupId,
+    result: Result<Vec<Fetched>, i16>,
+) -> OffsetFetchResponseGroup {
+    let group = OffsetFetchResponseGroup::default().with_group_id(group_id);
+    match result {
+        Err(code) => group.with_error_code(code),
+        Ok(offsets) => group.with_topics(
+            by_topic(offsets)
                 .into_iter()
-                .flat_map(|t| {
-                    let name = t.name.0.to_string();
-                    t.partition_indexes
-                        .into_iter()
-                        .map(move |p| TopicPartition {
-                            topic: name.clone(),
-                            partition: p,
-                        })
+                .map(|(topic, partitions)| {
+                    OffsetFetchResponseTopics::default()
+                        .with_name(topic_name(&topic))
+                        .with_partitions(
+                            partitions
+                                .into_iter()
+                                .map(|(p, c)| {
+                                    let (offset, epoch, metadata) = reported(c.as_ref());
+                                    OffsetFetchResponsePartitions::default()
+                                        .with_partition_index(p)
+                                        .with_committed_offset(offset)
+                                        .with_committed_leader_epoch(epoch)
+                                        .with_metadata(Some(StrBytes::from_string(metadata)))
+                                })
+                                .collect(),
+                        )
                 })
                 .collect(),
         ),
-    };
-    let partition = |p: i32, offset: i64, epoch: i32, metadata: String, error: i16| {
+    }
+}
+
+/// An OffsetFetch v1-v7 response. A group error is top-level from v2; v1 has no top-level
+/// error, so every requested partition carries it.
+fn fetch_response(
+    version: i16,
+    requested: &Requested,
+    result: Result<Vec<Fetched>, i16>,
+) -> OffsetFetchResponse {
+    let partition = |p: i32, committed: Option<&CommittedOffset>, error: i16| {
+        let (offset, epoch, metadata) = reported(committed);
         let mut r = OffsetFetchResponsePartition::default()
             .with_partition_index(p)
             .with_committed_offset(offset)
@@ -252,57 +247,101 @@ pub fn offset_fetch(
         }
         r
     };
-    let (error, offsets) = match fetch_group(ctx, request.group_id.0.as_str(), &requested) {
-        Ok(offsets) => (NONE, offsets),
-        // v2+ reports group errors at the top level; v1 only per partition.
-        Err(code) if version >= 2 => (code, Vec::new()),
-        Err(code) => {
-            let topics = by_topic(
-                requested
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|tp| (tp, None))
-                    .collect(),
-            )
+    let topics = |offsets: Vec<Fetched>, error: i16| -> Vec<OffsetFetchResponseTopic> {
+        by_topic(offsets)
             .into_iter()
             .map(|(topic, partitions)| {
                 OffsetFetchResponseTopic::default()
                     .with_name(topic_name(&topic))
                     .with_partitions(
                         partitions
-                            .into_iter()
-                            .map(|(p, _)| partition(p, -1, -1, String::new(), code))
+                            .iter()
+                            .map(|(p, c)| partition(*p, c.as_ref(), error))
                             .collect(),
                     )
             })
-            .collect();
-            return ready(rc.respond(&OffsetFetchResponse::default().with_topics(topics), code));
-        }
+            .collect()
     };
-    let topics = by_topic(offsets)
-        .into_iter()
-        .map(|(topic, partitions)| {
-            OffsetFetchResponseTopic::default()
-                .with_name(topic_name(&topic))
-                .with_partitions(
-                    partitions
-                        .into_iter()
-                        .map(|(p, c)| {
-                            let (offset, epoch, metadata) = reported(c.as_ref());
-                            partition(p, offset, epoch, metadata, NONE)
-                        })
-                        .collect(),
-                )
-        })
-        .collect();
-    let mut response = OffsetFetchResponse::default().with_topics(topics);
-    if version >= 2 {
-        response.error_code = error;
+    match result {
+        Ok(offsets) => OffsetFetchResponse::default().with_topics(topics(offsets, NONE)),
+        Err(code) if version >= 2 => OffsetFetchResponse::default().with_error_code(code),
+        Err(code) => {
+            let unanswered = requested
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|tp| (tp, None))
+                .collect();
+            OffsetFetchResponse::default().with_topics(topics(unanswered, code))
+        }
     }
-    ready(rc.respond(&response, error))
+}
+
+pub fn offset_fetch(
+    ctx: &Arc<Context>,
+    rc: RequestContext,
+    request: OffsetFetchRequest,
+) -> Pending {
+    let version = rc.version;
+    let manager = ctx.groups.groups();
+    if version >= 8 {
+        let groups: Vec<OffsetFetchResponseGroup> = request
+            .groups
+            .into_iter()
+            .map(|g| {
+                let requested: Requested = g.topics.map(|topics| {
+                    requested_partitions(topics.into_iter().map(|t| (t.name, t.partition_indexes)))
+                });
+                let result = manager.fetch_offsets(g.group_id.0.as_str(), requested.as_deref());
+                fetch_group_response(g.group_id, result)
+            })
+            .collect();
+        let error = first_error(groups.iter().map(|g| g.error_code));
+        return ready(rc.respond(&OffsetFetchResponse::default().with_groups(groups), error));
+    }
+    let requested: Requested = match request.topics {
+        // Only v2+ can ask for all topics; v1's list is never null.
+        None if version < 2 => Some(Vec::new()),
+        None => None,
+        Some(topics) => Some(requested_partitions(
+            topics.into_iter().map(|t| (t.name, t.partition_indexes)),
+        )),
+    };
+    let result = manager.fetch_offsets(request.group_id.0.as_str(), requested.as_deref());
+    let error = result.as_ref().err().copied().unwrap_or(NONE);
+    ready(rc.respond(&fetch_response(version, &requested, result), error))
 }
 
 // ---- OffsetDelete -------------------------------------------------------------------------------
+
+fn delete_response(slots: Vec<Slot>, result: Result<Vec<i16>, i16>) -> OffsetDeleteResponse {
+    let errors = match result {
+        Err(code) => return OffsetDeleteResponse::default().with_error_code(code),
+        Ok(errors) => errors,
+    };
+    let mut errors = errors.into_iter();
+    let mut topics = Vec::new();
+    for (name, partition, refused) in slots {
+        let error = refused.unwrap_or_else(|| errors.next().unwrap_or(UNKNOWN_SERVER_ERROR));
+        push_partition(
+            &mut topics,
+            name,
+            OffsetDeleteResponsePartition::default()
+                .with_partition_index(partition)
+                .with_error_code(error),
+        );
+    }
+    OffsetDeleteResponse::default().with_topics(
+        topics
+            .into_iter()
+            .map(|(name, partitions)| {
+                OffsetDeleteResponseTopic::default()
+                    .with_name(name)
+                    .with_partitions(partitions)
+            })
+            .collect(),
+    )
+}
 
 pub fn offset_delete(
     ctx: &Arc<Context>,
@@ -310,8 +349,7 @@ pub fn offset_delete(
     request: OffsetDeleteRequest,
 ) -> Pending {
     let image = ctx.quorum.image();
-    let group_id: GroupId = request.group_id;
-    let mut slots: Vec<(TopicName, i32, Option<i16>)> = Vec::new();
+    let mut slots: Vec<Slot> = Vec::new();
     let mut partitions = Vec::new();
     for topic in request.topics {
         let name = topic.name.0.to_string();
@@ -332,42 +370,174 @@ pub fn offset_delete(
             }
         }
     }
-    let response = match ctx
+    let result = ctx
         .groups
         .groups()
-        .delete_offsets(group_id.0.as_str(), &partitions)
-    {
-        Err(code) => OffsetDeleteResponse::default().with_error_code(code),
-        Ok(errors) => {
-            let mut errors = errors.into_iter();
-            let mut topics: Vec<OffsetDeleteResponseTopic> = Vec::new();
-            for (name, partition, refused) in slots {
-                let error =
-                    refused.unwrap_or_else(|| errors.next().unwrap_or(UNKNOWN_SERVER_ERROR));
-                let p = OffsetDeleteResponsePartition::default()
-                    .with_partition_index(partition)
-                    .with_error_code(error);
-                match topics.last_mut() {
-                    Some(t) if t.name == name => t.partitions.push(p),
-                    _ => topics.push(
-                        OffsetDeleteResponseTopic::default()
-                            .with_name(name)
-                            .with_partitions(vec![p]),
-                    ),
-                }
-            }
-            OffsetDeleteResponse::default().with_topics(topics)
-        }
-    };
-    let error = if response.error_code != NONE {
-        response.error_code
-    } else {
-        first_error(
+        .delete_offsets(request.group_id.0.as_str(), &partitions);
+    let response = delete_response(slots, result);
+    let error = first_error(
+        std::iter::once(response.error_code).chain(
             response
                 .topics
                 .iter()
                 .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
-        )
-    };
+        ),
+    );
     ready(rc.respond(&response, error))
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+    use kafka_protocol::messages::ApiKey;
+    use kafka_protocol::protocol::{Decodable, Encodable};
+
+    use super::*;
+    use crate::api::SUPPORTED_APIS;
+
+    fn versions(api: ApiKey) -> std::ops::RangeInclusive<i16> {
+        let (_, min, max) = SUPPORTED_APIS
+            .iter()
+            .find(|(k, _, _)| *k == api)
+            .copied()
+            .unwrap_or((api, 0, -1));
+        min..=max
+    }
+
+    fn round_trip<T: Encodable + Decodable>(response: &T, version: i16) -> T {
+        let mut buf = BytesMut::new();
+        response
+            .encode(&mut buf, version)
+            .unwrap_or_else(|e| panic!("encoding at v{version} failed: {e}"));
+        T::decode(&mut buf.freeze(), version)
+            .unwrap_or_else(|e| panic!("decoding at v{version} failed: {e}"))
+    }
+
+    fn tp(topic: &str, partition: i32) -> TopicPartition {
+        TopicPartition {
+            topic: topic.into(),
+            partition,
+        }
+    }
+
+    fn committed(offset: i64) -> CommittedOffset {
+        CommittedOffset {
+            offset,
+            leader_epoch: 4,
+            metadata: "meta".into(),
+            commit_timestamp_ms: 0,
+            expire_timestamp_ms: None,
+            record_offset: 0,
+        }
+    }
+
+    #[test]
+    fn commit_responses_keep_request_order_and_refusals() {
+        let slots = vec![
+            (topic_name("a"), 0, None),
+            (topic_name("a"), 1, Some(UNKNOWN_TOPIC_OR_PARTITION)),
+            (topic_name("b"), 0, None),
+        ];
+        for v in versions(ApiKey::OffsetCommit) {
+            let r = round_trip(
+                &commit_response(slots.clone(), vec![NONE, ILLEGAL_GENERATION]),
+                v,
+            );
+            assert_eq!(r.topics.len(), 2);
+            let codes: Vec<(i32, i16)> = r.topics[0]
+                .partitions
+                .iter()
+                .map(|p| (p.partition_index, p.error_code))
+                .collect();
+            assert_eq!(codes, vec![(0, NONE), (1, UNKNOWN_TOPIC_OR_PARTITION)]);
+            assert_eq!(r.topics[1].partitions[0].error_code, ILLEGAL_GENERATION);
+        }
+    }
+
+    #[test]
+    fn fetch_responses_encode_at_every_version() {
+        let requested: Requested = Some(vec![tp("a", 0), tp("a", 1), tp("b", 0)]);
+        let offsets = vec![
+            (tp("a", 0), Some(committed(10))),
+            (tp("a", 1), None),
+            (tp("b", 0), Some(committed(3))),
+        ];
+        for v in versions(ApiKey::OffsetFetch) {
+            if v >= 8 {
+                let groups = vec![
+                    fetch_group_response(
+                        GroupId(StrBytes::from_string("g".into())),
+                        Ok(offsets.clone()),
+                    ),
+                    fetch_group_response(
+                        GroupId(StrBytes::from_string("h".into())),
+                        Err(NOT_COORDINATOR),
+                    ),
+                ];
+                let r = round_trip(&OffsetFetchResponse::default().with_groups(groups), v);
+                assert_eq!(r.groups[0].topics[0].partitions[0].committed_offset, 10);
+                assert_eq!(
+                    r.groups[0].topics[0].partitions[0].committed_leader_epoch,
+                    4
+                );
+                assert_eq!(r.groups[0].topics[0].partitions[1].committed_offset, -1);
+                assert_eq!(r.groups[1].error_code, NOT_COORDINATOR);
+                continue;
+            }
+            let r = round_trip(&fetch_response(v, &requested, Ok(offsets.clone())), v);
+            assert_eq!(r.topics.len(), 2);
+            let a0 = &r.topics[0].partitions[0];
+            assert_eq!(
+                (a0.committed_offset, a0.metadata.as_deref()),
+                (10, Some("meta"))
+            );
+            assert_eq!(a0.committed_leader_epoch, if v >= 5 { 4 } else { -1 });
+            let a1 = &r.topics[0].partitions[1];
+            assert_eq!(
+                (a1.committed_offset, a1.metadata.as_deref(), a1.error_code),
+                (-1, Some(""), NONE)
+            );
+            let r = round_trip(
+                &fetch_response(v, &requested, Err(COORDINATOR_LOAD_IN_PROGRESS)),
+                v,
+            );
+            if v >= 2 {
+                assert_eq!(
+                    (r.error_code, r.topics.len()),
+                    (COORDINATOR_LOAD_IN_PROGRESS, 0)
+                );
+            } else {
+                let codes: Vec<i16> = r
+                    .topics
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+                    .collect();
+                assert_eq!(codes, vec![COORDINATOR_LOAD_IN_PROGRESS; 3]);
+            }
+        }
+    }
+
+    #[test]
+    fn delete_responses_encode() {
+        let slots = vec![
+            (topic_name("a"), 0, None),
+            (topic_name("z"), 0, Some(UNKNOWN_TOPIC_OR_PARTITION)),
+        ];
+        for v in versions(ApiKey::OffsetDelete) {
+            let r = round_trip(
+                &delete_response(slots.clone(), Ok(vec![GROUP_SUBSCRIBED_TO_TOPIC])),
+                v,
+            );
+            assert_eq!(
+                r.topics[0].partitions[0].error_code,
+                GROUP_SUBSCRIBED_TO_TOPIC
+            );
+            assert_eq!(
+                r.topics[1].partitions[0].error_code,
+                UNKNOWN_TOPIC_OR_PARTITION
+            );
+            let r = round_trip(&delete_response(slots.clone(), Err(NON_EMPTY_GROUP)), v);
+            assert_eq!((r.error_code, r.topics.len()), (NON_EMPTY_GROUP, 0));
+        }
+    }
 }
