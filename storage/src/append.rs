@@ -266,7 +266,7 @@ impl Log {
         self.update_segments(|map| {
             map.insert(base_offset, Arc::clone(&segment));
         });
-        producers.take_snapshot(base_offset)?;
+        producers.take_snapshot_deferred(base_offset)?;
         tracing::debug!(partition = %self.tp, base_offset, "rolled segment");
         Ok(segment)
     }

@@ -17,18 +17,45 @@ fn tmp_path(path: &Path) -> PathBuf {
 
 /// Replaces `path` with `contents` atomically and durably.
 pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
+    replace(path, contents, true)
+}
+
+/// Replaces `path` with `contents` atomically, leaving durability to a later
+/// [`sync_file`]. After a crash the file may be missing or hold a prefix of `contents`, so
+/// only self-checking contents belong here.
+pub(crate) fn write_replacing(path: &Path, contents: &[u8]) -> Result<()> {
+    replace(path, contents, false)
+}
+
+fn replace(path: &Path, contents: &[u8], durable: bool) -> Result<()> {
     let tmp = tmp_path(path);
     {
         let mut file = File::create(&tmp).ctx(|| format!("create {}", tmp.display()))?;
         file.write_all(contents)
             .ctx(|| format!("write {}", tmp.display()))?;
-        file.sync_all().ctx(|| format!("fsync {}", tmp.display()))?;
+        if durable {
+            file.sync_all().ctx(|| format!("fsync {}", tmp.display()))?;
+        }
     }
     fs::rename(&tmp, path).ctx(|| format!("rename {} into place", tmp.display()))?;
-    if let Some(dir) = path.parent() {
-        sync_dir(dir)?;
+    if durable {
+        if let Some(dir) = path.parent() {
+            sync_dir(dir)?;
+        }
     }
     Ok(())
+}
+
+/// fsyncs an existing file; a file deleted meanwhile is not an error.
+pub(crate) fn sync_file(path: &Path) -> Result<()> {
+    match File::open(path) {
+        Ok(file) => file.sync_all().ctx(|| format!("fsync {}", path.display())),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(crate::error::StorageError::io(
+            format!("open {}", path.display()),
+            err,
+        )),
+    }
 }
 
 /// fsyncs a directory so renames and unlinks in it survive a crash.
@@ -49,6 +76,10 @@ mod tests {
         write_atomically(&path, b"one").unwrap();
         write_atomically(&path, b"two").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"two");
+        write_replacing(&path, b"three").unwrap();
+        sync_file(&path).unwrap();
+        sync_file(&dir.path().join("gone")).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"three");
         assert!(!tmp_path(&path).exists());
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tracing::info;
 
 use crate::append::roll_jitter;
+use crate::atomic_file::{sync_dir, sync_file};
 use crate::error::Result;
 use crate::log::{now_ms, Log};
 use crate::retention::{deletable_prefix, RetentionInput, SegmentSummary};
@@ -59,6 +60,13 @@ impl Log {
             .map_or(i64::MIN, |(base, _)| *base);
         for (_, segment) in segments.range(first..upto) {
             segment.flush()?;
+        }
+        let snapshots = self.producers.lock().take_unsynced(upto);
+        if !snapshots.is_empty() {
+            for path in &snapshots {
+                sync_file(path)?;
+            }
+            sync_dir(&self.dir)?;
         }
         let mut r = self.recovery.lock();
         if self.truncations.load(Ordering::Acquire) == truncations && upto > r.offset {

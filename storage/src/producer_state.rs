@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use tracing::warn;
 
-use crate::atomic_file::write_atomically;
+use crate::atomic_file::{write_atomically, write_replacing};
 use crate::batch::{increment_sequence, BatchHeader};
 use crate::error::{IoContext, Result, StorageError};
 
@@ -79,6 +79,8 @@ pub(crate) struct ProducerStateManager {
     dir: PathBuf,
     producers: HashMap<i64, ProducerEntry>,
     snapshots: BTreeSet<i64>,
+    /// Snapshots written without fsync (on roll), synced by the next flush.
+    unsynced: BTreeSet<i64>,
 }
 
 fn in_sequence(last_seq: i32, next_seq: i32) -> bool {
@@ -108,6 +110,7 @@ impl ProducerStateManager {
             dir: dir.to_path_buf(),
             producers: HashMap::new(),
             snapshots,
+            unsynced: BTreeSet::new(),
         })
     }
 
@@ -219,12 +222,35 @@ impl ProducerStateManager {
         before - self.producers.len()
     }
 
-    /// Writes the current state as `<offset>.snapshot` (atomically, fsynced).
+    /// Writes the current state as `<offset>.snapshot`, atomically and fsynced.
     pub(crate) fn take_snapshot(&mut self, offset: i64) -> Result<()> {
         let bytes = encode(&self.entries());
         write_atomically(&snapshot_path(&self.dir, offset), &bytes)?;
         self.snapshots.insert(offset);
+        self.unsynced.remove(&offset);
         Ok(())
+    }
+
+    /// Writes the current state as `<offset>.snapshot` without waiting for the disk (the roll
+    /// path); [`ProducerStateManager::take_unsynced`] hands it to the next flush. A snapshot
+    /// lost or torn by a crash fails its checksum and an older one is used instead.
+    pub(crate) fn take_snapshot_deferred(&mut self, offset: i64) -> Result<()> {
+        let bytes = encode(&self.entries());
+        write_replacing(&snapshot_path(&self.dir, offset), &bytes)?;
+        self.snapshots.insert(offset);
+        self.unsynced.insert(offset);
+        Ok(())
+    }
+
+    /// Paths of snapshots at or below `upto` still waiting for an fsync, now considered synced.
+    pub(crate) fn take_unsynced(&mut self, upto: i64) -> Vec<PathBuf> {
+        let due: Vec<i64> = self.unsynced.range(..=upto).copied().collect();
+        for offset in &due {
+            self.unsynced.remove(offset);
+        }
+        due.into_iter()
+            .map(|offset| snapshot_path(&self.dir, offset))
+            .collect()
     }
 
     /// Replaces the state with the latest readable snapshot at or below `upto`, deleting
@@ -294,6 +320,7 @@ impl ProducerStateManager {
 
     fn delete_snapshot(&mut self, offset: i64) -> Result<()> {
         self.snapshots.remove(&offset);
+        self.unsynced.remove(&offset);
         let path = snapshot_path(&self.dir, offset);
         match fs::remove_file(&path) {
             Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(StorageError::io(
@@ -531,6 +558,12 @@ mod tests {
         fresh.take_snapshot(9).unwrap();
         fresh.prune_snapshots(6).unwrap();
         assert_eq!(fresh.snapshot_offsets(), vec![5, 9]);
+        fresh.take_snapshot_deferred(12).unwrap();
+        assert_eq!(fresh.take_unsynced(11), Vec::<PathBuf>::new());
+        assert_eq!(fresh.take_unsynced(12), vec![snapshot_path(dir.path(), 12)]);
+        assert!(fresh.take_unsynced(12).is_empty());
+        let mut again = ProducerStateManager::new(dir.path()).unwrap();
+        assert_eq!(again.reload(12).unwrap(), Some(12));
         fresh.clear().unwrap();
         assert!(fresh.snapshot_offsets().is_empty());
         assert_eq!(fresh.reload(100).unwrap(), None);
