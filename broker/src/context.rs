@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use raft_controller::Quorum;
+use raft_controller::{MetadataImage, Quorum};
+use tokio::sync::watch;
 use storage::LogManager;
 
 use crate::config::BrokerConfig;
@@ -20,4 +21,26 @@ pub struct Context {
     pub groups: Arc<GroupCoordinator>,
     pub producer_ids: ProducerIdManager,
     pub metrics: Arc<Metrics>,
+}
+
+impl Context {
+    /// The metadata clients are shown: once partition roles follow the image, the image this
+    /// broker has applied, so a client never learns of a leadership before this broker acts on
+    /// it; before that (start-up), the quorum's image.
+    pub fn image(&self) -> Arc<MetadataImage> {
+        if self.replicas.is_ready() {
+            self.replicas.applied_image()
+        } else {
+            self.quorum.image()
+        }
+    }
+
+    /// Changes to [`Context::image`].
+    pub fn subscribe_image(&self) -> watch::Receiver<Arc<MetadataImage>> {
+        if self.replicas.is_ready() {
+            self.replicas.subscribe_applied()
+        } else {
+            self.quorum.subscribe()
+        }
+    }
 }

@@ -21,7 +21,7 @@ use crate::context::Context;
 use crate::error_codes::*;
 
 pub fn describe_cluster(ctx: &Arc<Context>, rc: RequestContext, request: DescribeClusterRequest) -> Pending {
-    let image = ctx.quorum.image();
+    let image = ctx.image();
     if request.endpoint_type != 1 {
         // Only broker endpoints (type 1) exist: the controllers are the brokers.
         let response = DescribeClusterResponse::default()

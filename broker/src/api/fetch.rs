@@ -115,6 +115,36 @@ async fn fetch(ctx: Arc<Context>, rc: RequestContext, request: FetchRequest) -> 
     let mut waiting = false;
 
     loop {
+        // Subscribe before reading, so a change that lands between the read and the wait is
+        // not missed (it would otherwise cost a whole max_wait_ms).
+        let mut changes = FuturesUnordered::new();
+        if !max_wait.is_zero() {
+            for w in &wanted {
+                let Some(partition) = w.tp.as_ref().and_then(|tp| ctx.replicas.partition(tp)) else {
+                    continue;
+                };
+                let mut progress = partition.subscribe_progress();
+                if follower.is_some() {
+                    let mut log_end = partition.subscribe_log_end();
+                    changes.push(
+                        async move {
+                            tokio::select! {
+                                _ = log_end.changed() => {},
+                                _ = progress.changed() => {},
+                            }
+                        }
+                        .boxed(),
+                    );
+                } else {
+                    changes.push(
+                        async move {
+                            let _ = progress.changed().await;
+                        }
+                        .boxed(),
+                    );
+                }
+            }
+        }
         let round = read_all(&ctx, &image, &wanted, follower, read_committed, client_rack.as_deref(), max_bytes);
         let done = round.bytes >= min_bytes.max(1)
             || round.has_error
@@ -133,31 +163,6 @@ async fn fetch(ctx: Arc<Context>, rc: RequestContext, request: FetchRequest) -> 
         }
         // Wait for any requested partition to change (new data for followers, a higher HW for
         // consumers, or a role change), or the deadline.
-        let mut changes = FuturesUnordered::new();
-        for w in &wanted {
-            let Some(partition) = w.tp.as_ref().and_then(|tp| ctx.replicas.partition(tp)) else {
-                continue;
-            };
-            if follower.is_some() {
-                let mut rx = partition.subscribe_log_end();
-                let mut progress = partition.subscribe_progress();
-                changes.push(
-                    async move {
-                        tokio::select! {
-                            _ = rx.changed() => {},
-                            _ = progress.changed() => {},
-                        }
-                    }
-                    .boxed(),
-                );
-            } else {
-                let mut rx = partition.subscribe_progress();
-                changes.push(async move {
-                    let _ = rx.changed().await;
-                }
-                .boxed());
-            }
-        }
         if changes.is_empty() {
             tokio::time::sleep_until(deadline).await;
         } else {

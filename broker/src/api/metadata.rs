@@ -57,7 +57,7 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: MetadataRequest) 
 async fn metadata(ctx: Arc<Context>, rc: RequestContext, request: MetadataRequest) -> Outcome {
     let version = rc.version;
     let allow_auto_create = (version < 4 || request.allow_auto_topic_creation) && ctx.config.auto_create_topics;
-    let mut image = ctx.quorum.image();
+    let mut image = ctx.image();
 
     // v0: an empty list means all topics; v1+: null means all topics.
     let all_topics = match &request.topics {
@@ -79,7 +79,7 @@ async fn metadata(ctx: Arc<Context>, rc: RequestContext, request: MetadataReques
             .collect();
         if !missing.is_empty() {
             auto_create(&ctx, missing).await;
-            image = ctx.quorum.image();
+            image = ctx.image();
         }
     }
 
@@ -159,7 +159,7 @@ async fn auto_create(ctx: &Context, names: Vec<String>) {
         Err(e) => warn!(error = %e, "auto-creating topics failed: quorum unavailable"),
     }
     // The local image may trail the controller briefly; give it a moment to catch up.
-    let mut rx = ctx.quorum.subscribe();
+    let mut rx = ctx.subscribe_image();
     let _ = tokio::time::timeout(
         Duration::from_secs(2),
         rx.wait_for(|image| names.iter().all(|n| image.topic(n).is_some())),

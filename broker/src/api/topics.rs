@@ -57,7 +57,7 @@ fn message(s: impl Into<String>) -> Option<StrBytes> {
 /// Waits (bounded) until the local image reflects a change the controller committed, so a
 /// client's next Metadata request on this broker sees it.
 async fn await_local(ctx: &Context, done: impl Fn(&raft_controller::MetadataImage) -> bool, timeout: Duration) {
-    let mut rx = ctx.quorum.subscribe();
+    let mut rx = ctx.subscribe_image();
     let _ = tokio::time::timeout(timeout, rx.wait_for(|image| done(image))).await;
 }
 

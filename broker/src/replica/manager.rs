@@ -41,7 +41,7 @@ pub struct ReplicaManager {
     fetchers: FetcherManager,
     listeners: OnceLock<Vec<Arc<dyn RoleListener>>>,
     /// The last image applied, for lookups that must agree with the partitions map.
-    applied: RwLock<Arc<MetadataImage>>,
+    applied: watch::Sender<Arc<MetadataImage>>,
     /// Set once the first image after start-up (caught up with the quorum) has been applied.
     ready: watch::Sender<bool>,
 }
@@ -64,7 +64,7 @@ impl ReplicaManager {
             metrics,
             partitions: RwLock::new(HashMap::new()),
             listeners: OnceLock::new(),
-            applied: RwLock::new(Arc::new(MetadataImage::default())),
+            applied: watch::channel(Arc::new(MetadataImage::default())).0,
             ready: watch::channel(false).0,
         })
     }
@@ -92,7 +92,17 @@ impl ReplicaManager {
     }
 
     pub fn applied_image(&self) -> Arc<MetadataImage> {
-        self.applied.read().clone()
+        self.applied.borrow().clone()
+    }
+
+    /// Images as this broker applies them (partition roles already taken on).
+    pub fn subscribe_applied(&self) -> watch::Receiver<Arc<MetadataImage>> {
+        self.applied.subscribe()
+    }
+
+    /// Whether partition roles follow the metadata image yet (after start-up catch-up).
+    pub fn is_ready(&self) -> bool {
+        *self.ready.borrow()
     }
 
     /// Whether the replica manager has applied an image that is caught up with the quorum.
@@ -188,7 +198,7 @@ impl ReplicaManager {
                 }
             }
         }
-        *self.applied.write() = image.clone();
+        self.applied.send_replace(image.clone());
     }
 
     fn ensure_partition(
