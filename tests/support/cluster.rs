@@ -1,0 +1,455 @@
+//! A cluster of real `rivulet` processes on 127.0.0.x loopback addresses, each with its own data
+//! dir and rack, that tests can kill -9, pause (SIGSTOP/SIGCONT), terminate (SIGTERM, controlled
+//! shutdown), restart, and cut off from the other brokers.
+//!
+//! Brokers reach each other only through proxies: each broker's voter list names, for every other
+//! voter, a proxy dedicated to that direction, and the replication listener each broker
+//! advertises is a proxy in front of it. Cutting broker X off black-holes every proxy into and
+//! out of X, while clients keep talking to X's client listener directly.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use super::proxy::Proxy;
+
+static NEXT_SUBNET: AtomicU32 = AtomicU32::new(0);
+
+/// The proxies' runtime, on a thread of its own so the fixture works from sync and async tests
+/// alike and can be dropped anywhere.
+#[derive(Debug)]
+struct ProxyRuntime {
+    handle: tokio::runtime::Handle,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl ProxyRuntime {
+    fn start() -> ProxyRuntime {
+        let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("proxy runtime");
+            handle_tx.send(rt.handle().clone()).expect("handle");
+            rt.block_on(async {
+                let _ = stop_rx.await;
+            });
+            rt.shutdown_background();
+        });
+        ProxyRuntime {
+            handle: handle_rx.recv().expect("proxy runtime handle"),
+            stop: Some(stop_tx),
+        }
+    }
+
+    fn handle(&self) -> &tokio::runtime::Handle {
+        &self.handle
+    }
+}
+
+impl Drop for ProxyRuntime {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Settings for a test cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    pub brokers: usize,
+    pub racks: Vec<String>,
+    /// Extra broker properties for every broker.
+    pub properties: Vec<(String, String)>,
+}
+
+impl ClusterOptions {
+    pub fn new(brokers: usize) -> ClusterOptions {
+        ClusterOptions {
+            brokers,
+            racks: vec!["a".into(), "b".into(), "c".into()],
+            properties: Vec::new(),
+        }
+    }
+
+    pub fn property(mut self, key: &str, value: impl ToString) -> ClusterOptions {
+        self.properties.push((key.to_string(), value.to_string()));
+        self
+    }
+}
+
+#[derive(Debug)]
+struct BrokerSlot {
+    id: i32,
+    ip: String,
+    client: SocketAddr,
+    replication: SocketAddr,
+    controller: SocketAddr,
+    metrics: SocketAddr,
+    dir: PathBuf,
+    config_path: PathBuf,
+    log_path: PathBuf,
+    child: Option<Child>,
+    /// Proxy in front of this broker's replication listener (what it advertises).
+    replication_proxy: Proxy,
+}
+
+/// The running cluster; dropping it kills every broker.
+#[derive(Debug)]
+pub struct Cluster {
+    brokers: Vec<BrokerSlot>,
+    /// (from, to) -> proxy carrying `from`'s Raft traffic to `to`.
+    raft_proxies: HashMap<(i32, i32), Proxy>,
+    _runtime: ProxyRuntime,
+    _dir: tempfile::TempDir,
+    pub options: ClusterOptions,
+}
+
+fn free_port(ip: &str) -> SocketAddr {
+    TcpListener::bind(format!("{ip}:0"))
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+}
+
+/// Spawns `command` from a thread that lives as long as the test process, with the child set to
+/// die with that thread (PR_SET_PDEATHSIG): no broker outlives a test run, even one killed hard.
+fn spawn_tied(mut command: Command) -> Child {
+    use std::os::unix::process::CommandExt;
+    use std::sync::mpsc;
+    use std::sync::{Mutex, OnceLock};
+    type Request = (Command, mpsc::Sender<std::io::Result<Child>>);
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<Request>>> = OnceLock::new();
+    // SAFETY: prctl is async-signal-safe and only affects the child being created.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Request>();
+        std::thread::spawn(move || {
+            for (mut cmd, reply) in rx {
+                let _ = reply.send(cmd.spawn());
+            }
+        });
+        Mutex::new(tx)
+    });
+    let (tx, rx) = mpsc::channel();
+    spawner.lock().expect("spawner").send((command, tx)).expect("spawner alive");
+    rx.recv().expect("spawner reply").expect("spawn rivulet")
+}
+
+fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_rivulet"))
+}
+
+impl Cluster {
+    /// Starts `options.brokers` brokers and waits until all are registered and unfenced.
+    pub fn start(options: ClusterOptions) -> Cluster {
+        let runtime = ProxyRuntime::start();
+        let dir = tempfile::tempdir().expect("temp dir");
+        // Each cluster gets its own block of loopback addresses.
+        let subnet = NEXT_SUBNET.fetch_add(1, Ordering::SeqCst);
+        let base = 10 + (subnet % 40) * 5;
+        let mut brokers = Vec::new();
+        for i in 0..options.brokers {
+            let ip = format!("127.0.{}.{}", 1 + subnet / 40, base + i as u32);
+            let replication = free_port(&ip);
+            let replication_proxy = Proxy::start(runtime.handle(), &ip, replication);
+            let broker_dir = dir.path().join(format!("broker-{i}"));
+            std::fs::create_dir_all(&broker_dir).expect("broker dir");
+            brokers.push(BrokerSlot {
+                id: i as i32,
+                client: free_port(&ip),
+                replication,
+                controller: free_port(&ip),
+                metrics: free_port(&ip),
+                config_path: broker_dir.join("server.properties"),
+                log_path: broker_dir.join("broker.log"),
+                dir: broker_dir,
+                ip,
+                child: None,
+                replication_proxy,
+            });
+        }
+        let mut raft_proxies = HashMap::new();
+        for from in &brokers {
+            for to in &brokers {
+                if from.id != to.id {
+                    let p = Proxy::start(runtime.handle(), &from.ip, to.controller);
+                    raft_proxies.insert((from.id, to.id), p);
+                }
+            }
+        }
+        let mut cluster = Cluster {
+            brokers,
+            raft_proxies,
+            _runtime: runtime,
+            _dir: dir,
+            options,
+        };
+        for i in 0..cluster.brokers.len() {
+            cluster.write_config(i);
+            cluster.spawn(i);
+        }
+        for i in 0..cluster.brokers.len() {
+            cluster.wait_ready(i, Duration::from_secs(60));
+        }
+        cluster
+    }
+
+    fn write_config(&self, i: usize) {
+        let b = &self.brokers[i];
+        let voters: Vec<String> = self
+            .brokers
+            .iter()
+            .map(|v| {
+                if v.id == b.id {
+                    format!("{}@{}", v.id, v.controller)
+                } else {
+                    format!("{}@{}", v.id, self.raft_proxies[&(b.id, v.id)].listen)
+                }
+            })
+            .collect();
+        let rack = &self.options.racks[i % self.options.racks.len()];
+        let mut text = format!(
+            "node.id={id}\n\
+             listeners=CLIENT://{client},REPLICATION://{repl},CONTROLLER://{ctl}\n\
+             advertised.listeners=CLIENT://{client},REPLICATION://{repl_proxy}\n\
+             inter.broker.listener.name=REPLICATION\n\
+             controller.listener.names=CONTROLLER\n\
+             controller.quorum.voters={voters}\n\
+             broker.rack={rack}\n\
+             log.dirs={data}\n\
+             metrics.listener={metrics}\n\
+             controller.quorum.election.timeout.ms=1000\n\
+             controller.quorum.heartbeat.interval.ms=200\n\
+             broker.session.timeout.ms=3000\n\
+             broker.heartbeat.interval.ms=300\n\
+             replica.lag.time.max.ms=4000\n\
+             replica.fetch.backoff.ms=100\n\
+             group.initial.rebalance.delay.ms=0\n\
+             offsets.topic.num.partitions=6\n\
+             controlled.shutdown.timeout.ms=15000\n",
+            id = b.id,
+            client = b.client,
+            repl = b.replication,
+            ctl = b.controller,
+            repl_proxy = b.replication_proxy.listen,
+            voters = voters.join(","),
+            data = b.dir.join("data").display(),
+            metrics = b.metrics,
+        );
+        for (k, v) in &self.options.properties {
+            text.push_str(&format!("{k}={v}\n"));
+        }
+        std::fs::write(&b.config_path, text).expect("write config");
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let b = &mut self.brokers[i];
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&b.log_path)
+            .expect("log file");
+        let mut command = Command::new(binary());
+        command
+            .arg("--config")
+            .arg(&b.config_path)
+            .env("RUST_LOG", std::env::var("RIVULET_TEST_LOG").unwrap_or_else(|_| "info,openraft=error".to_string()))
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log);
+        b.child = Some(spawn_tied(command));
+    }
+
+    pub fn len(&self) -> usize {
+        self.brokers.len()
+    }
+
+    /// bootstrap.servers for clients.
+    pub fn bootstrap(&self) -> String {
+        self.brokers
+            .iter()
+            .map(|b| b.client.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn client_address(&self, i: usize) -> SocketAddr {
+        self.brokers[i].client
+    }
+
+    pub fn rack(&self, i: usize) -> String {
+        self.options.racks[i % self.options.racks.len()].clone()
+    }
+
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.brokers[i].child.as_ref().map(|c| c.id())
+    }
+
+    fn signal(&self, i: usize, sig: libc::c_int) {
+        if let Some(pid) = self.pid(i) {
+            // SAFETY: sending a signal to our own child process.
+            unsafe {
+                libc::kill(pid as libc::pid_t, sig);
+            }
+        }
+    }
+
+    /// kill -9.
+    pub fn kill(&mut self, i: usize) {
+        self.signal(i, libc::SIGKILL);
+        if let Some(mut c) = self.brokers[i].child.take() {
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGSTOP: the process freezes, its sockets stay open.
+    pub fn pause(&self, i: usize) {
+        self.signal(i, libc::SIGSTOP);
+    }
+
+    pub fn resume(&self, i: usize) {
+        self.signal(i, libc::SIGCONT);
+    }
+
+    /// SIGTERM and wait for the process to exit (controlled shutdown).
+    pub fn terminate(&mut self, i: usize, timeout: Duration) -> Option<ExitStatus> {
+        self.signal(i, libc::SIGTERM);
+        let mut child = self.brokers[i].child.take()?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts a stopped broker again with the same config and data.
+    pub fn restart(&mut self, i: usize) {
+        if self.brokers[i].child.is_some() {
+            self.kill(i);
+        }
+        self.spawn(i);
+    }
+
+    pub fn is_running(&mut self, i: usize) -> bool {
+        match self.brokers[i].child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// Cuts broker `i` off from the other brokers (clients can still reach it).
+    pub fn isolate(&self, i: usize) {
+        let id = i as i32;
+        for ((from, to), p) in &self.raft_proxies {
+            if *from == id || *to == id {
+                p.block();
+            }
+        }
+        self.brokers[i].replication_proxy.block();
+    }
+
+    pub fn heal(&self, i: usize) {
+        let id = i as i32;
+        for ((from, to), p) in &self.raft_proxies {
+            if *from == id || *to == id {
+                p.heal();
+            }
+        }
+        self.brokers[i].replication_proxy.heal();
+    }
+
+    /// GET a path from broker `i`'s HTTP endpoint.
+    pub fn http_get(&self, i: usize, path: &str) -> Option<(u16, String)> {
+        let mut s = TcpStream::connect_timeout(&self.brokers[i].metrics, Duration::from_secs(2)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        write!(s, "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").ok()?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).ok()?;
+        let status = text.split_whitespace().nth(1)?.parse().ok()?;
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        Some((status, body))
+    }
+
+    pub fn metrics(&self, i: usize) -> String {
+        self.http_get(i, "/metrics").map(|(_, b)| b).unwrap_or_default()
+    }
+
+    /// The value of an unlabelled (or exactly labelled) metric sample.
+    pub fn metric(&self, i: usize, name_with_labels: &str) -> Option<f64> {
+        parse_metric(&self.metrics(i), name_with_labels)
+    }
+
+    /// Waits until broker `i` answers /readyz with 200.
+    pub fn wait_ready(&mut self, i: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some((200, _)) = self.http_get(i, "/readyz") {
+                return;
+            }
+            if !self.is_running(i) {
+                panic!("broker {i} exited during start-up:\n{}", self.log_tail(i, 60));
+            }
+            if Instant::now() > deadline {
+                panic!("broker {i} not ready after {timeout:?}:\n{}", self.log_tail(i, 60));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The last `lines` lines of broker `i`'s log, without openraft's per-RPC noise.
+    pub fn log_tail(&self, i: usize, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.brokers[i].log_path).unwrap_or_default();
+        let all: Vec<&str> = text.lines().filter(|l| !l.contains("openraft")).collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    pub fn data_dir(&self, i: usize) -> PathBuf {
+        self.brokers[i].dir.join("data")
+    }
+}
+
+/// Finds `name{labels}` (or a bare name) in Prometheus text and returns its value.
+pub fn parse_metric(text: &str, name_with_labels: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            let (key, value) = l.rsplit_once(' ')?;
+            (key == name_with_labels).then(|| value.parse().ok()).flatten()
+        })
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for i in 0..self.brokers.len() {
+            self.resume(i);
+            self.kill(i);
+        }
+        if std::thread::panicking() || std::env::var("RIVULET_TEST_SHOW_LOGS").is_ok() {
+            for i in 0..self.brokers.len() {
+                eprintln!("---- broker {i} log (tail) ----\n{}", self.log_tail(i, 150));
+            }
+        }
+    }
+}

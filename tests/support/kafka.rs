@@ -1,0 +1,150 @@
+//! Kafka client helpers over librdkafka (the `rdkafka` crate).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::producer::FutureProducer;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+/// A consumed record, owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub timestamp: Option<i64>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+impl Record {
+    pub fn from_message(m: &BorrowedMessage<'_>) -> Record {
+        let headers = m
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|x| (x.key.to_string(), x.value.map(|v| v.to_vec())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Record {
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(|k| k.to_vec()),
+            value: m.payload().map(|p| p.to_vec()),
+            timestamp: m.timestamp().to_millis(),
+            headers,
+        }
+    }
+}
+
+pub fn config(bootstrap: &str, extra: &[(&str, &str)]) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap);
+    c.set("broker.address.family", "v4");
+    for (k, v) in extra {
+        c.set(*k, *v);
+    }
+    c
+}
+
+pub fn producer(bootstrap: &str, extra: &[(&str, &str)]) -> FutureProducer {
+    config(bootstrap, extra).create().expect("producer")
+}
+
+pub fn admin(bootstrap: &str) -> AdminClient<DefaultClientContext> {
+    config(bootstrap, &[]).create().expect("admin client")
+}
+
+/// Creates a topic and waits until every partition has a leader that answers.
+pub async fn create_topic(bootstrap: &str, name: &str, partitions: i32, replication: i32, configs: &[(&str, &str)]) {
+    let admin = admin(bootstrap);
+    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication));
+    for (k, v) in configs {
+        topic = topic.set(k, v);
+    }
+    let results = admin
+        .create_topics(&[topic], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))))
+        .await
+        .expect("create_topics request");
+    for r in results {
+        r.expect("topic created");
+    }
+    wait_for_leaders(bootstrap, name, partitions, Duration::from_secs(30));
+}
+
+/// Waits until metadata shows a leader for every partition of `topic`.
+pub fn wait_for_leaders(bootstrap: &str, topic: &str, partitions: i32, timeout: Duration) {
+    let consumer: BaseConsumer = config(bootstrap, &[("group.id", "metadata-probe")]).create().expect("consumer");
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(md) = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)) {
+            if let Some(t) = md.topics().iter().find(|t| t.name() == topic) {
+                if t.error().is_none()
+                    && t.partitions().len() == partitions as usize
+                    && t.partitions().iter().all(|p| p.leader() >= 0 && p.error().is_none())
+                {
+                    return;
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "topic {topic} has no leaders after {timeout:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Current leader of each partition, from metadata.
+pub fn leaders(bootstrap: &str, topic: &str) -> BTreeMap<i32, i32> {
+    let consumer: BaseConsumer = config(bootstrap, &[("group.id", "metadata-probe")]).create().expect("consumer");
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    md.topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .map(|t| t.partitions().iter().map(|p| (p.id(), p.leader())).collect())
+        .unwrap_or_default()
+}
+
+/// Reads every partition of `topic` from the beginning until `expected` records arrived or
+/// `timeout` passed (partition assignment, no group), plus a short grace period to catch extras.
+pub fn read_all(bootstrap: &str, topic: &str, partitions: i32, expected: usize, timeout: Duration) -> Vec<Record> {
+    let consumer: BaseConsumer = config(
+        bootstrap,
+        &[
+            ("group.id", &format!("reader-{topic}")),
+            ("enable.auto.commit", "false"),
+            ("enable.partition.eof", "false"),
+            ("fetch.wait.max.ms", "100"),
+        ],
+    )
+    .create()
+    .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning).expect("partition");
+    }
+    consumer.assign(&tpl).expect("assign");
+    let mut out = Vec::with_capacity(expected);
+    let deadline = Instant::now() + timeout;
+    let mut grace: Option<Instant> = None;
+    loop {
+        if let Some(result) = consumer.poll(Duration::from_millis(100)) {
+            match result {
+                Ok(m) => out.push(Record::from_message(&m)),
+                Err(e) => panic!("consume error: {e}"),
+            }
+        }
+        if out.len() >= expected && grace.is_none() {
+            grace = Some(Instant::now() + Duration::from_millis(500));
+        }
+        if grace.is_some_and(|g| Instant::now() > g) || Instant::now() > deadline {
+            return out;
+        }
+    }
+}
