@@ -148,6 +148,8 @@ pub(crate) fn load_segments(dir: &Path, options: LoadOptions) -> Result<Loaded> 
             Some(segment) => {
                 if last {
                     segment.unseal(options.index_bytes)?;
+                } else {
+                    segment.seal()?;
                 }
                 segment
             }

@@ -592,10 +592,12 @@ impl Segment {
     }
 
     /// Prepares a segment that stops taking appends: records the final time index entry,
-    /// trims both indexes to their entries and the log file to its committed size.
+    /// trims both indexes to their entries and the log file to its committed size, and drops
+    /// the tail cache (only the active segment keeps one).
     pub(crate) fn seal(&self) -> Result<()> {
         let (max_ts, offset_of_max, size) = {
-            let state = self.state.lock();
+            let mut state = self.state.lock();
+            state.recent = VecDeque::new();
             (
                 state.max_timestamp,
                 state.offset_of_max_timestamp,
