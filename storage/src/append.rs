@@ -226,8 +226,10 @@ impl Log {
             &appended,
             config.index_interval_bytes,
         )?;
-        self.log_end_offset
-            .store(last.header.last_offset() + 1, Ordering::Release);
+        self.log_end_offset.store(
+            last.header.last_offset().saturating_add(1),
+            Ordering::Release,
+        );
         let mut epochs = self.epochs.write();
         for b in run {
             producers.replay(&b.header);

@@ -97,7 +97,8 @@ impl BatchHeader {
 
     /// Offset of the last record of the batch.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + self.last_offset_delta as i64
+        self.base_offset
+            .saturating_add(i64::from(self.last_offset_delta))
     }
 
     /// Compression codec id (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd).

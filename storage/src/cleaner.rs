@@ -93,7 +93,7 @@ fn fate(batch: &ScannedBatch, ctx: &CleanContext<'_>) -> Result<Fate> {
     for record in RecordIter::new(&payload, h.records_count) {
         let record = record?;
         total += 1;
-        let offset = h.base_offset + i64::from(record.offset_delta);
+        let offset = h.base_offset.saturating_add(i64::from(record.offset_delta));
         let keep = match record.key {
             None => false,
             Some(key) => {
@@ -168,7 +168,7 @@ fn build_offset_map(dirty: &[(Arc<Segment>, i64)]) -> Result<(OffsetMap, i64)> {
                 if let Some(key) = record.key {
                     map.insert(
                         key_hash(key),
-                        h.base_offset + i64::from(record.offset_delta),
+                        h.base_offset.saturating_add(i64::from(record.offset_delta)),
                     );
                 }
             }

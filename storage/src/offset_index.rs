@@ -72,7 +72,7 @@ impl OffsetIndex {
 
     fn entry(&self, entry: &[u8]) -> OffsetPosition {
         OffsetPosition {
-            offset: self.base_offset + relative(entry),
+            offset: self.base_offset.saturating_add(relative(entry)),
             position: position(entry) as u64,
         }
     }

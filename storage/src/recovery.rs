@@ -67,7 +67,7 @@ pub(crate) fn recover_segment(segment: &Segment, index_interval: u64) -> Result<
             );
             break;
         }
-        expected = header.last_offset() + 1;
+        expected = header.last_offset().saturating_add(1);
         pending.push(AppendedBatch {
             base_offset: header.base_offset,
             last_offset: header.last_offset(),

@@ -267,7 +267,7 @@ impl Segment {
                 state.max_timestamp = h.header.max_timestamp;
                 state.offset_of_max_timestamp = h.header.last_offset();
             }
-            expected = h.header.last_offset() + 1;
+            expected = h.header.last_offset().saturating_add(1);
             state.next_offset = expected;
             push_recent(&mut state.recent, h.into());
         }
@@ -435,7 +435,7 @@ impl Segment {
         state.offset_of_max_timestamp = cursor.offset_of_max_timestamp;
         state.bytes_since_last_index_entry = cursor.bytes_since_last_index_entry;
         for p in positions {
-            state.next_offset = p.last_offset + 1;
+            state.next_offset = p.last_offset.saturating_add(1);
             push_recent(&mut state.recent, p);
         }
         state.size = cursor.position;

@@ -65,7 +65,7 @@ impl TimeIndex {
     fn entry(&self, entry: &[u8]) -> TimestampOffsetEntry {
         TimestampOffsetEntry {
             timestamp: timestamp(entry),
-            offset: self.base_offset + relative(entry),
+            offset: self.base_offset.saturating_add(relative(entry)),
         }
     }
 

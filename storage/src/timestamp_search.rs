@@ -33,7 +33,7 @@ pub(crate) fn search(
         let payload = codec::payload(&batch.bytes, &h)?;
         for record in RecordIter::new(&payload, h.records_count) {
             let record = record?;
-            let offset = h.base_offset + i64::from(record.offset_delta);
+            let offset = h.base_offset.saturating_add(i64::from(record.offset_delta));
             let timestamp = if h.timestamp_type_is_log_append() {
                 h.max_timestamp
             } else {
