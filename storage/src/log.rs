@@ -185,8 +185,8 @@ impl Log {
         };
         if marker.exists() {
             fs::remove_file(&marker).ctx(|| format!("remove {}", marker.display()))?;
+            sync_dir(&dir)?;
         }
-        sync_dir(&dir)?;
         info!(partition = %tp, log_start, log_end, segments = segments.len(), clean, "opened log");
         Ok(Log {
             dir,
@@ -429,6 +429,7 @@ impl Log {
             let mut r = self.recovery.lock();
             r.offset = r.offset.min(new_end);
         }
+        self.persist_recovery_point()?;
         self.rebuild_producer_state(new_end)?;
         self.epochs.write().truncate_from_end(new_end)?;
         self.clamp_cleaner_checkpoint(new_end)?;
