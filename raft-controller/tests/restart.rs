@@ -79,6 +79,11 @@ async fn restart_of_all_voters_recovers_the_same_image() {
         .unwrap()
         .unwrap();
 
+    eventually("cluster defaults written", Duration::from_secs(10), || {
+        let image = q.image();
+        image.cluster_id.is_some() && !image.broker_configs.is_empty()
+    })
+    .await;
     let before = q.image();
     eventually(
         "every voter applied everything",

@@ -502,6 +502,7 @@ impl Controller {
                 init_pending: false,
                 last_imbalance_check: Instant::now(),
             };
+            let mut known_leader = None;
             loop {
                 tokio::select! {
                     () = crate::signal::stopped(&mut shutdown) => break,
@@ -510,8 +511,16 @@ impl Controller {
                             break;
                         }
                         let m = metrics.borrow_and_update().clone();
+                        if m.current_leader != known_leader {
+                            info!(node = self.config.node_id, term = m.current_term, old_leader = ?known_leader,
+                                  leader = ?m.current_leader, "metadata quorum leader changed");
+                            known_leader = m.current_leader;
+                        }
                         let change = self.leadership.lock().observe(&m, Instant::now());
-                        self.on_role_change(change, &mut duties);
+                        if self.on_role_change(change, &mut duties) {
+                            // A new controller writes the cluster defaults right away.
+                            self.run_duties(&mut duties).await;
+                        }
                     }
                     _ = ticker.tick() => {
                         let change = self.leadership.lock().update(Instant::now());
@@ -525,7 +534,9 @@ impl Controller {
         })
     }
 
-    fn on_role_change(&self, change: Option<RoleChange>, duties: &mut Duties) {
+    /// Logs a role change and resets the controller's state on gaining the role; returns
+    /// whether the role was gained.
+    fn on_role_change(&self, change: Option<RoleChange>, duties: &mut Duties) -> bool {
         match change {
             Some(RoleChange::Gained { term }) => {
                 let now = Instant::now();
@@ -536,6 +547,7 @@ impl Controller {
                     node = self.config.node_id,
                     term, "became the active controller"
                 );
+                return true;
             }
             Some(RoleChange::Lost {
                 term,
@@ -553,6 +565,7 @@ impl Controller {
             }
             None => {}
         }
+        false
     }
 
     async fn run_duties(&self, duties: &mut Duties) {
