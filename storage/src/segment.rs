@@ -483,6 +483,13 @@ impl Segment {
                 exhausted: true,
             });
         };
+        if first.position + u64::from(first.size) > size {
+            // Appended after this read took its view of the segment.
+            return Ok(SegmentRead {
+                region: None,
+                exhausted: true,
+            });
+        }
         let nothing = SegmentRead {
             region: None,
             exhausted: false,

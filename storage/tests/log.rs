@@ -650,10 +650,14 @@ fn readers_only_ever_see_whole_batches_while_appending() {
             let log = Arc::clone(&log);
             let done = Arc::clone(&done);
             std::thread::spawn(move || {
-                let mut reads = 0;
+                let mut reads = 0u64;
                 while !done.load(Ordering::Acquire) || reads == 0 {
                     let end = log.log_end_offset();
-                    let start = (end - 5).max(0);
+                    let start = if reads % 2 == 0 {
+                        (end - 5).max(0)
+                    } else {
+                        (reads as i64 * 7919) % end.max(1)
+                    };
                     let bytes = log.read_bytes(start, 64 * 1024, i64::MAX).unwrap();
                     let got = decode(&bytes);
                     if end > 0 {
