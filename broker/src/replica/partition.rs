@@ -359,7 +359,10 @@ impl Partition {
             timeout,
             rx.wait_for(|p| p.high_watermark >= required_offset || !p.is_leader || p.leader_epoch != epoch),
         )
-        .await;
+        .await
+        // Copy the value out: the watch's read lock must not be held while `state` is locked
+        // (record_follower_fetch holds `state` and then publishes progress).
+        .map(|r| r.map(|p| *p));
         match waited {
             Err(_) => REQUEST_TIMED_OUT,
             Ok(Err(_)) => NOT_LEADER_OR_FOLLOWER,
