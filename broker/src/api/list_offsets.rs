@@ -47,7 +47,10 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ListOffsetsReques
                 Ok((timestamp, offset, epoch)) => {
                     out.timestamp = timestamp;
                     out.offset = offset;
-                    out.leader_epoch = epoch;
+                    // The leader epoch exists from v4 on.
+                    if rc.version >= 4 {
+                        out.leader_epoch = epoch;
+                    }
                 }
                 Err(code) => {
                     debug!(partition = %tp, error = name_of(code), "list offsets error");
