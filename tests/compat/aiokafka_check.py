@@ -1,0 +1,162 @@
+"""aiokafka against the broker: the scenario in compat_common.py, using AIOKafkaAdminClient, an
+idempotent AIOKafkaProducer (acks=all) and a group AIOKafkaConsumer with manual commits, all on
+one asyncio event loop."""
+
+import asyncio
+import sys
+
+import aiokafka
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+import compat_common as common
+
+
+class Check:
+    def __init__(self, args):
+        self.args = args
+        self.topic = args.topic
+        self.partitions = []
+        self.first = None
+
+    async def close(self):
+        """Stops the first consumer if a failed step left it running."""
+        if self.first is not None:
+            await self.first.stop()
+            self.first = None
+
+    async def create_topic(self):
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.args.bootstrap)
+        await admin.start()
+        try:
+            response = await admin.create_topics(
+                [NewTopic(self.topic, num_partitions=common.PARTITIONS, replication_factor=1)],
+                timeout_ms=int(self.args.timeout * 1000),
+            )
+            errors = [t for t in response.to_object()["topic_errors"] if t["error_code"] != 0]
+            if errors:
+                raise common.CheckFailed(f"CreateTopics answered {errors}")
+            described = await admin.describe_topics([self.topic])
+        finally:
+            await admin.close()
+        if len(described) != 1 or described[0]["error_code"] != 0:
+            raise common.CheckFailed(f"metadata for the new topic: {described}")
+        partitions = described[0]["partitions"]
+        if len(partitions) != common.PARTITIONS:
+            raise common.CheckFailed(
+                f"expected {common.PARTITIONS} partitions, metadata shows {len(partitions)}"
+            )
+        self.partitions = [TopicPartition(self.topic, p["partition"]) for p in partitions]
+        return f"{self.topic}: {len(partitions)} partitions in metadata"
+
+    async def produce(self, start, count):
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.args.bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+        )
+        await producer.start()
+        try:
+            futures = [
+                await producer.send(self.topic, key=key.encode(), value=value.encode())
+                for key, value in common.messages(self.topic, start, count)
+            ]
+            results = await asyncio.wait_for(
+                asyncio.gather(*futures, return_exceptions=True), self.args.timeout
+            )
+        finally:
+            await producer.stop()
+        failed = [r for r in results if isinstance(r, BaseException)]
+        acked = {(r.partition, r.offset) for r in results if not isinstance(r, BaseException)}
+        if failed or len(acked) != count:
+            raise common.CheckFailed(
+                f"{len(acked)} distinct offsets acknowledged of {count}, "
+                f"{len(failed)} failed (first {failed[:3]})"
+            )
+        return f"{count} acknowledged (acks=all, idempotent)"
+
+    async def consumer(self):
+        consumer = AIOKafkaConsumer(
+            self.topic,
+            bootstrap_servers=self.args.bootstrap,
+            group_id=self.args.group,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        return consumer
+
+    async def consume(self, consumer, start, count):
+        received = common.Received(self.topic, start, count)
+        deadline = common.Deadline(self.args.timeout)
+        settle = None
+        while not deadline.expired():
+            if received.complete():
+                settle = settle or common.Deadline(common.SETTLE_SECONDS)
+                if settle.expired():
+                    break
+            batches = await consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                for record in records:
+                    received.add(record.key, record.value)
+        return received.verify()
+
+    async def consume_group(self):
+        self.first = await self.consumer()
+        return await self.consume(self.first, 0, common.FIRST_BATCH)
+
+    async def commit(self):
+        await self.first.commit()
+        ends = await self.first.end_offsets(self.partitions)
+        total = 0
+        for tp in self.partitions:
+            committed = await self.first.committed(tp)
+            if committed != ends[tp]:
+                raise common.CheckFailed(
+                    f"partition {tp.partition}: committed {committed}, log end offset {ends[tp]}"
+                )
+            total += committed
+        if total != common.FIRST_BATCH:
+            raise common.CheckFailed(f"committed offsets sum to {total}")
+        await self.close()
+        return f"committed offsets equal the log end offsets (sum {total}), consumer closed"
+
+    async def resume(self):
+        await self.produce(common.FIRST_BATCH, common.SECOND_BATCH)
+        second = await self.consumer()
+        try:
+            detail = await self.consume(second, common.FIRST_BATCH, common.SECOND_BATCH)
+        finally:
+            await second.stop()
+        return f"new consumer in the group got only the {detail}"
+
+
+async def run(args):
+    check = Check(args)
+    steps = [
+        ("create-topic", check.create_topic),
+        ("produce-10k", lambda: check.produce(0, common.FIRST_BATCH)),
+        ("consume-group", check.consume_group),
+        ("commit", check.commit),
+        ("resume", check.resume),
+    ]
+    for name, step in steps:
+        try:
+            detail = await step()
+        except Exception as error:  # every failure becomes a FAIL line with its reason
+            common.report_step(name, False, f"{type(error).__name__}: {error}")
+            await check.close()
+            return 1
+        common.report_step(name, True, detail)
+    return 0
+
+
+def main():
+    args = common.parse_args("aiokafka")
+    common.report_version(f"aiokafka {aiokafka.__version__}")
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

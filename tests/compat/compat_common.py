@@ -1,0 +1,135 @@
+"""Shared pieces of the Python client checks: the scenario's messages, the result lines that
+run.sh turns into its table, and the exactly-once verification of what a consumer received.
+
+Every check program runs the same scenario against the broker given on the command line:
+
+  create-topic   create the topic with the client's admin API (3 partitions) and see it in metadata
+  produce-10k    produce 10,000 keyed messages and check every one was acknowledged
+  consume-group  consume them with a fresh consumer group: every key/value exactly once
+  commit         commit the consumed offsets and read them back: they equal the log end offsets
+  resume         close, produce 100 more, start a new consumer in the same group: it gets exactly
+                 those 100 (auto.offset.reset=earliest, so anything but the commit would show up)
+
+Result lines go to stdout as "COMPAT <kind> ..." (see run.sh); everything else goes to stderr.
+"""
+
+import argparse
+import sys
+import time
+import uuid
+
+PARTITIONS = 3
+FIRST_BATCH = 10_000
+SECOND_BATCH = 100
+# How long a consumer keeps polling after it has everything, to catch duplicates or extras.
+SETTLE_SECONDS = 3.0
+STEPS = ["create-topic", "produce-10k", "consume-group", "commit", "resume"]
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def report_version(version):
+    print(f"COMPAT version {version}", flush=True)
+
+
+def report_step(step, ok, detail):
+    verdict = "PASS" if ok else "FAIL"
+    detail = " ".join(str(detail).split())
+    print(f"COMPAT step {step} {verdict} {detail}", flush=True)
+
+
+class CheckFailed(Exception):
+    """A deviation from what Kafka documents; the message says what was expected and seen."""
+
+
+def parse_args(client):
+    parser = argparse.ArgumentParser(description=f"{client} compatibility check")
+    parser.add_argument("--bootstrap", required=True, help="host:port of the broker")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per step")
+    args = parser.parse_args()
+    run_id = uuid.uuid4().hex[:8]
+    args.topic = f"compat-{client}-{run_id}"
+    args.group = f"compat-{client}-group-{run_id}"
+    return args
+
+
+def key_of(index):
+    return f"key-{index:05d}"
+
+
+def value_of(topic, index):
+    return f"value-{index:05d}-{topic}"
+
+
+def messages(topic, start, count):
+    """(key, value) strings for message indexes start..start+count."""
+    return [(key_of(i), value_of(topic, i)) for i in range(start, start + count)]
+
+
+class Received:
+    """What a consumer has seen so far, checked against the messages it should see."""
+
+    def __init__(self, topic, start, count):
+        self.topic = topic
+        self.expected = dict(messages(topic, start, count))
+        self.seen = {}
+        self.duplicates = []
+        self.unexpected = []
+        self.wrong_value = []
+
+    def add(self, key, value):
+        key = key.decode() if isinstance(key, bytes) else key
+        value = value.decode() if isinstance(value, bytes) else value
+        if key not in self.expected:
+            self.unexpected.append(key)
+        elif key in self.seen:
+            self.duplicates.append(key)
+        elif self.expected[key] != value:
+            self.wrong_value.append((key, value))
+        self.seen.setdefault(key, value)
+
+    def complete(self):
+        return len(self.seen) >= len(self.expected)
+
+    def verify(self):
+        missing = len(self.expected) - len(self.seen.keys() & self.expected.keys())
+        problems = []
+        if missing:
+            problems.append(f"{missing} of {len(self.expected)} messages missing")
+        if self.duplicates:
+            problems.append(f"{len(self.duplicates)} duplicates (first {self.duplicates[:3]})")
+        if self.unexpected:
+            problems.append(
+                f"{len(self.unexpected)} messages not expected here (first {self.unexpected[:3]})"
+            )
+        if self.wrong_value:
+            problems.append(f"{len(self.wrong_value)} wrong values (first {self.wrong_value[:2]})")
+        if problems:
+            raise CheckFailed("; ".join(problems))
+        return f"{len(self.seen)} messages, each exactly once"
+
+
+class Deadline:
+    def __init__(self, seconds):
+        self.end = time.monotonic() + seconds
+
+    def left(self):
+        return max(0.0, self.end - time.monotonic())
+
+    def expired(self):
+        return self.left() == 0.0
+
+
+def run_steps(steps):
+    """Runs (name, function) pairs in order; each function returns a detail string or raises.
+    The first failure stops the run (later steps depend on it). Returns the exit status."""
+    for name, step in steps:
+        try:
+            detail = step()
+        except Exception as error:  # every failure becomes a FAIL line with its reason
+            report_step(name, False, f"{type(error).__name__}: {error}")
+            return 1
+        report_step(name, True, detail)
+    return 0

@@ -1,0 +1,150 @@
+"""confluent-kafka (librdkafka) against the broker: the scenario in compat_common.py, using
+AdminClient, an idempotent Producer (acks=all) and a group Consumer with manual commits."""
+
+import sys
+
+import confluent_kafka
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+import compat_common as common
+
+
+class Check:
+    def __init__(self, args):
+        self.args = args
+        self.topic = args.topic
+        self.partitions = []
+
+    def create_topic(self):
+        admin = AdminClient({"bootstrap.servers": self.args.bootstrap})
+        futures = admin.create_topics(
+            [NewTopic(self.topic, num_partitions=common.PARTITIONS, replication_factor=1)],
+            operation_timeout=self.args.timeout,
+        )
+        futures[self.topic].result(timeout=self.args.timeout)
+        metadata = admin.list_topics(topic=self.topic, timeout=self.args.timeout)
+        topic = metadata.topics[self.topic]
+        if topic.error is not None:
+            raise common.CheckFailed(f"metadata for the new topic has error {topic.error}")
+        if len(topic.partitions) != common.PARTITIONS:
+            raise common.CheckFailed(
+                f"expected {common.PARTITIONS} partitions, metadata shows {len(topic.partitions)}"
+            )
+        self.partitions = [TopicPartition(self.topic, p) for p in sorted(topic.partitions)]
+        return f"{self.topic}: {len(topic.partitions)} partitions in metadata"
+
+    def produce(self, start, count):
+        producer = Producer(
+            {
+                "bootstrap.servers": self.args.bootstrap,
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": 5,
+            }
+        )
+        acked = []
+        failed = []
+
+        def on_delivery(error, message):
+            if error is not None:
+                failed.append(error)
+            else:
+                acked.append((message.partition(), message.offset()))
+
+        for key, value in common.messages(self.topic, start, count):
+            producer.produce(self.topic, key=key, value=value, on_delivery=on_delivery)
+            producer.poll(0)
+        left = producer.flush(self.args.timeout)
+        if left or failed or len(acked) != count:
+            raise common.CheckFailed(
+                f"{len(acked)} of {count} acknowledged, {len(failed)} failed "
+                f"(first {failed[:3]}), {left} still in flight"
+            )
+        if len(set(acked)) != count:
+            raise common.CheckFailed("two messages were acknowledged at the same offset")
+        return f"{count} acknowledged (acks=all, idempotent)"
+
+    def consumer(self):
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.args.bootstrap,
+                "group.id": self.args.group,
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
+        consumer.subscribe([self.topic])
+        return consumer
+
+    def consume(self, consumer, start, count):
+        received = common.Received(self.topic, start, count)
+        deadline = common.Deadline(self.args.timeout)
+        settle = None
+        while not deadline.expired():
+            if received.complete():
+                settle = settle or common.Deadline(common.SETTLE_SECONDS)
+                if settle.expired():
+                    break
+            message = consumer.poll(0.5)
+            if message is None:
+                continue
+            if message.error() is not None:
+                raise KafkaException(message.error())
+            received.add(message.key(), message.value())
+        return received.verify()
+
+    def consume_group(self):
+        self.first = self.consumer()
+        return self.consume(self.first, 0, common.FIRST_BATCH)
+
+    def commit(self):
+        committed = self.first.commit(asynchronous=False)
+        errors = [tp for tp in committed if tp.error is not None]
+        if errors:
+            raise common.CheckFailed(f"commit failed for {errors}")
+        stored = self.first.committed(self.partitions, timeout=self.args.timeout)
+        total = 0
+        for tp in stored:
+            _low, high = self.first.get_watermark_offsets(tp, timeout=self.args.timeout)
+            if tp.error is not None or tp.offset != high:
+                raise common.CheckFailed(
+                    f"partition {tp.partition}: committed {tp.offset} ({tp.error}), "
+                    f"log end offset {high}"
+                )
+            total += high
+        if total != common.FIRST_BATCH:
+            raise common.CheckFailed(f"committed offsets sum to {total}")
+        self.first.close()
+        return f"committed offsets equal the log end offsets (sum {total}), consumer closed"
+
+    def resume(self):
+        self.produce(common.FIRST_BATCH, common.SECOND_BATCH)
+        second = self.consumer()
+        try:
+            detail = self.consume(second, common.FIRST_BATCH, common.SECOND_BATCH)
+        finally:
+            second.close()
+        return f"new consumer in the group got only the {detail}"
+
+
+def main():
+    args = common.parse_args("confluent-kafka")
+    common.report_version(
+        f"confluent-kafka {confluent_kafka.__version__} "
+        f"(librdkafka {confluent_kafka.libversion()[0]})"
+    )
+    check = Check(args)
+    return common.run_steps(
+        [
+            ("create-topic", check.create_topic),
+            ("produce-10k", lambda: check.produce(0, common.FIRST_BATCH)),
+            ("consume-group", check.consume_group),
+            ("commit", check.commit),
+            ("resume", check.resume),
+        ]
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

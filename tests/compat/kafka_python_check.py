@@ -1,0 +1,141 @@
+"""kafka-python against the broker: the scenario in compat_common.py, using KafkaAdminClient,
+KafkaProducer (acks=all) and a group KafkaConsumer with manual commits. No api_version is set:
+the client probes the broker as it does for its users."""
+
+import sys
+
+import kafka
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+
+import compat_common as common
+
+
+class Check:
+    def __init__(self, args):
+        self.args = args
+        self.topic = args.topic
+        self.timeout_ms = int(args.timeout * 1000)
+        self.partitions = []
+
+    def create_topic(self):
+        admin = KafkaAdminClient(bootstrap_servers=self.args.bootstrap)
+        try:
+            admin.create_topics(
+                {self.topic: {"num_partitions": common.PARTITIONS, "replication_factor": 1}},
+                timeout_ms=self.timeout_ms,
+                wait_for_metadata=True,
+            )
+            described = admin.describe_topics([self.topic])
+        finally:
+            admin.close()
+        if len(described) != 1 or described[0]["error_code"] != 0:
+            raise common.CheckFailed(f"metadata for the new topic: {described}")
+        partitions = described[0]["partitions"]
+        if len(partitions) != common.PARTITIONS:
+            raise common.CheckFailed(
+                f"expected {common.PARTITIONS} partitions, metadata shows {len(partitions)}"
+            )
+        self.partitions = [
+            TopicPartition(self.topic, p["partition_index"]) for p in partitions
+        ]
+        return f"{self.topic}: {len(partitions)} partitions in metadata"
+
+    def produce(self, start, count):
+        producer = KafkaProducer(
+            bootstrap_servers=self.args.bootstrap,
+            acks="all",
+            linger_ms=5,
+        )
+        try:
+            futures = [
+                producer.send(self.topic, key=key.encode(), value=value.encode())
+                for key, value in common.messages(self.topic, start, count)
+            ]
+            producer.flush(timeout=self.args.timeout)
+            acked = set()
+            failed = []
+            for future in futures:
+                if future.succeeded():
+                    metadata = future.get()
+                    acked.add((metadata.partition, metadata.offset))
+                else:
+                    failed.append(future.exception if future.is_done else "not done")
+        finally:
+            producer.close(timeout=self.args.timeout)
+        if failed or len(acked) != count:
+            raise common.CheckFailed(
+                f"{len(acked)} distinct offsets acknowledged of {count}, "
+                f"{len(failed)} failed (first {failed[:3]})"
+            )
+        return f"{count} acknowledged (acks=all)"
+
+    def consumer(self):
+        return KafkaConsumer(
+            self.topic,
+            bootstrap_servers=self.args.bootstrap,
+            group_id=self.args.group,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+
+    def consume(self, consumer, start, count):
+        received = common.Received(self.topic, start, count)
+        deadline = common.Deadline(self.args.timeout)
+        settle = None
+        while not deadline.expired():
+            if received.complete():
+                settle = settle or common.Deadline(common.SETTLE_SECONDS)
+                if settle.expired():
+                    break
+            for records in consumer.poll(timeout_ms=500).values():
+                for record in records:
+                    received.add(record.key, record.value)
+        return received.verify()
+
+    def consume_group(self):
+        self.first = self.consumer()
+        return self.consume(self.first, 0, common.FIRST_BATCH)
+
+    def commit(self):
+        self.first.commit()
+        ends = self.first.end_offsets(self.partitions)
+        total = 0
+        for tp in self.partitions:
+            committed = self.first.committed(tp)
+            if committed != ends[tp]:
+                raise common.CheckFailed(
+                    f"partition {tp.partition}: committed {committed}, log end offset {ends[tp]}"
+                )
+            total += committed
+        if total != common.FIRST_BATCH:
+            raise common.CheckFailed(f"committed offsets sum to {total}")
+        self.first.close()
+        return f"committed offsets equal the log end offsets (sum {total}), consumer closed"
+
+    def resume(self):
+        self.produce(common.FIRST_BATCH, common.SECOND_BATCH)
+        second = self.consumer()
+        try:
+            detail = self.consume(second, common.FIRST_BATCH, common.SECOND_BATCH)
+        finally:
+            second.close()
+        return f"new consumer in the group got only the {detail}"
+
+
+def main():
+    args = common.parse_args("kafka-python")
+    common.report_version(f"kafka-python {kafka.__version__}")
+    check = Check(args)
+    return common.run_steps(
+        [
+            ("create-topic", check.create_topic),
+            ("produce-10k", lambda: check.produce(0, common.FIRST_BATCH)),
+            ("consume-group", check.consume_group),
+            ("commit", check.commit),
+            ("resume", check.resume),
+        ]
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

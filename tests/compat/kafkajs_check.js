@@ -1,0 +1,246 @@
+// kafkajs against the broker: the scenario described in compat_common.py (create-topic,
+// produce-10k, consume-group, commit, resume), using the kafkajs admin client, an idempotent
+// producer (acks=-1) and a group consumer with manual commits.
+//
+// Usage: node kafkajs_check.js --bootstrap host:port [--timeout seconds]
+// Result lines go to stdout as "COMPAT <kind> ..." (see run.sh); logs go to stderr.
+'use strict';
+
+const crypto = require('crypto');
+const { Kafka, logLevel, Partitioners } = require('kafkajs');
+const { version } = require('kafkajs/package.json');
+
+const PARTITIONS = 3;
+const FIRST_BATCH = 10000;
+const SECOND_BATCH = 100;
+const SETTLE_MS = 3000;
+const PRODUCE_CHUNK = 1000;
+
+function parseArgs(argv) {
+  const args = { timeoutMs: 60000 };
+  for (let i = 0; i < argv.length; i += 2) {
+    if (argv[i] === '--bootstrap') args.bootstrap = argv[i + 1];
+    else if (argv[i] === '--timeout') args.timeoutMs = Number(argv[i + 1]) * 1000;
+    else throw new Error(`unknown argument ${argv[i]}`);
+  }
+  if (!args.bootstrap) throw new Error('--bootstrap host:port is required');
+  const runId = crypto.randomBytes(4).toString('hex');
+  args.topic = `compat-kafkajs-${runId}`;
+  args.group = `compat-kafkajs-group-${runId}`;
+  return args;
+}
+
+class CheckFailed extends Error {
+  constructor(message) {
+    super(message);
+    this.name = 'CheckFailed';
+  }
+}
+
+const keyOf = (i) => `key-${String(i).padStart(5, '0')}`;
+const valueOf = (topic, i) => `value-${String(i).padStart(5, '0')}-${topic}`;
+
+function messages(topic, start, count) {
+  const out = [];
+  for (let i = start; i < start + count; i++) out.push({ key: keyOf(i), value: valueOf(topic, i) });
+  return out;
+}
+
+// What a consumer has seen, checked against the messages it should see exactly once.
+class Received {
+  constructor(topic, start, count) {
+    this.expected = new Map(messages(topic, start, count).map((m) => [m.key, m.value]));
+    this.seen = new Map();
+    this.duplicates = [];
+    this.unexpected = [];
+    this.wrongValue = [];
+  }
+
+  add(key, value) {
+    key = key === null ? null : key.toString();
+    value = value === null ? null : value.toString();
+    if (!this.expected.has(key)) this.unexpected.push(key);
+    else if (this.seen.has(key)) this.duplicates.push(key);
+    else if (this.expected.get(key) !== value) this.wrongValue.push([key, value]);
+    if (!this.seen.has(key)) this.seen.set(key, value);
+  }
+
+  complete() {
+    return this.seen.size >= this.expected.size;
+  }
+
+  verify() {
+    const missing = [...this.expected.keys()].filter((k) => !this.seen.has(k)).length;
+    const problems = [];
+    if (missing) problems.push(`${missing} of ${this.expected.size} messages missing`);
+    if (this.duplicates.length) problems.push(`${this.duplicates.length} duplicates (first ${this.duplicates.slice(0, 3)})`);
+    if (this.unexpected.length) problems.push(`${this.unexpected.length} messages not expected here (first ${this.unexpected.slice(0, 3)})`);
+    if (this.wrongValue.length) problems.push(`${this.wrongValue.length} wrong values (first ${JSON.stringify(this.wrongValue.slice(0, 2))})`);
+    if (problems.length) throw new CheckFailed(problems.join('; '));
+    return `${this.seen.size} messages, each exactly once`;
+  }
+}
+
+const oneLine = (text) => String(text).split(/\s+/).join(' ');
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+class Check {
+  constructor(args) {
+    this.args = args;
+    this.topic = args.topic;
+    this.kafka = new Kafka({
+      clientId: 'rivulet-compat',
+      brokers: [args.bootstrap],
+      logLevel: logLevel.ERROR,
+    });
+    this.admin = this.kafka.admin();
+    this.consumers = [];
+    this.nextOffset = new Map();
+  }
+
+  async createTopic() {
+    await this.admin.connect();
+    const created = await this.admin.createTopics({
+      topics: [{ topic: this.topic, numPartitions: PARTITIONS, replicationFactor: 1 }],
+      waitForLeaders: true,
+      timeout: this.args.timeoutMs,
+    });
+    if (!created) throw new CheckFailed('createTopics answered that the topic already exists');
+    const { topics } = await this.admin.fetchTopicMetadata({ topics: [this.topic] });
+    const partitions = topics[0].partitions;
+    this.partitionMetadata = partitions;
+    if (partitions.length !== PARTITIONS) {
+      throw new CheckFailed(`expected ${PARTITIONS} partitions, metadata shows ${partitions.length}`);
+    }
+    return `${this.topic}: ${partitions.length} partitions in metadata`;
+  }
+
+  // Every send must be answered with error code 0 for each partition it wrote to, at exactly
+  // the base offset that follows what this check produced there before (the counts come from
+  // the producer's own key partitioner, so the acknowledged offsets are checked without
+  // ListOffsets).
+  async produce(start, count) {
+    const producer = this.kafka.producer({
+      idempotent: true,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    const partitioner = Partitioners.DefaultPartitioner();
+    await producer.connect();
+    try {
+      const all = messages(this.topic, start, count);
+      for (let i = 0; i < all.length; i += PRODUCE_CHUNK) {
+        const chunk = all.slice(i, i + PRODUCE_CHUNK);
+        const sent = new Map();
+        for (const message of chunk) {
+          const p = partitioner({ topic: this.topic, partitionMetadata: this.partitionMetadata, message });
+          sent.set(p, (sent.get(p) || 0) + 1);
+        }
+        const results = await producer.send({ topic: this.topic, acks: -1, messages: chunk });
+        if (results.length !== sent.size) {
+          throw new CheckFailed(`sent to ${sent.size} partitions, ${results.length} answered`);
+        }
+        for (const r of results) {
+          const expected = this.nextOffset.get(r.partition) || 0;
+          if (r.errorCode !== 0 || Number(r.baseOffset) !== expected || !sent.has(r.partition)) {
+            throw new CheckFailed(
+              `partition ${r.partition}: error code ${r.errorCode}, base offset ${r.baseOffset}, expected ${expected}`,
+            );
+          }
+          this.nextOffset.set(r.partition, expected + sent.get(r.partition));
+        }
+      }
+    } finally {
+      await producer.disconnect();
+    }
+    return `${count} acknowledged (acks=-1, idempotent) at contiguous offsets`;
+  }
+
+  async consume(start, count) {
+    const consumer = this.kafka.consumer({ groupId: this.args.group });
+    this.consumers.push(consumer);
+    const received = new Received(this.topic, start, count);
+    const positions = new Map();
+    await consumer.connect();
+    await consumer.subscribe({ topics: [this.topic], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ partition, message }) => {
+        received.add(message.key, message.value);
+        positions.set(partition, (BigInt(message.offset) + 1n).toString());
+      },
+    });
+    const deadline = Date.now() + this.args.timeoutMs;
+    while (!received.complete() && Date.now() < deadline) await sleep(100);
+    await sleep(SETTLE_MS);
+    return { consumer, received, positions };
+  }
+
+  async consumeGroup() {
+    this.first = await this.consume(0, FIRST_BATCH);
+    return this.first.received.verify();
+  }
+
+  async commit() {
+    const { consumer, positions } = this.first;
+    await consumer.commitOffsets(
+      [...positions].map(([partition, offset]) => ({ topic: this.topic, partition, offset })),
+    );
+    const [committed] = await this.admin.fetchOffsets({ groupId: this.args.group, topics: [this.topic] });
+    const ends = new Map((await this.admin.fetchTopicOffsets(this.topic)).map((p) => [p.partition, p.high]));
+    let total = 0;
+    for (const p of committed.partitions) {
+      if (p.offset !== ends.get(p.partition)) {
+        throw new CheckFailed(`partition ${p.partition}: committed ${p.offset}, log end offset ${ends.get(p.partition)}`);
+      }
+      total += Number(p.offset);
+    }
+    if (total !== FIRST_BATCH) throw new CheckFailed(`committed offsets sum to ${total}`);
+    await consumer.disconnect();
+    return `committed offsets equal the log end offsets (sum ${total}), consumer closed`;
+  }
+
+  async resume() {
+    await this.produce(FIRST_BATCH, SECOND_BATCH);
+    const second = await this.consume(FIRST_BATCH, SECOND_BATCH);
+    await second.consumer.disconnect();
+    return `new consumer in the group got only the ${second.received.verify()}`;
+  }
+
+  async close() {
+    for (const consumer of this.consumers) await consumer.disconnect().catch(() => {});
+    await this.admin.disconnect().catch(() => {});
+  }
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  console.log(`COMPAT version kafkajs ${version}`);
+  const check = new Check(args);
+  const steps = [
+    ['create-topic', () => check.createTopic()],
+    ['produce-10k', () => check.produce(0, FIRST_BATCH)],
+    ['consume-group', () => check.consumeGroup()],
+    ['commit', () => check.commit()],
+    ['resume', () => check.resume()],
+  ];
+  let status = 0;
+  for (const [name, step] of steps) {
+    try {
+      console.log(`COMPAT step ${name} PASS ${oneLine(await step())}`);
+    } catch (error) {
+      console.log(`COMPAT step ${name} FAIL ${oneLine(`${error.name}: ${error.message}`)}`);
+      status = 1;
+      break;
+    }
+  }
+  await check.close();
+  return status;
+}
+
+main().then(
+  (status) => process.exit(status),
+  (error) => {
+    console.error(error);
+    process.exit(2);
+  },
+);

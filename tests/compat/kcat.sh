@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# kcat (librdkafka) against the broker: the scenario in compat_common.py, then the README's
+# round trip.
+#
+#   create-topic   kcat has no admin API: `kcat -L -t TOPIC` asks for the topic's metadata, which
+#                  auto-creates it (auto.create.topics.enable, num.partitions partitions)
+#   produce-10k    kcat -P -K: with acks=all; kcat exits non-zero if any delivery failed
+#   consume-group  kcat's balanced consumer (-G) with a fresh group, -e to stop at the end:
+#                  every key:value exactly once
+#   commit         kcat commits through librdkafka's auto-commit and the final commit on close;
+#                  librdkafka's cgrp debug log must show every OffsetCommit returned Success
+#   resume         produce 100 more, run -G again in the same group: exactly those 100
+#                  (auto.offset.reset=earliest, so anything but the commit would show up)
+#   readme         the README's round trip, verbatim: `kcat -b ADDR -L` lists the broker,
+#                  `echo "hello" | kcat -b ADDR -t readme-demo -P`, then
+#                  `kcat -b ADDR -t readme-demo -C -e` prints hello
+#
+# Usage: kcat.sh --bootstrap host:port [--timeout seconds]
+# Result lines go to stdout as "COMPAT <kind> ..." (see run.sh); logs go to stderr.
+set -euo pipefail
+
+BOOTSTRAP=
+STEP_TIMEOUT=60
+while (($#)); do
+    case $1 in
+        --bootstrap) BOOTSTRAP=$2; shift 2 ;;
+        --timeout) STEP_TIMEOUT=$2; shift 2 ;;
+        *) echo "unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+[[ -n $BOOTSTRAP ]] || { echo "--bootstrap host:port is required" >&2; exit 2; }
+
+RUN_ID=$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')
+TOPIC=compat-kcat-$RUN_ID
+GROUP=compat-kcat-group-$RUN_ID
+PARTITIONS=3
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+pass() { echo "COMPAT step $1 PASS $(tr '\n' ' ' <<<"$2")"; }
+fail() { echo "COMPAT step $1 FAIL $(tr '\n' ' ' <<<"$2")"; }
+kc() { timeout "$STEP_TIMEOUT" kcat -b "$BOOTSTRAP" "$@"; }
+
+# key-NNNNN:value-NNNNN-TOPIC lines for message indexes $1 .. $1+$2-1
+messages() { seq "$1" $(($1 + $2 - 1)) | awk -v t="$TOPIC" '{ printf "key-%05d:value-%05d-%s\n", $1, $1, t }'; }
+
+# Compares what a consumer printed ($1) with what it should have printed ($2), as multisets.
+compare() {
+    local got=$1 want=$2 missing extra
+    missing=$(comm -23 <(sort "$want") <(sort "$got") | wc -l)
+    extra=$(comm -13 <(sort "$want") <(sort "$got") | wc -l)
+    if ((missing || extra)); then
+        echo "$missing of $(wc -l <"$want") messages missing, $extra duplicate or unexpected" \
+            "(first: $(comm -13 <(sort "$want") <(sort "$got") | head -3 | tr '\n' ' '))"
+        return 1
+    fi
+    echo "$(wc -l <"$got") messages, each exactly once"
+}
+
+# Runs the balanced consumer to the end of every assigned partition; stdout to $1, log to $2.
+group_consume() {
+    kc -G "$GROUP" -X auto.offset.reset=earliest -d cgrp -e -K: -f '%k:%s\n' "$TOPIC" >"$1" 2>"$2"
+}
+
+create_topic() {
+    kc -L -t "$TOPIC" >"$WORK/metadata" 2>&1 || { cat "$WORK/metadata"; return 1; }
+    grep -q "topic \"$TOPIC\" with $PARTITIONS partitions" "$WORK/metadata" || {
+        echo "metadata does not show $PARTITIONS partitions: $(tr '\n' ' ' <"$WORK/metadata")"
+        return 1
+    }
+    echo "$TOPIC: auto-created by a metadata request, $PARTITIONS partitions"
+}
+
+produce() {
+    messages "$1" "$2" >"$WORK/produce.in"
+    if ! kc -t "$TOPIC" -P -K: -X acks=all -l "$WORK/produce.in" 2>"$WORK/produce.log"; then
+        echo "kcat -P failed: $(tail -3 "$WORK/produce.log" | tr '\n' ' ')"
+        return 1
+    fi
+    echo "$2 delivered (acks=all)"
+}
+
+consume_group() {
+    messages 0 10000 >"$WORK/first.want"
+    if ! group_consume "$WORK/first.out" "$WORK/first.log"; then
+        echo "kcat -G failed: $(grep -v '^%7' "$WORK/first.log" | tail -3 | tr '\n' ' ')"
+        return 1
+    fi
+    compare "$WORK/first.out" "$WORK/first.want"
+}
+
+commit() {
+    local ok bad
+    ok=$(grep -cE 'OffsetCommit for [0-9]+ partition\(s\).*returned: Success' "$WORK/first.log" || true)
+    bad=$(grep -E 'OffsetCommit for [0-9]+ partition\(s\).*returned: ' "$WORK/first.log" |
+        grep -v 'returned: Success' || true)
+    if [[ -n $bad ]]; then
+        echo "a commit failed: $(head -3 <<<"$bad" | tr '\n' ' ')"
+        return 1
+    fi
+    if ((ok == 0)); then
+        echo "the consumer never committed"
+        return 1
+    fi
+    echo "$ok OffsetCommit request(s) returned Success, consumer closed"
+}
+
+resume() {
+    local detail
+    detail=$(produce 10000 100) || { echo "producing the next 100 failed: $detail"; return 1; }
+    messages 10000 100 >"$WORK/second.want"
+    if ! group_consume "$WORK/second.out" "$WORK/second.log"; then
+        echo "kcat -G failed: $(grep -v '^%7' "$WORK/second.log" | tail -3 | tr '\n' ' ')"
+        return 1
+    fi
+    detail=$(compare "$WORK/second.out" "$WORK/second.want") || { echo "$detail"; return 1; }
+    echo "new consumer in the group got only the $detail"
+}
+
+readme() {
+    local out
+    out=$(timeout "$STEP_TIMEOUT" kcat -b "$BOOTSTRAP" -L 2>&1) || { echo "kcat -L failed: $out"; return 1; }
+    grep -q "broker [0-9]* at $BOOTSTRAP" <<<"$out" || { echo "kcat -L does not list $BOOTSTRAP: $out"; return 1; }
+    echo "hello" | timeout "$STEP_TIMEOUT" kcat -b "$BOOTSTRAP" -t readme-demo -P 2>"$WORK/readme.log" ||
+        { echo "kcat -P failed: $(tr '\n' ' ' <"$WORK/readme.log")"; return 1; }
+    out=$(timeout "$STEP_TIMEOUT" kcat -b "$BOOTSTRAP" -t readme-demo -C -e 2>"$WORK/readme.log") ||
+        { echo "kcat -C -e failed: $(tr '\n' ' ' <"$WORK/readme.log")"; return 1; }
+    [[ $out == hello ]] || { echo "kcat -C -e printed '$out', not 'hello'"; return 1; }
+    echo "-L lists the broker; -P then -C -e on readme-demo prints hello"
+}
+
+run_step() {
+    local name=$1 detail
+    shift
+    if detail=$("$@" 2>&1); then
+        pass "$name" "$detail"
+    else
+        fail "$name" "$detail"
+        return 1
+    fi
+}
+
+echo "COMPAT version $(kcat -V 2>&1 | sed -n 's/^Version \([^ ]*\) .*librdkafka \([^ ]*\) .*/kcat \1 (librdkafka \2)/p')"
+status=0
+run_step create-topic create_topic &&
+    run_step produce-10k produce 0 10000 &&
+    run_step consume-group consume_group &&
+    run_step commit commit &&
+    run_step resume resume || status=1
+# The README round trip does not depend on the scenario above: it always runs.
+run_step readme readme || status=1
+exit $status

@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# Client compatibility suite: real Kafka clients against a real single-node broker.
+#
+#   1. installs the clients, idempotently: kcat from Debian's apt (librdkafka 2.0.2 — old
+#      clients matter), confluent-kafka, kafka-python and aiokafka from PyPI into a venv
+#      (pinned in requirements.txt), kafkajs from npm (pinned in package-lock.json);
+#   2. builds the broker (cargo build -p rivulet; a no-op when it is up to date) and starts it
+#      on free loopback ports with a temporary data directory, then waits for /readyz;
+#   3. runs one scenario program per client (kcat.sh, *_check.py, kafkajs_check.js): create a
+#      topic, produce 10k keyed messages, consume them all in a group, commit, then check a new
+#      consumer in the group resumes from the commit — plus the README's kcat round trip;
+#   4. prints a table (client x step, PASS/FAIL, client versions), keeps the logs under
+#      target/compat-logs/ and exits non-zero if anything failed. The broker and the temporary
+#      directories are removed on exit.
+#
+# Transactions are not supported by the broker and are not tested here.
+#
+# Environment:
+#   RIVULET_BINARY             use this broker binary instead of building one
+#   RIVULET_COMPAT_BOOTSTRAP   host:port of an already running broker (e.g. Apache Kafka, to
+#                              check the checks): nothing is built or started
+#   RIVULET_COMPAT_VENV        the Python venv (default: <target>/compat-venv)
+#   RIVULET_COMPAT_LOGS        where logs are kept (default: <target>/compat-logs)
+#   RIVULET_COMPAT_CLIENTS     space-separated subset of: kcat confluent-kafka kafka-python
+#                              aiokafka kafkajs (default: all)
+#   RIVULET_COMPAT_TIMEOUT     seconds for the whole run (default 1800, includes installs and
+#                              a cargo build); each client gets at most 240 s
+set -euo pipefail
+
+if [[ -z "${RIVULET_COMPAT_BOUNDED:-}" ]]; then
+    export RIVULET_COMPAT_BOUNDED=1
+    exec timeout --kill-after=30 "${RIVULET_COMPAT_TIMEOUT:-1800}" "$0" "$@"
+fi
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+COMPAT="$ROOT/tests/compat"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+VENV="${RIVULET_COMPAT_VENV:-$TARGET/compat-venv}"
+LOGS="${RIVULET_COMPAT_LOGS:-$TARGET/compat-logs}"
+CLIENTS=(${RIVULET_COMPAT_CLIENTS:-kcat confluent-kafka kafka-python aiokafka kafkajs})
+STEPS=(create-topic produce-10k consume-group commit resume readme)
+CLIENT_TIMEOUT=240
+STEP_TIMEOUT=60
+
+log() { printf '%s compat: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "FAILED: $*"; exit 1; }
+
+SUDO=()
+[[ $(id -u) -eq 0 ]] || SUDO=(sudo)
+
+BROKER_PID=
+TMP=$(mktemp -d)
+cleanup() {
+    if [[ -n $BROKER_PID ]] && kill -0 "$BROKER_PID" 2>/dev/null; then
+        kill -TERM "$BROKER_PID" 2>/dev/null || true
+        for _ in $(seq 100); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$BROKER_PID" 2>/dev/null || true
+        wait "$BROKER_PID" 2>/dev/null || true
+    fi
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- clients -----------------------------------------------------------------------------------
+apt_install() {
+    export DEBIAN_FRONTEND=noninteractive
+    log "installing $* with apt-get"
+    timeout 600 "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "$@" >&2 || {
+        timeout 300 "${SUDO[@]}" apt-get update -qq >&2
+        timeout 600 "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "$@" >&2
+    } || die "apt-get install $*"
+}
+
+install_clients() {
+    local need=()
+    command -v kcat >/dev/null || need+=(kcat)
+    command -v curl >/dev/null || need+=(curl)
+    command -v node >/dev/null || need+=(nodejs)
+    command -v npm >/dev/null || need+=(npm)
+    python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+    ((${#need[@]} == 0)) || apt_install "${need[@]}"
+
+    if [[ ! -x $VENV/bin/python ]]; then
+        log "creating the Python venv $VENV"
+        python3 -m venv "$VENV" || die "python3 -m venv $VENV"
+    fi
+    timeout 600 "$VENV/bin/pip" install -q --disable-pip-version-check -r "$COMPAT/requirements.txt" >&2 ||
+        die "pip install -r tests/compat/requirements.txt"
+
+    if ! (cd "$COMPAT" && node -e '
+        const want = require("./package-lock.json").packages["node_modules/kafkajs"].version;
+        process.exit(require("kafkajs/package.json").version === want ? 0 : 1);' 2>/dev/null); then
+        log "installing kafkajs with npm ci"
+        (cd "$COMPAT" && timeout 600 npm ci --no-audit --no-fund --loglevel=error >&2) || die "npm ci"
+    fi
+}
+
+# --- broker ------------------------------------------------------------------------------------
+free_ports() {
+    python3 - "$1" <<'EOF'
+import socket, sys
+sockets = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in sockets:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in sockets))
+EOF
+}
+
+start_broker() {
+    local binary=${RIVULET_BINARY:-}
+    if [[ -z $binary ]]; then
+        log "cargo build -p rivulet"
+        (cd "$ROOT" && cargo build -p rivulet >&2) || die "cargo build -p rivulet"
+        binary="$TARGET/debug/rivulet"
+    fi
+    [[ -x $binary ]] || die "broker binary $binary not found"
+    BROKER_DESCRIPTION="$("$binary" --version) ($(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo "unknown commit"))"
+
+    local client_port controller_port metrics_port
+    read -r client_port controller_port metrics_port < <(free_ports 3)
+    BOOTSTRAP="127.0.0.1:$client_port"
+    local ready_url="http://127.0.0.1:$metrics_port/readyz"
+    log "starting $binary on $BOOTSTRAP (log: $LOGS/broker.log)"
+    "$binary" \
+        --node-id 0 \
+        --log-dirs "$TMP/data" \
+        --listeners "PLAINTEXT://$BOOTSTRAP,CONTROLLER://127.0.0.1:$controller_port" \
+        --controller-quorum-voters "0@127.0.0.1:$controller_port" \
+        --metrics-listener "127.0.0.1:$metrics_port" \
+        --override num.partitions=3 \
+        --override offsets.topic.replication.factor=1 \
+        --override group.initial.rebalance.delay.ms=0 \
+        >"$LOGS/broker.log" 2>&1 &
+    BROKER_PID=$!
+    local deadline=$((SECONDS + 60))
+    until [[ $(curl -s -o /dev/null -w '%{http_code}' "$ready_url" || true) == 200 ]]; do
+        kill -0 "$BROKER_PID" 2>/dev/null || die "the broker exited: $(tail -5 "$LOGS/broker.log")"
+        ((SECONDS < deadline)) || die "the broker was not ready within 60 s ($ready_url)"
+        sleep 0.2
+    done
+    log "broker ready"
+}
+
+# --- scenarios ---------------------------------------------------------------------------------
+client_command() {
+    case $1 in
+        kcat) echo bash "$COMPAT/kcat.sh" ;;
+        confluent-kafka) echo "$VENV/bin/python" "$COMPAT/confluent_kafka_check.py" ;;
+        kafka-python) echo "$VENV/bin/python" "$COMPAT/kafka_python_check.py" ;;
+        aiokafka) echo "$VENV/bin/python" "$COMPAT/aiokafka_check.py" ;;
+        kafkajs) echo node "$COMPAT/kafkajs_check.js" ;;
+        *) die "unknown client $1" ;;
+    esac
+}
+
+declare -A VERSION RESULT DETAIL EXIT_CODE
+run_client() {
+    local client=$1 out="$LOGS/$1.out" err="$LOGS/$1.err" command code=0 kind step verdict detail
+    read -r -a command < <(client_command "$client")
+    log "running $client"
+    local start=$SECONDS
+    (cd "$COMPAT" && timeout --kill-after=10 "$CLIENT_TIMEOUT" "${command[@]}" \
+        --bootstrap "$BOOTSTRAP" --timeout "$STEP_TIMEOUT" >"$out" 2>"$err") || code=$?
+    EXIT_CODE[$client]=$code
+    while read -r _ kind rest; do
+        case $kind in
+            version) VERSION[$client]=$rest ;;
+            step)
+                read -r step verdict detail <<<"$rest"
+                RESULT[$client/$step]=$verdict
+                DETAIL[$client/$step]=$detail
+                ;;
+        esac
+    done < <(grep '^COMPAT ' "$out" || true)
+    log "$client finished in $((SECONDS - start)) s (exit status $code)"
+}
+
+# --- report ------------------------------------------------------------------------------------
+applies() { [[ $2 != readme || $1 == kcat ]]; }
+
+report() {
+    local failed=0 client step cell row
+    printf '\n| client | version |'
+    printf ' %s |' "${STEPS[@]}"
+    printf '\n|---|---|'
+    printf -- '---|%.0s' "${STEPS[@]}"
+    printf '\n'
+    for client in "${CLIENTS[@]}"; do
+        row="| $client | ${VERSION[$client]:-unknown} |"
+        for step in "${STEPS[@]}"; do
+            if ! applies "$client" "$step"; then
+                cell="n/a"
+            else
+                cell=${RESULT[$client/$step]:-not reached}
+                [[ $cell == PASS ]] || failed=1
+            fi
+            row+=" $cell |"
+        done
+        [[ ${EXIT_CODE[$client]} -eq 0 ]] || failed=1
+        printf '%s\n' "$row"
+    done
+    printf '\nBroker: %s. Python %s, Node.js %s. Transactions: not supported by the broker, not tested.\n' \
+        "${BROKER_DESCRIPTION}" "$("$VENV/bin/python" -c 'import platform; print(platform.python_version())')" \
+        "$(node --version)"
+
+    printf '\nDetails:\n'
+    for client in "${CLIENTS[@]}"; do
+        for step in "${STEPS[@]}"; do
+            applies "$client" "$step" || continue
+            [[ -n ${RESULT[$client/$step]:-} ]] || continue
+            printf '  %-16s %-14s %s %s\n' "$client" "$step" "${RESULT[$client/$step]}" "${DETAIL[$client/$step]}"
+        done
+        if [[ ${EXIT_CODE[$client]} -ne 0 && -s $LOGS/$client.err ]]; then
+            printf '  %-16s exited with status %s%s; last lines of %s:\n' "$client" "${EXIT_CODE[$client]}" \
+                "$([[ ${EXIT_CODE[$client]} -eq 124 ]] && echo " (timed out after $CLIENT_TIMEOUT s)")" \
+                "$LOGS/$client.err"
+            tail -n 15 "$LOGS/$client.err" | sed 's/^/      /'
+        fi
+    done
+    if ((failed)) && [[ -f $LOGS/broker.log ]]; then
+        printf '\nBroker warnings and errors (%s):\n' "$LOGS/broker.log"
+        sed 's/\x1b\[[0-9;]*m//g' "$LOGS/broker.log" | grep -E ' (WARN|ERROR) ' | tail -n 20 | sed 's/^/  /' || true
+    fi
+    return $failed
+}
+
+# --- main --------------------------------------------------------------------------------------
+suite_start=$SECONDS
+mkdir -p "$LOGS"
+rm -f "$LOGS"/*.out "$LOGS"/*.err "$LOGS"/broker.log
+install_clients
+if [[ -n ${RIVULET_COMPAT_BOOTSTRAP:-} ]]; then
+    BOOTSTRAP=$RIVULET_COMPAT_BOOTSTRAP
+    BROKER_DESCRIPTION="external broker at $BOOTSTRAP"
+else
+    start_broker
+fi
+for client in "${CLIENTS[@]}"; do
+    run_client "$client"
+done
+status=0
+report || status=1
+log "suite finished in $((SECONDS - suite_start)) s: $( ((status)) && echo FAILED || echo passed)"
+exit $status
