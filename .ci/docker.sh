@@ -18,7 +18,7 @@
 #   RIVULET_BINARY          use this binary instead of building one
 #   CARGO_TARGET_DIR        cargo's target dir for the build (default: <repo>/target)
 #   RIVULET_CI_TIMEOUT      seconds for the whole run (default 1800, includes the cargo build)
-#   RIVULET_{A,B,C}_PORT, RIVULET_{A,B,C}_METRICS_PORT   host ports (compose defaults)
+#   RIVULET_{A,B,C}_PORT, RIVULET_{A,B,C}_METRICS_PORT   host ports (default: free ones)
 #   RIVULET_KEEP_DOCKER=1   leave the Docker engine running even if this script started it
 set -euo pipefail
 
@@ -132,19 +132,31 @@ done
 log "image ok: $(inspect '{{.Size}}') bytes, user 10001, volume /var/lib/rivulet, STOPSIGNAL SIGTERM"
 
 # --- 2. cluster --------------------------------------------------------------------------------
-A_PORT=${RIVULET_A_PORT:-19092}
-B_PORT=${RIVULET_B_PORT:-29092}
-C_PORT=${RIVULET_C_PORT:-39092}
+# Host ports: as given, else free ones picked now (other clusters may run on this machine).
+read -r -a free_ports < <(python3 -c '
+import socket
+socks = [socket.socket() for _ in range(6)]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in socks])
+for s in socks: s.close()')
+export RIVULET_A_PORT=${RIVULET_A_PORT:-${free_ports[0]}} RIVULET_B_PORT=${RIVULET_B_PORT:-${free_ports[1]}} \
+    RIVULET_C_PORT=${RIVULET_C_PORT:-${free_ports[2]}} \
+    RIVULET_A_METRICS_PORT=${RIVULET_A_METRICS_PORT:-${free_ports[3]}} \
+    RIVULET_B_METRICS_PORT=${RIVULET_B_METRICS_PORT:-${free_ports[4]}} \
+    RIVULET_C_METRICS_PORT=${RIVULET_C_METRICS_PORT:-${free_ports[5]}}
+A_PORT=$RIVULET_A_PORT
+B_PORT=$RIVULET_B_PORT
+C_PORT=$RIVULET_C_PORT
 declare -A CLIENT_PORT=([broker-a]=$A_PORT [broker-b]=$B_PORT [broker-c]=$C_PORT)
 declare -A METRICS_PORT=(
-    [broker-a]=${RIVULET_A_METRICS_PORT:-19404}
-    [broker-b]=${RIVULET_B_METRICS_PORT:-29404}
-    [broker-c]=${RIVULET_C_METRICS_PORT:-39404}
+    [broker-a]=$RIVULET_A_METRICS_PORT
+    [broker-b]=$RIVULET_B_METRICS_PORT
+    [broker-c]=$RIVULET_C_METRICS_PORT
 )
 declare -A NODE_ID=([broker-a]=0 [broker-b]=1 [broker-c]=2)
 BOOTSTRAP="127.0.0.1:$A_PORT,127.0.0.1:$B_PORT,127.0.0.1:$C_PORT"
 
-log "docker-compose up (project $PROJECT)"
+log "docker-compose up (project $PROJECT, clients on $BOOTSTRAP)"
 compose up -d >&2
 
 container() { compose ps -q "$1"; }
