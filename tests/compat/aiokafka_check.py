@@ -145,7 +145,7 @@ async def run(args):
         try:
             detail = await step()
         except Exception as error:  # every failure becomes a FAIL line with its reason
-            common.report_step(name, False, f"{type(error).__name__}: {error}")
+            common.report_step(name, False, f"{type(error).__name__}: {error or '(no message)'}")
             await check.close()
             return 1
         common.report_step(name, True, detail)

@@ -129,7 +129,7 @@ def run_steps(steps):
         try:
             detail = step()
         except Exception as error:  # every failure becomes a FAIL line with its reason
-            report_step(name, False, f"{type(error).__name__}: {error}")
+            report_step(name, False, f"{type(error).__name__}: {error or '(no message)'}")
             return 1
         report_step(name, True, detail)
     return 0

@@ -40,6 +40,10 @@ trap 'rm -rf "$WORK"' EXIT
 pass() { echo "COMPAT step $1 PASS $(tr '\n' ' ' <<<"$2")"; }
 fail() { echo "COMPAT step $1 FAIL $(tr '\n' ' ' <<<"$2")"; }
 kc() { timeout "$STEP_TIMEOUT" kcat -b "$BOOTSTRAP" "$@"; }
+# "exit status N" of the command that just failed, saying so when it was the step timeout.
+status_of() { if (($1 == 124)); then echo "timed out after $STEP_TIMEOUT s"; else echo "exit status $1"; fi; }
+# The last lines of a kcat log without librdkafka's debug lines, on one line.
+tail_of() { grep -v '^%7' "$1" | tail -3 | tr '\n' ' '; }
 
 # key-NNNNN:value-NNNNN-TOPIC lines for message indexes $1 .. $1+$2-1
 messages() { seq "$1" $(($1 + $2 - 1)) | awk -v t="$TOPIC" '{ printf "key-%05d:value-%05d-%s\n", $1, $1, t }'; }
@@ -63,7 +67,8 @@ group_consume() {
 }
 
 create_topic() {
-    kc -L -t "$TOPIC" >"$WORK/metadata" 2>&1 || { cat "$WORK/metadata"; return 1; }
+    kc -L -t "$TOPIC" >"$WORK/metadata" 2>&1 ||
+        { echo "kcat -L -t failed ($(status_of $?)): $(tail_of "$WORK/metadata")"; return 1; }
     grep -q "topic \"$TOPIC\" with $PARTITIONS partitions" "$WORK/metadata" || {
         echo "metadata does not show $PARTITIONS partitions: $(tr '\n' ' ' <"$WORK/metadata")"
         return 1
@@ -73,19 +78,15 @@ create_topic() {
 
 produce() {
     messages "$1" "$2" >"$WORK/produce.in"
-    if ! kc -t "$TOPIC" -P -K: -X acks=all -l "$WORK/produce.in" 2>"$WORK/produce.log"; then
-        echo "kcat -P failed: $(tail -3 "$WORK/produce.log" | tr '\n' ' ')"
-        return 1
-    fi
+    kc -t "$TOPIC" -P -K: -X acks=all -l "$WORK/produce.in" 2>"$WORK/produce.log" ||
+        { echo "kcat -P failed ($(status_of $?)): $(tail_of "$WORK/produce.log")"; return 1; }
     echo "$2 delivered (acks=all)"
 }
 
 consume_group() {
     messages 0 10000 >"$WORK/first.want"
-    if ! group_consume "$WORK/first.out" "$WORK/first.log"; then
-        echo "kcat -G failed: $(grep -v '^%7' "$WORK/first.log" | tail -3 | tr '\n' ' ')"
-        return 1
-    fi
+    group_consume "$WORK/first.out" "$WORK/first.log" ||
+        { echo "kcat -G failed ($(status_of $?)): $(tail_of "$WORK/first.log")"; return 1; }
     compare "$WORK/first.out" "$WORK/first.want"
 }
 
@@ -109,23 +110,23 @@ resume() {
     local detail
     detail=$(produce 10000 100) || { echo "producing the next 100 failed: $detail"; return 1; }
     messages 10000 100 >"$WORK/second.want"
-    if ! group_consume "$WORK/second.out" "$WORK/second.log"; then
-        echo "kcat -G failed: $(grep -v '^%7' "$WORK/second.log" | tail -3 | tr '\n' ' ')"
-        return 1
-    fi
+    group_consume "$WORK/second.out" "$WORK/second.log" ||
+        { echo "kcat -G failed ($(status_of $?)): $(tail_of "$WORK/second.log")"; return 1; }
     detail=$(compare "$WORK/second.out" "$WORK/second.want") || { echo "$detail"; return 1; }
     echo "new consumer in the group got only the $detail"
 }
 
 readme() {
     local out
-    out=$(timeout "$STEP_TIMEOUT" kcat -b "$BOOTSTRAP" -L 2>&1) || { echo "kcat -L failed: $out"; return 1; }
-    grep -q "broker [0-9]* at $BOOTSTRAP" <<<"$out" || { echo "kcat -L does not list $BOOTSTRAP: $out"; return 1; }
+    out=$(timeout "$STEP_TIMEOUT" kcat -b "$BOOTSTRAP" -L 2>&1) ||
+        { echo "kcat -L failed ($(status_of $?)): $(head -3 <<<"$out")"; return 1; }
+    grep -q "broker [0-9]* at $BOOTSTRAP" <<<"$out" ||
+        { echo "kcat -L does not list $BOOTSTRAP: $(head -3 <<<"$out")"; return 1; }
     echo "hello" | timeout "$STEP_TIMEOUT" kcat -b "$BOOTSTRAP" -t readme-demo -P 2>"$WORK/readme.log" ||
-        { echo "kcat -P failed: $(tr '\n' ' ' <"$WORK/readme.log")"; return 1; }
+        { echo "kcat -P failed ($(status_of $?)): $(tail_of "$WORK/readme.log")"; return 1; }
     out=$(timeout "$STEP_TIMEOUT" kcat -b "$BOOTSTRAP" -t readme-demo -C -e 2>"$WORK/readme.log") ||
-        { echo "kcat -C -e failed: $(tr '\n' ' ' <"$WORK/readme.log")"; return 1; }
-    [[ $out == hello ]] || { echo "kcat -C -e printed '$out', not 'hello'"; return 1; }
+        { echo "kcat -C -e failed ($(status_of $?)): $(tail_of "$WORK/readme.log")"; return 1; }
+    [[ $out == hello ]] || { echo "kcat -C -e printed '$(head -3 <<<"$out")', not 'hello'"; return 1; }
     echo "-L lists the broker; -P then -C -e on readme-demo prints hello"
 }
 

@@ -210,7 +210,7 @@ report() {
         for step in "${STEPS[@]}"; do
             applies "$client" "$step" || continue
             [[ -n ${RESULT[$client/$step]:-} ]] || continue
-            printf '  %-16s %-14s %s %s\n' "$client" "$step" "${RESULT[$client/$step]}" "${DETAIL[$client/$step]}"
+            printf '  %-16s %-14s %s %.600s\n' "$client" "$step" "${RESULT[$client/$step]}" "${DETAIL[$client/$step]}"
         done
         if [[ ${EXIT_CODE[$client]} -ne 0 && -s $LOGS/$client.err ]]; then
             printf '  %-16s exited with status %s%s; last lines of %s:\n' "$client" "${EXIT_CODE[$client]}" \
