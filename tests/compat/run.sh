@@ -123,7 +123,7 @@ start_broker() {
     BOOTSTRAP="127.0.0.1:$client_port"
     local ready_url="http://127.0.0.1:$metrics_port/readyz"
     log "starting $binary on $BOOTSTRAP (log: $LOGS/broker.log)"
-    "$binary" \
+    NO_COLOR=1 "$binary" \
         --node-id 0 \
         --log-dirs "$TMP/data" \
         --listeners "PLAINTEXT://$BOOTSTRAP,CONTROLLER://127.0.0.1:$controller_port" \
@@ -228,6 +228,9 @@ report() {
 
 # --- main --------------------------------------------------------------------------------------
 suite_start=$SECONDS
+for client in "${CLIENTS[@]}"; do
+    client_command "$client" >/dev/null
+done
 mkdir -p "$LOGS"
 rm -f "$LOGS"/*.out "$LOGS"/*.err "$LOGS"/broker.log
 install_clients
