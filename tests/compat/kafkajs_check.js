@@ -116,9 +116,8 @@ class Check {
   }
 
   // Every send must be answered with error code 0 for each partition it wrote to, at exactly
-  // the base offset that follows what this check produced there before (the counts come from
-  // the producer's own key partitioner, so the acknowledged offsets are checked without
-  // ListOffsets).
+  // the base offset that follows what this check produced there before (the per-partition
+  // counts come from the producer's own key partitioner).
   async produce(start, count) {
     const producer = this.kafka.producer({
       idempotent: true,
@@ -160,6 +159,8 @@ class Check {
     this.consumers.push(consumer);
     const received = new Received(this.topic, start, count);
     const positions = new Map();
+    const crashes = [];
+    consumer.on(consumer.events.CRASH, ({ payload }) => crashes.push(payload.error));
     await consumer.connect();
     await consumer.subscribe({ topics: [this.topic], fromBeginning: true });
     await consumer.run({
@@ -172,12 +173,20 @@ class Check {
     const deadline = Date.now() + this.args.timeoutMs;
     while (!received.complete() && Date.now() < deadline) await sleep(100);
     await sleep(SETTLE_MS);
-    return { consumer, received, positions };
+    const verify = () => {
+      try {
+        return received.verify();
+      } catch (error) {
+        if (crashes.length) error.message += `; the consumer crashed: ${crashes[0].name}: ${crashes[0].message}`;
+        throw error;
+      }
+    };
+    return { consumer, verify, positions };
   }
 
   async consumeGroup() {
     this.first = await this.consume(0, FIRST_BATCH);
-    return this.first.received.verify();
+    return this.first.verify();
   }
 
   async commit() {
@@ -203,7 +212,7 @@ class Check {
     await this.produce(FIRST_BATCH, SECOND_BATCH);
     const second = await this.consume(FIRST_BATCH, SECOND_BATCH);
     await second.consumer.disconnect();
-    return `new consumer in the group got only the ${second.received.verify()}`;
+    return `new consumer in the group got only the ${second.verify()}`;
   }
 
   async close() {

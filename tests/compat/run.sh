@@ -37,7 +37,7 @@ COMPAT="$ROOT/tests/compat"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 VENV="${RIVULET_COMPAT_VENV:-$TARGET/compat-venv}"
 LOGS="${RIVULET_COMPAT_LOGS:-$TARGET/compat-logs}"
-CLIENTS=(${RIVULET_COMPAT_CLIENTS:-kcat confluent-kafka kafka-python aiokafka kafkajs})
+read -r -a CLIENTS <<<"${RIVULET_COMPAT_CLIENTS:-kcat confluent-kafka kafka-python aiokafka kafkajs}"
 STEPS=(create-topic produce-10k consume-group commit resume readme)
 CLIENT_TIMEOUT=240
 STEP_TIMEOUT=60
