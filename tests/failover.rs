@@ -379,7 +379,7 @@ fn consumer_reads_from_a_replica_in_its_rack() {
     let workload = Workload::start(&bootstrap, &topic, 1, 500, &[]);
     assert!(wait_until(Duration::from_secs(30), || workload.acked_so_far() > 1000));
     let acks = workload.stop();
-    let bytes_out = |i: usize| cluster.metric(i, &format!("kafka_server_brokertopicmetrics_bytes_out_total{{topic=\"{topic}\"}}")).unwrap_or(0.0);
+    let bytes_out = |i: usize| cluster.metric(i, &format!("kafka_server_brokertopicmetrics_bytesout_total{{topic=\"{topic}\"}}")).unwrap_or(0.0);
     let before: Vec<f64> = (0..3).map(bytes_out).collect();
     let consumer: BaseConsumer = kafka::config(
         &bootstrap,

@@ -16,7 +16,11 @@ pub struct Readiness {
 
 /// Ready = registered with the quorum, not fenced, partition roles applied, and every
 /// followed partition caught up with its leader.
-pub fn readiness(ctx: &Context, lifecycle: &watch::Receiver<BrokerState>, roles_applied: &watch::Receiver<bool>) -> Readiness {
+pub fn readiness(
+    ctx: &Context,
+    lifecycle: &watch::Receiver<BrokerState>,
+    roles_applied: &watch::Receiver<bool>,
+) -> Readiness {
     let state = lifecycle.borrow().clone();
     let (ready, reason) = if !state.registered {
         (false, "not registered with the metadata quorum".to_string())
@@ -27,73 +31,126 @@ pub fn readiness(ctx: &Context, lifecycle: &watch::Receiver<BrokerState>, roles_
     } else if !*roles_applied.borrow() {
         (false, "partition roles not applied yet".to_string())
     } else if !ctx.replicas.followers_caught_up() {
-        (false, format!("followed partitions lag by up to {} records", ctx.replicas.max_follower_lag()))
+        (
+            false,
+            format!(
+                "followed partitions lag by up to {} records",
+                ctx.replicas.max_follower_lag()
+            ),
+        )
     } else {
         (true, "ready".to_string())
     };
     Readiness { ready, reason }
 }
 
-/// Refreshes the gauges that describe state rather than count events.
+/// Refreshes the gauges that describe state rather than count events. Scrapes must not run
+/// this concurrently (labelled families are reset and refilled); [`crate::http`] serialises them.
 pub fn refresh_gauges(ctx: &Context) {
     let m = &ctx.metrics;
+    for listener in &ctx.config.listeners {
+        m.declare_listener(&listener.name);
+    }
     let status = ctx.quorum.status();
-    m.raft_term.set(status.term as i64);
-    m.raft_commit_index.set(status.commit_index as i64);
-    m.raft_applied_index.set(status.applied_index as i64);
-    m.raft_leader.set(status.leader.map(i64::from).unwrap_or(-1));
+    m.raft_term.set(saturating_i64(status.term));
+    m.raft_commit_index.set(saturating_i64(status.commit_index));
+    m.raft_applied_index
+        .set(saturating_i64(status.applied_index));
+    m.raft_leader
+        .set(status.leader.map(i64::from).unwrap_or(-1));
+    refresh_controller_gauges(ctx);
+    refresh_partition_gauges(ctx);
+    m.replica_fetch_lag.set(ctx.replicas.max_follower_lag());
+    for usage in ctx.logs.dir_usage() {
+        let dir = usage.path.display().to_string();
+        m.log_dir_free
+            .with_label_values(&[&dir])
+            .set(saturating_i64(usage.free_bytes));
+        m.log_dir_total
+            .with_label_values(&[&dir])
+            .set(saturating_i64(usage.total_bytes));
+    }
+    ctx.groups.refresh_metrics();
+}
+
+/// Cluster-wide gauges, reported by the active controller only (0 on every other broker), so a
+/// sum over the cluster counts each thing once and `activecontrollercount` sums to exactly 1.
+fn refresh_controller_gauges(ctx: &Context) {
+    let m = &ctx.metrics;
     let is_controller = ctx.quorum.is_controller();
     m.active_controller.set(i64::from(is_controller));
-
+    if !is_controller {
+        for gauge in [
+            &m.offline_partitions,
+            &m.active_brokers,
+            &m.fenced_brokers,
+            &m.global_topics,
+            &m.global_partitions,
+        ] {
+            gauge.set(0);
+        }
+        return;
+    }
     let image = ctx.quorum.image();
+    let partitions = || image.topics.values().flat_map(|t| t.partitions.iter());
+    let leader_alive = |leader: i32| image.brokers.get(&leader).is_some_and(|b| !b.fenced);
+    let offline = partitions()
+        .filter(|p| p.leader == NO_LEADER || !leader_alive(p.leader))
+        .count();
+    let fenced = image.brokers.values().filter(|b| b.fenced).count();
+    m.offline_partitions.set(saturating_i64(offline));
+    m.active_brokers
+        .set(saturating_i64(image.brokers.len() - fenced));
+    m.fenced_brokers.set(saturating_i64(fenced));
+    m.global_topics.set(saturating_i64(image.topics.len()));
+    m.global_partitions
+        .set(saturating_i64(partitions().count()));
+}
+
+/// Per-broker replica gauges: what this broker hosts and leads, and how replicated it is.
+fn refresh_partition_gauges(ctx: &Context) {
+    let m = &ctx.metrics;
     let mut leaders = 0;
     let mut under_replicated = 0;
     let mut under_min_isr = 0;
+    let mut at_min_isr = 0;
     m.log_size.reset();
     m.log_end_offset.reset();
+    m.partition_under_replicated.reset();
     let partitions = ctx.replicas.partitions();
     for p in &partitions {
         let log = p.log();
         let partition = p.tp.partition.to_string();
+        let labels = [p.tp.topic.as_str(), partition.as_str()];
         m.log_size
-            .with_label_values(&[&p.tp.topic, &partition])
-            .set(log.size_bytes() as i64);
+            .with_label_values(&labels)
+            .set(saturating_i64(log.size_bytes()));
         m.log_end_offset
-            .with_label_values(&[&p.tp.topic, &partition])
+            .with_label_values(&labels)
             .set(log.log_end_offset());
+        let mut lagging = false;
         if p.is_leader() {
             leaders += 1;
             let a = p.assignment();
-            if a.isr.len() < a.replicas.len() {
-                under_replicated += 1;
-            }
-            if (a.isr.len() as i32) < p.min_insync_replicas() {
-                under_min_isr += 1;
-            }
+            let isr = i32::try_from(a.isr.len()).unwrap_or(i32::MAX);
+            lagging = a.isr.len() < a.replicas.len();
+            under_replicated += i64::from(lagging);
+            under_min_isr += i64::from(isr < p.min_insync_replicas());
+            at_min_isr += i64::from(isr == p.min_insync_replicas());
         }
+        m.partition_under_replicated
+            .with_label_values(&labels)
+            .set(i64::from(lagging));
     }
-    m.partition_count.set(partitions.len() as i64);
+    m.partition_count.set(saturating_i64(partitions.len()));
     m.leader_count.set(leaders);
     m.under_replicated.set(under_replicated);
     m.under_min_isr.set(under_min_isr);
-    let offline = if is_controller {
-        image
-            .topics
-            .values()
-            .flat_map(|t| t.partitions.iter())
-            .filter(|p| p.leader == NO_LEADER)
-            .count() as i64
-    } else {
-        0
-    };
-    m.offline_partitions.set(offline);
-    m.replica_fetch_lag.set(ctx.replicas.max_follower_lag());
-    for usage in ctx.logs.dir_usage() {
-        let dir = usage.path.display().to_string();
-        m.log_dir_free.with_label_values(&[&dir]).set(usage.free_bytes as i64);
-        m.log_dir_total.with_label_values(&[&dir]).set(usage.total_bytes as i64);
-    }
-    ctx.groups.refresh_metrics();
+    m.at_min_isr.set(at_min_isr);
+}
+
+fn saturating_i64<N: TryInto<i64>>(n: N) -> i64 {
+    n.try_into().unwrap_or(i64::MAX)
 }
 
 /// Leaders per topic, for logs at shutdown.

@@ -1,16 +1,19 @@
 //! The HTTP endpoint for Prometheus and Kubernetes probes: `GET /metrics`, `/livez`, `/readyz`.
 //!
 //! A deliberately tiny HTTP/1.1 responder (one request per connection, `Connection: close`):
-//! three read-only paths do not justify a web framework in the broker.
+//! three read-only paths do not justify a web framework in the broker. Scrapes are serialised:
+//! refreshing the state gauges resets and refills labelled families, and two interleaved
+//! refreshes could otherwise render a half-filled family.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use raft_controller::BrokerState;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::context::Context;
 use crate::health::{readiness, refresh_gauges};
@@ -26,6 +29,7 @@ pub struct HealthSources {
 
 pub async fn serve(listener: TcpListener, sources: HealthSources, mut shutdown: Shutdown) {
     info!(address = ?listener.local_addr().ok(), "serving /metrics, /livez and /readyz");
+    let scrape = Arc::new(Mutex::new(()));
     loop {
         let accepted = tokio::select! {
             _ = shutdown.wait() => break,
@@ -34,8 +38,14 @@ pub async fn serve(listener: TcpListener, sources: HealthSources, mut shutdown: 
         match accepted {
             Ok((stream, _)) => {
                 let sources = sources.clone();
+                let scrape = scrape.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = tokio::time::timeout(Duration::from_secs(10), handle(stream, sources)).await {
+                    if let Err(e) = tokio::time::timeout(
+                        Duration::from_secs(10),
+                        handle(stream, sources, scrape),
+                    )
+                    .await
+                    {
                         debug!(error = %e, "metrics request timed out");
                     }
                 });
@@ -48,7 +58,7 @@ pub async fn serve(listener: TcpListener, sources: HealthSources, mut shutdown: 
     }
 }
 
-async fn handle(mut stream: TcpStream, sources: HealthSources) {
+async fn handle(mut stream: TcpStream, sources: HealthSources, scrape: Arc<Mutex<()>>) {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -57,7 +67,14 @@ async fn handle(mut stream: TcpStream, sources: HealthSources) {
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
         if buf.len() > 8192 {
-            let _ = respond(&mut stream, 431, "text/plain", "request header too large\n").await;
+            let _ = respond(
+                &mut stream,
+                431,
+                "text/plain",
+                "request header too large\n",
+                false,
+            )
+            .await;
             return;
         }
     }
@@ -65,37 +82,66 @@ async fn handle(mut stream: TcpStream, sources: HealthSources) {
     let mut parts = text.lines().next().unwrap_or("").split_whitespace();
     let method = parts.next().unwrap_or("");
     let path = parts.next().unwrap_or("").split('?').next().unwrap_or("");
-    if method != "GET" && method != "HEAD" {
-        let _ = respond(&mut stream, 405, "text/plain", "method not allowed\n").await;
-        return;
-    }
-    let _ = match path {
+    let head_only = match method {
+        "GET" => false,
+        "HEAD" => true,
+        _ => {
+            let _ = respond(
+                &mut stream,
+                405,
+                "text/plain",
+                "method not allowed\n",
+                false,
+            )
+            .await;
+            return;
+        }
+    };
+    let (status, content_type, body) = match path {
         "/metrics" => {
             let ctx = sources.ctx.clone();
-            let body = tokio::task::spawn_blocking(move || {
+            let rendered = tokio::task::spawn_blocking(move || {
+                let _serial = scrape.lock();
                 refresh_gauges(&ctx);
                 ctx.metrics.render()
             })
-            .await
-            .unwrap_or_default();
-            respond(&mut stream, 200, "text/plain; version=0.0.4", &body).await
+            .await;
+            match rendered {
+                Ok(body) => (200, "text/plain; version=0.0.4; charset=utf-8", body),
+                Err(e) => {
+                    warn!(error = %e, "collecting metrics failed");
+                    (500, "text/plain", "collecting metrics failed\n".to_string())
+                }
+            }
         }
-        "/livez" => respond(&mut stream, 200, "text/plain", "ok\n").await,
+        "/livez" => (200, "text/plain", "ok\n".to_string()),
         "/readyz" => {
             let r = readiness(&sources.ctx, &sources.lifecycle, &sources.roles_applied);
-            let status = if r.ready { 200 } else { 503 };
-            respond(&mut stream, status, "text/plain", &format!("{}\n", r.reason)).await
+            (
+                if r.ready { 200 } else { 503 },
+                "text/plain",
+                format!("{}\n", r.reason),
+            )
         }
-        _ => respond(&mut stream, 404, "text/plain", "not found\n").await,
+        _ => (404, "text/plain", "not found\n".to_string()),
     };
+    let _ = respond(&mut stream, status, content_type, &body, head_only).await;
 }
 
-async fn respond(stream: &mut TcpStream, status: u16, content_type: &str, body: &str) -> std::io::Result<()> {
+/// Writes a response; for HEAD only its head (with the length the body would have).
+async fn respond(
+    stream: &mut TcpStream,
+    status: u16,
+    content_type: &str,
+    body: &str,
+    head_only: bool,
+) -> std::io::Result<()> {
     let reason = match status {
         200 => "OK",
         404 => "Not Found",
         405 => "Method Not Allowed",
         431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
         _ => "Service Unavailable",
     };
     let head = format!(
@@ -103,6 +149,8 @@ async fn respond(stream: &mut TcpStream, status: u16, content_type: &str, body: 
         body.len()
     );
     stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body.as_bytes()).await?;
+    if !head_only {
+        stream.write_all(body.as_bytes()).await?;
+    }
     stream.shutdown().await
 }

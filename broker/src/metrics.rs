@@ -1,16 +1,26 @@
-//! Prometheus metrics, named after Kafka's well-known JMX metrics the way the common Prometheus
-//! JMX exporter rules name them (`kafka_server_brokertopicmetrics_bytes_in_total`, ...).
+//! Prometheus metrics, named after Kafka's well-known JMX metrics the way the Prometheus JMX
+//! exporter's usual Kafka rules name them (lower-cased MBean type and name, `PerSec` meters as
+//! `_total` counters: `kafka_server_brokertopicmetrics_bytesin_total`,
+//! `kafka_server_replicamanager_underreplicatedpartitions`), and `rivulet_*` where Kafka has no
+//! equivalent.
 //!
-//! Counters and histograms are updated on the request path; gauges that describe state
-//! (partitions, ISR, raft, disk) are refreshed by a collector just before each scrape.
+//! Counters and histograms are updated where their events happen; gauges that describe state
+//! (partitions, ISR, controller, Raft, disk, groups, lag) are set just before each scrape by
+//! [`crate::health::refresh_gauges`]. Every unlabelled family reads 0 from start-up, and the
+//! series whose label values are known up front (request names, purgatories, listeners, group
+//! states) exist before anything happens, so alerts and dashboards never see "no data" for an
+//! event that simply has not occurred yet.
 
 use std::time::Duration;
 
 use kafka_protocol::messages::ApiKey;
+use prometheus::core::Collector;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder, GaugeVec,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
+
+use crate::error_codes;
 
 /// Every metric the broker exports.
 #[derive(Debug, Clone)]
@@ -29,10 +39,16 @@ pub struct Metrics {
     pub connections_created: IntCounterVec,
     pub under_replicated: IntGauge,
     pub under_min_isr: IntGauge,
+    pub at_min_isr: IntGauge,
+    pub partition_under_replicated: IntGaugeVec,
     pub offline_partitions: IntGauge,
     pub isr_shrinks: IntCounter,
     pub isr_expands: IntCounter,
     pub active_controller: IntGauge,
+    pub active_brokers: IntGauge,
+    pub fenced_brokers: IntGauge,
+    pub global_topics: IntGauge,
+    pub global_partitions: IntGauge,
     pub leader_count: IntGauge,
     pub partition_count: IntGauge,
     pub raft_term: IntGauge,
@@ -51,136 +67,312 @@ pub struct Metrics {
     pub produce_latency: Histogram,
 }
 
-fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let metric = IntCounterVec::new(Opts::new(name, help), labels)
-        .unwrap_or_else(|e| panic!("invalid metric definition {name}: {e}"));
-    register(registry, metric)
-}
-
-fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    let metric = IntGaugeVec::new(Opts::new(name, help), labels)
-        .unwrap_or_else(|e| panic!("invalid metric definition {name}: {e}"));
-    register(registry, metric)
-}
-
-fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
-    let metric = IntGauge::new(name, help).unwrap_or_else(|e| panic!("invalid metric definition {name}: {e}"));
-    register(registry, metric)
-}
-
-fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
-    let metric = IntCounter::new(name, help).unwrap_or_else(|e| panic!("invalid metric definition {name}: {e}"));
-    register(registry, metric)
-}
-
-fn register<M: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: M) -> M {
-    // Names are constants of this file; a clash is a programming error caught by the unit test.
-    if let Err(e) = registry.register(Box::new(metric.clone())) {
-        panic!("metric registered twice: {e}");
-    }
-    metric
-}
-
 /// Latency buckets in milliseconds, from sub-millisecond to the 30 s request timeout.
 const LATENCY_BUCKETS_MS: &[f64] = &[
-    0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0,
+    0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0,
+    10000.0, 30000.0,
 ];
+
+/// The APIs that get a `request=` label of their own (every API the broker serves); their
+/// request counters exist from start-up.
+const NAMED_APIS: &[ApiKey] = &[
+    ApiKey::Produce,
+    ApiKey::Fetch,
+    ApiKey::ListOffsets,
+    ApiKey::Metadata,
+    ApiKey::OffsetCommit,
+    ApiKey::OffsetFetch,
+    ApiKey::FindCoordinator,
+    ApiKey::JoinGroup,
+    ApiKey::Heartbeat,
+    ApiKey::LeaveGroup,
+    ApiKey::SyncGroup,
+    ApiKey::DescribeGroups,
+    ApiKey::ListGroups,
+    ApiKey::ApiVersions,
+    ApiKey::CreateTopics,
+    ApiKey::DeleteTopics,
+    ApiKey::DeleteRecords,
+    ApiKey::InitProducerId,
+    ApiKey::OffsetForLeaderEpoch,
+    ApiKey::DescribeConfigs,
+    ApiKey::AlterConfigs,
+    ApiKey::CreatePartitions,
+    ApiKey::DeleteGroups,
+    ApiKey::ElectLeaders,
+    ApiKey::IncrementalAlterConfigs,
+    ApiKey::OffsetDelete,
+    ApiKey::DescribeCluster,
+    ApiKey::DescribeLogDirs,
+    ApiKey::DescribeProducers,
+];
+
+/// Kafka's `delayedOperation` tag values of the two purgatories.
+const PURGATORIES: [&str; 2] = ["Produce", "Fetch"];
+
+/// Registers metric families in one registry. Definitions are constants of this file, so an
+/// invalid or duplicate one is a programming error (caught by the unit tests), not a runtime
+/// condition.
+struct Families<'a>(&'a Registry);
+
+impl Families<'_> {
+    fn add<M: Collector + Clone + 'static>(&self, metric: prometheus::Result<M>) -> M {
+        let metric = metric.unwrap_or_else(|e| panic!("invalid metric definition: {e}"));
+        if let Err(e) = self.0.register(Box::new(metric.clone())) {
+            panic!("metric registered twice: {e}");
+        }
+        metric
+    }
+
+    fn counter(&self, name: &str, help: &str) -> IntCounter {
+        self.add(IntCounter::new(name, help))
+    }
+
+    fn counter_vec(&self, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+        self.add(IntCounterVec::new(Opts::new(name, help), labels))
+    }
+
+    fn gauge(&self, name: &str, help: &str) -> IntGauge {
+        self.add(IntGauge::new(name, help))
+    }
+
+    fn gauge_vec(&self, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+        self.add(IntGaugeVec::new(Opts::new(name, help), labels))
+    }
+
+    fn float_gauge_vec(&self, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+        self.add(GaugeVec::new(Opts::new(name, help), labels))
+    }
+
+    fn histogram(&self, name: &str, help: &str) -> Histogram {
+        self.add(Histogram::with_opts(
+            HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS_MS.to_vec()),
+        ))
+    }
+
+    fn histogram_vec(&self, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+        self.add(HistogramVec::new(
+            HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS_MS.to_vec()),
+            labels,
+        ))
+    }
+}
 
 impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new();
-        let r = &registry;
-        let request_time = register(
-            r,
-            HistogramVec::new(
-                HistogramOpts::new(
-                    "kafka_network_requestmetrics_total_time_ms",
-                    "Time from receiving a request to writing its response, per API",
-                )
-                .buckets(LATENCY_BUCKETS_MS.to_vec()),
+        let f = Families(&registry);
+        let purgatory = f.gauge_vec(
+            "kafka_server_delayedoperationpurgatory_purgatorysize",
+            "Requests waiting in a purgatory: Produce (acks=all waiting for replication), Fetch (long polls waiting for data)",
+            &["delayedOperation"],
+        );
+        let metrics = Metrics {
+            bytes_in: f.counter_vec(
+                "kafka_server_brokertopicmetrics_bytesin_total",
+                "Bytes appended from producers, per topic (duplicates of idempotent retries excluded)",
+                &["topic"],
+            ),
+            bytes_out: f.counter_vec(
+                "kafka_server_brokertopicmetrics_bytesout_total",
+                "Record bytes sent to consumers, per topic (replication traffic excluded)",
+                &["topic"],
+            ),
+            messages_in: f.counter_vec(
+                "kafka_server_brokertopicmetrics_messagesin_total",
+                "Records appended from producers, per topic",
+                &["topic"],
+            ),
+            requests: f.counter_vec(
+                "kafka_network_requestmetrics_requests_total",
+                "Requests answered, per API",
                 &["request"],
-            )
-            .unwrap_or_else(|e| panic!("invalid histogram: {e}")),
-        );
-        let produce_latency = register(
-            r,
-            Histogram::with_opts(
-                HistogramOpts::new(
-                    "rivulet_produce_ack_latency_ms",
-                    "Time from receiving a produce request to acknowledging it (includes replication for acks=all)",
-                )
-                .buckets(LATENCY_BUCKETS_MS.to_vec()),
-            )
-            .unwrap_or_else(|e| panic!("invalid histogram: {e}")),
-        );
-        let consumer_lag_seconds = register(
-            r,
-            GaugeVec::new(
-                Opts::new(
-                    "kafka_consumergroup_lag_seconds",
-                    "Estimated time lag of a group's committed offset behind the log end, from produce timestamps",
-                ),
+            ),
+            request_errors: f.counter_vec(
+                "kafka_network_requestmetrics_errors_total",
+                "Responses carrying an error code, per API and Kafka error name",
+                &["request", "error"],
+            ),
+            request_time: f.histogram_vec(
+                "kafka_network_requestmetrics_totaltimems",
+                "Milliseconds from receiving a request to writing its response (long-poll and replication waits included), per API",
+                &["request"],
+            ),
+            sendfile_bytes: f.counter(
+                "rivulet_network_sendfile_bytes_total",
+                "Record bytes sent with sendfile(2) (zero-copy fetch path)",
+            ),
+            produce_purgatory: purgatory.with_label_values(&[PURGATORIES[0]]),
+            fetch_purgatory: purgatory.with_label_values(&[PURGATORIES[1]]),
+            connections: f.gauge_vec(
+                "kafka_server_socketservermetrics_connection_count",
+                "Open client connections, per listener",
+                &["listener"],
+            ),
+            connections_created: f.counter_vec(
+                "kafka_server_socketservermetrics_connection_creation_total",
+                "Connections accepted, per listener",
+                &["listener"],
+            ),
+            under_replicated: f.gauge(
+                "kafka_server_replicamanager_underreplicatedpartitions",
+                "Partitions led here whose ISR is smaller than their replica set",
+            ),
+            under_min_isr: f.gauge(
+                "kafka_server_replicamanager_underminisrpartitioncount",
+                "Partitions led here whose ISR is below min.insync.replicas (acks=all produce fails)",
+            ),
+            at_min_isr: f.gauge(
+                "kafka_server_replicamanager_atminisrpartitioncount",
+                "Partitions led here whose ISR is exactly min.insync.replicas (one more loss stops acks=all)",
+            ),
+            partition_under_replicated: f.gauge_vec(
+                "kafka_cluster_partition_underreplicated",
+                "1 if this broker leads the partition and its ISR is smaller than its replica set, else 0",
+                &["topic", "partition"],
+            ),
+            offline_partitions: f.gauge(
+                "kafka_controller_kafkacontroller_offlinepartitionscount",
+                "Partitions without a live leader (reported by the active controller, 0 elsewhere)",
+            ),
+            isr_shrinks: f.counter(
+                "kafka_server_replicamanager_isrshrinks_total",
+                "ISR shrinks of partitions led here",
+            ),
+            isr_expands: f.counter(
+                "kafka_server_replicamanager_isrexpands_total",
+                "ISR expansions of partitions led here",
+            ),
+            active_controller: f.gauge(
+                "kafka_controller_kafkacontroller_activecontrollercount",
+                "1 on the active controller (the Raft leader holding a quorum lease), 0 elsewhere",
+            ),
+            active_brokers: f.gauge(
+                "kafka_controller_kafkacontroller_activebrokercount",
+                "Registered, unfenced brokers (reported by the active controller, 0 elsewhere)",
+            ),
+            fenced_brokers: f.gauge(
+                "kafka_controller_kafkacontroller_fencedbrokercount",
+                "Registered brokers fenced for missed heartbeats (reported by the active controller, 0 elsewhere)",
+            ),
+            global_topics: f.gauge(
+                "kafka_controller_kafkacontroller_globaltopiccount",
+                "Topics in the cluster (reported by the active controller, 0 elsewhere)",
+            ),
+            global_partitions: f.gauge(
+                "kafka_controller_kafkacontroller_globalpartitioncount",
+                "Partitions in the cluster (reported by the active controller, 0 elsewhere)",
+            ),
+            leader_count: f.gauge("kafka_server_replicamanager_leadercount", "Partitions led by this broker"),
+            partition_count: f.gauge(
+                "kafka_server_replicamanager_partitioncount",
+                "Partition replicas hosted by this broker",
+            ),
+            raft_term: f.gauge(
+                "rivulet_raft_current_term",
+                "Current Raft term of the metadata quorum (KRaft: current-epoch)",
+            ),
+            raft_commit_index: f.gauge(
+                "rivulet_raft_commit_index",
+                "Raft commit index known to this node (KRaft: high-watermark)",
+            ),
+            raft_applied_index: f.gauge(
+                "rivulet_raft_applied_index",
+                "Last metadata log index applied to this broker's image",
+            ),
+            raft_leader: f.gauge(
+                "rivulet_raft_leader_id",
+                "Broker id of the Raft leader, the active controller (-1 if none known; KRaft: current-leader)",
+            ),
+            log_size: f.gauge_vec(
+                "kafka_log_log_size",
+                "Bytes on disk of a partition replica",
+                &["topic", "partition"],
+            ),
+            log_end_offset: f.gauge_vec(
+                "kafka_log_log_logendoffset",
+                "Log end offset of a partition replica",
+                &["topic", "partition"],
+            ),
+            log_dir_free: f.gauge_vec(
+                "rivulet_log_dir_free_bytes",
+                "Bytes available to the broker on the file system of a log dir",
+                &["dir"],
+            ),
+            log_dir_total: f.gauge_vec(
+                "rivulet_log_dir_total_bytes",
+                "Size of the file system of a log dir",
+                &["dir"],
+            ),
+            groups: f.gauge_vec(
+                "kafka_coordinator_group_groupmetadatamanager_numgroups",
+                "Consumer groups coordinated here, per state",
+                &["state"],
+            ),
+            rebalances: f.counter(
+                "kafka_coordinator_group_rebalances_total",
+                "Rebalances completed by groups coordinated here",
+            ),
+            consumer_lag: f.gauge_vec(
+                "kafka_consumergroup_lag",
+                "Latest offset minus the group's committed offset, per partition (exported by the group's coordinator)",
                 &["group", "topic", "partition"],
-            )
-            .unwrap_or_else(|e| panic!("invalid gauge: {e}")),
-        );
-        Metrics {
-            bytes_in: counter_vec(r, "kafka_server_brokertopicmetrics_bytes_in_total", "Bytes appended from producers, per topic", &["topic"]),
-            bytes_out: counter_vec(r, "kafka_server_brokertopicmetrics_bytes_out_total", "Record bytes sent to consumers and followers, per topic", &["topic"]),
-            messages_in: counter_vec(r, "kafka_server_brokertopicmetrics_messages_in_total", "Records appended from producers, per topic", &["topic"]),
-            requests: counter_vec(r, "kafka_network_requestmetrics_requests_total", "Requests handled, per API", &["request"]),
-            request_errors: counter_vec(r, "kafka_network_requestmetrics_errors_total", "Responses carrying an error code, per API and error", &["request", "error"]),
-            request_time,
-            sendfile_bytes: counter(r, "rivulet_network_sendfile_bytes_total", "Record bytes sent with sendfile(2) (zero-copy fetch path)"),
-            produce_purgatory: gauge(r, "kafka_server_delayedoperationpurgatory_produce_size", "Produce requests waiting for replication (acks=all)"),
-            fetch_purgatory: gauge(r, "kafka_server_delayedoperationpurgatory_fetch_size", "Fetch requests waiting for data (long poll)"),
-            connections: gauge_vec(r, "kafka_server_socketservermetrics_connection_count", "Open client connections, per listener", &["listener"]),
-            connections_created: counter_vec(r, "kafka_server_socketservermetrics_connection_creation_total", "Connections accepted, per listener", &["listener"]),
-            under_replicated: gauge(r, "kafka_server_replicamanager_underreplicatedpartitions", "Partitions led here whose ISR is smaller than their replica set"),
-            under_min_isr: gauge(r, "kafka_server_replicamanager_underminisrpartitioncount", "Partitions led here whose ISR is below min.insync.replicas"),
-            offline_partitions: gauge(r, "kafka_controller_kafkacontroller_offlinepartitionscount", "Partitions without a live leader (reported by the active controller)"),
-            isr_shrinks: counter(r, "kafka_server_replicamanager_isrshrinks_total", "ISR shrinks of partitions led here"),
-            isr_expands: counter(r, "kafka_server_replicamanager_isrexpands_total", "ISR expansions of partitions led here"),
-            active_controller: gauge(r, "kafka_controller_kafkacontroller_activecontrollercount", "1 on the broker that is the active controller (Raft leader)"),
-            leader_count: gauge(r, "kafka_server_replicamanager_leadercount", "Partitions led by this broker"),
-            partition_count: gauge(r, "kafka_server_replicamanager_partitioncount", "Partition replicas hosted by this broker"),
-            raft_term: gauge(r, "rivulet_raft_current_term", "Current Raft term of the metadata quorum"),
-            raft_commit_index: gauge(r, "rivulet_raft_commit_index", "Raft commit index known to this node"),
-            raft_applied_index: gauge(r, "rivulet_raft_applied_index", "Last metadata log index applied to this broker's image"),
-            raft_leader: gauge(r, "rivulet_raft_leader_id", "Broker id of the Raft leader (-1 if none known)"),
-            log_size: gauge_vec(r, "kafka_log_log_size", "Bytes on disk of a partition replica", &["topic", "partition"]),
-            log_end_offset: gauge_vec(r, "kafka_log_log_logendoffset", "Log end offset of a partition replica", &["topic", "partition"]),
-            log_dir_free: gauge_vec(r, "rivulet_log_dir_free_bytes", "Free bytes on the file system of a log dir", &["dir"]),
-            log_dir_total: gauge_vec(r, "rivulet_log_dir_total_bytes", "Size of the file system of a log dir", &["dir"]),
-            groups: gauge_vec(r, "kafka_coordinator_group_groupmetadatamanager_num_groups", "Consumer groups coordinated here, per state", &["state"]),
-            rebalances: counter(r, "kafka_coordinator_group_rebalances_total", "Rebalances completed by groups coordinated here"),
-            consumer_lag: gauge_vec(r, "kafka_consumergroup_lag", "Log end offset minus the group's committed offset", &["group", "topic", "partition"]),
-            consumer_lag_seconds,
-            replica_fetch_lag: gauge(r, "kafka_server_replicafetchermanager_maxlag", "Largest lag in records of the partitions this broker follows"),
-            produce_latency,
+            ),
+            consumer_lag_seconds: f.float_gauge_vec(
+                "kafka_consumergroup_lag_seconds",
+                "Estimated seconds the group's committed offset lags behind the log, interpolated from sampled offsets",
+                &["group", "topic", "partition"],
+            ),
+            replica_fetch_lag: f.gauge(
+                "kafka_server_replicafetchermanager_maxlag",
+                "Largest lag in records of the partitions this broker follows",
+            ),
+            produce_latency: f.histogram(
+                "rivulet_produce_ack_latency_ms",
+                "Milliseconds from receiving an acks=all produce request to acknowledging it (replication included)",
+            ),
             registry,
+        };
+        for api in NAMED_APIS {
+            metrics.requests.with_label_values(&[api_name(*api)]);
         }
+        metrics
+    }
+
+    /// Creates the connection series of a listener, so it reads 0 before the first client.
+    pub fn declare_listener(&self, listener: &str) {
+        self.connections.with_label_values(&[listener]);
+        self.connections_created.with_label_values(&[listener]);
     }
 
     pub fn connection_opened(&self, listener: &str) {
         self.connections.with_label_values(&[listener]).inc();
-        self.connections_created.with_label_values(&[listener]).inc();
+        self.connections_created
+            .with_label_values(&[listener])
+            .inc();
     }
 
     pub fn connection_closed(&self, listener: &str) {
         self.connections.with_label_values(&[listener]).dec();
     }
 
-    /// Records a finished request.
-    pub fn request_completed(&self, api: ApiKey, elapsed: Duration, error_code: i16, _bytes: usize, zero_copy: u64) {
+    /// Records a finished request: its count, its latency, its error (a response's first
+    /// non-zero error code) and the bytes it sent with sendfile.
+    pub fn request_completed(
+        &self,
+        api: ApiKey,
+        elapsed: Duration,
+        error_code: i16,
+        zero_copy: u64,
+    ) {
         let name = api_name(api);
         self.requests.with_label_values(&[name]).inc();
         self.request_time
             .with_label_values(&[name])
             .observe(elapsed.as_secs_f64() * 1000.0);
-        if error_code != 0 {
+        if error_code != error_codes::NONE {
             self.request_errors
-                .with_label_values(&[name, &error_code.to_string()])
+                .with_label_values(&[name, error_codes::name(error_code)])
                 .inc();
         }
         if zero_copy > 0 {
@@ -188,18 +380,16 @@ impl Metrics {
         }
     }
 
-    /// The text exposition format.
+    /// The text exposition format: the broker's families, then the process's (CPU, memory,
+    /// file descriptors) from the default registry.
     pub fn render(&self) -> String {
         let mut out = Vec::new();
         let encoder = TextEncoder::new();
         if let Err(e) = encoder.encode(&self.registry.gather(), &mut out) {
             tracing::warn!(error = %e, "encoding metrics failed");
         }
-        for family in prometheus::gather() {
-            // Process metrics (CPU, memory, fds) live in the default registry.
-            if let Err(e) = encoder.encode(&[family], &mut out) {
-                tracing::warn!(error = %e, "encoding process metrics failed");
-            }
+        if let Err(e) = encoder.encode(&prometheus::gather(), &mut out) {
+            tracing::warn!(error = %e, "encoding process metrics failed");
         }
         String::from_utf8_lossy(&out).into_owned()
     }
@@ -250,17 +440,131 @@ pub fn api_name(api: ApiKey) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::SUPPORTED_APIS;
+
+    /// The value of `name_with_labels` in `text` (labels in the encoder's sorted order).
+    fn sample(text: &str, name_with_labels: &str) -> Option<f64> {
+        text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+            let (key, value) = l.rsplit_once(' ')?;
+            (key == name_with_labels)
+                .then(|| value.parse().ok())
+                .flatten()
+        })
+    }
 
     #[test]
-    fn renders_known_names() {
+    fn requests_errors_and_latency_per_api() {
         let m = Metrics::new();
-        m.request_completed(ApiKey::Produce, Duration::from_millis(3), 0, 100, 0);
-        m.request_completed(ApiKey::Fetch, Duration::from_millis(1), 6, 100, 4096);
+        m.request_completed(ApiKey::Produce, Duration::from_millis(3), 0, 0);
+        m.request_completed(
+            ApiKey::Fetch,
+            Duration::from_millis(1),
+            error_codes::NOT_LEADER_OR_FOLLOWER,
+            4096,
+        );
         m.bytes_in.with_label_values(&["t"]).inc_by(10);
         let text = m.render();
-        assert!(text.contains("kafka_network_requestmetrics_requests_total{request=\"Produce\"} 1"), "{text}");
-        assert!(text.contains("kafka_network_requestmetrics_errors_total{error=\"6\",request=\"Fetch\"} 1"), "{text}");
-        assert!(text.contains("rivulet_network_sendfile_bytes_total 4096"), "{text}");
-        assert!(text.contains("kafka_server_brokertopicmetrics_bytes_in_total{topic=\"t\"} 10"), "{text}");
+        let has = |s: &str| sample(&text, s);
+        assert_eq!(
+            has("kafka_network_requestmetrics_requests_total{request=\"Produce\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            has("kafka_network_requestmetrics_errors_total{error=\"NOT_LEADER_OR_FOLLOWER\",request=\"Fetch\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            has("kafka_network_requestmetrics_totaltimems_count{request=\"Produce\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            has("kafka_network_requestmetrics_totaltimems_bucket{request=\"Produce\",le=\"5\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            has("kafka_network_requestmetrics_totaltimems_bucket{request=\"Produce\",le=\"2\"}"),
+            Some(0.0)
+        );
+        assert_eq!(has("rivulet_network_sendfile_bytes_total"), Some(4096.0));
+        assert_eq!(
+            has("kafka_server_brokertopicmetrics_bytesin_total{topic=\"t\"}"),
+            Some(10.0)
+        );
+        // No error series for a successful response.
+        assert!(!text.contains("errors_total{error=\"NONE\""), "{text}");
+    }
+
+    #[test]
+    fn state_series_exist_before_anything_happens() {
+        let m = Metrics::new();
+        m.declare_listener("CLIENT");
+        let text = m.render();
+        for name in [
+            "kafka_server_replicamanager_underreplicatedpartitions",
+            "kafka_server_replicamanager_underminisrpartitioncount",
+            "kafka_server_replicamanager_atminisrpartitioncount",
+            "kafka_controller_kafkacontroller_offlinepartitionscount",
+            "kafka_controller_kafkacontroller_activecontrollercount",
+            "kafka_server_replicamanager_isrshrinks_total",
+            "kafka_server_replicamanager_isrexpands_total",
+            "kafka_server_replicamanager_leadercount",
+            "kafka_server_replicamanager_partitioncount",
+            "kafka_coordinator_group_rebalances_total",
+            "kafka_server_delayedoperationpurgatory_purgatorysize{delayedOperation=\"Produce\"}",
+            "kafka_server_delayedoperationpurgatory_purgatorysize{delayedOperation=\"Fetch\"}",
+            "kafka_server_socketservermetrics_connection_count{listener=\"CLIENT\"}",
+            "kafka_server_socketservermetrics_connection_creation_total{listener=\"CLIENT\"}",
+            "kafka_network_requestmetrics_requests_total{request=\"Produce\"}",
+            "kafka_network_requestmetrics_requests_total{request=\"DescribeProducers\"}",
+        ] {
+            assert_eq!(
+                sample(&text, name),
+                Some(0.0),
+                "{name} missing or not 0 in\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn purgatory_gauges_are_the_labelled_series() {
+        let m = Metrics::new();
+        m.produce_purgatory.inc();
+        m.fetch_purgatory.inc();
+        m.fetch_purgatory.inc();
+        let text = m.render();
+        assert_eq!(
+            sample(&text, "kafka_server_delayedoperationpurgatory_purgatorysize{delayedOperation=\"Produce\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                "kafka_server_delayedoperationpurgatory_purgatorysize{delayedOperation=\"Fetch\"}"
+            ),
+            Some(2.0)
+        );
+    }
+
+    #[test]
+    fn every_served_api_has_its_own_request_label() {
+        for (api, _, _) in SUPPORTED_APIS {
+            assert_ne!(api_name(*api), "Other", "{api:?}");
+            assert!(
+                NAMED_APIS.contains(api),
+                "{api:?} has no request counter from start-up"
+            );
+        }
+        for api in NAMED_APIS {
+            assert_ne!(api_name(*api), "Other", "{api:?}");
+        }
+    }
+
+    #[test]
+    fn process_metrics_are_rendered() {
+        let text = Metrics::new().render();
+        assert!(
+            sample(&text, "process_resident_memory_bytes").is_some_and(|v| v > 0.0),
+            "{text}"
+        );
     }
 }

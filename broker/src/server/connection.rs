@@ -179,9 +179,9 @@ async fn write_batch(
         match outcome {
             Outcome::Respond(response) => {
                 let zero_copy = writer.write(&response).await?;
-                metrics.request_completed(api_key, received_at.elapsed(), response.error_code, response.len(), zero_copy);
+                metrics.request_completed(api_key, received_at.elapsed(), response.error_code, zero_copy);
             }
-            Outcome::Silent => metrics.request_completed(api_key, received_at.elapsed(), 0, 0, 0),
+            Outcome::Silent => metrics.request_completed(api_key, received_at.elapsed(), 0, 0),
             Outcome::Close(reason) => {
                 close = Some(reason);
                 break;
