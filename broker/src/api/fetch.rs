@@ -217,12 +217,7 @@ fn read_all(
                     }
                 }
                 Some(partition) => {
-                    if follower.is_none() && !partition.is_leader() && client_rack.is_none() {
-                        // Consumers read from the leader unless KIP-392 sent them here.
-                        NOT_LEADER_OR_FOLLOWER
-                    } else {
-                        read_one(ctx, image, &partition, w, follower, read_committed, client_rack, max_bytes, total, now, &mut data, &mut records)
-                    }
+                    read_one(ctx, image, &partition, w, follower, read_committed, client_rack, max_bytes, total, now, &mut data, &mut records)
                 }
             },
         };
@@ -280,6 +275,7 @@ fn read_one(
             }
         }
     }
+    // Consumers read from the leader unless KIP-392 sent them to this replica.
     if follower.is_none() && !partition.is_leader() && client_rack.is_none() {
         return NOT_LEADER_OR_FOLLOWER;
     }

@@ -14,7 +14,7 @@ use kafka_protocol::messages::{
     DeleteTopicsResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use raft_controller::{ControllerError, CreateTopicSpec, QuorumError};
+use raft_controller::{CreateTopicSpec, QuorumError};
 use tracing::{info, warn};
 
 use super::configs::topic_entries;
@@ -280,7 +280,7 @@ pub fn create_partitions(ctx: &Arc<Context>, rc: RequestContext, request: Create
             } else {
                 match ctx.quorum.create_partitions(name.clone(), t.count, assignments, request.validate_only).await {
                     Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => Err((controller_code(&e), e.to_string())),
+                    Ok(Err(e)) => Err((e.kafka_error_code(), e.to_string())),
                     Err(e) => Err((quorum_error_code(&e), e.to_string())),
                 }
             };
@@ -303,10 +303,6 @@ pub fn create_partitions(ctx: &Arc<Context>, rc: RequestContext, request: Create
         rc.respond(&CreatePartitionsResponse::default().with_results(results), first_error)
     }
     .boxed()
-}
-
-fn controller_code(e: &ControllerError) -> i16 {
-    e.kafka_error_code()
 }
 
 #[cfg(test)]
