@@ -17,7 +17,7 @@ use tracing::{info, warn};
 
 use super::config::CoordinatorConfig;
 use super::group::{
-    GroupDescription, JoinRequest, LeavingMember, SyncRequest, CONSUMER_PROTOCOL_TYPE,
+    Group, GroupDescription, JoinRequest, LeavingMember, SyncRequest, CONSUMER_PROTOCOL_TYPE,
 };
 use super::loader;
 use super::offsets::CommittedOffset;
@@ -553,18 +553,46 @@ impl GroupManager {
     /// Removes offsets past retention and groups left with nothing (periodic).
     pub fn expire_offsets(&self, now_ms: i64) {
         let retention_ms = self.config.offsets_retention_ms;
-        let mut expired_offsets = 0usize;
-        let mut expired_groups = 0usize;
+        let (offsets, groups) =
+            self.clean_up(|group| group.remove_expired_offsets(now_ms, retention_ms));
+        if offsets > 0 || groups > 0 {
+            info!(offsets, groups, "removed expired offsets and groups");
+        }
+    }
+
+    /// Removes the offsets of partitions that no longer exist (their topic was deleted), as
+    /// Kafka does when topics are deleted.
+    pub fn remove_deleted_partitions(&self, exists: impl Fn(&TopicPartition) -> bool) {
+        let (offsets, groups) = self.clean_up(|group| {
+            let gone: Vec<TopicPartition> = group
+                .offsets()
+                .iter()
+                .map(|(tp, _)| tp)
+                .filter(|tp| !exists(tp))
+                .cloned()
+                .collect();
+            group.offsets_mut().remove(&gone)
+        });
+        if offsets > 0 || groups > 0 {
+            info!(offsets, groups, "removed offsets of deleted partitions");
+        }
+    }
+
+    /// Removes the offsets `select` picks from every group (writing tombstones), and the empty
+    /// groups left without offsets. Returns (offsets removed, groups removed).
+    fn clean_up(&self, select: impl Fn(&mut Group) -> Vec<TopicPartition>) -> (usize, usize) {
+        let mut removed_offsets = 0usize;
+        let mut removed_groups = 0usize;
         for shard in self.active_shards() {
             for handle in shard.groups() {
                 let mut group = handle.lock();
                 if group.state() == GroupState::Dead {
                     continue;
                 }
-                let expired = group.remove_expired_offsets(now_ms, retention_ms);
+                let removed = select(&mut group);
                 let becomes_dead =
                     group.state() == GroupState::Empty && !group.offsets().has_offsets();
-                let mut records: Vec<CoordinatorRecord> = expired
+                let mut records: Vec<CoordinatorRecord> = removed
                     .iter()
                     .filter_map(|tp| {
                         CoordinatorRecord::offset_tombstone(group.id(), &tp.topic, tp.partition)
@@ -579,12 +607,12 @@ impl GroupManager {
                         }
                     }
                     group.mark_dead();
-                    expired_groups += 1;
+                    removed_groups += 1;
                 }
-                expired_offsets += expired.len();
+                removed_offsets += removed.len();
                 if !records.is_empty() {
                     if let Err(code) = shard.append(&records) {
-                        warn!(group = %group.id(), error = crate::error_codes::name(code), "tombstones for expired offsets were not written");
+                        warn!(group = %group.id(), error = crate::error_codes::name(code), "tombstones for removed offsets were not written");
                     }
                 }
                 drop(group);
@@ -593,13 +621,7 @@ impl GroupManager {
                 }
             }
         }
-        if expired_offsets > 0 || expired_groups > 0 {
-            info!(
-                offsets = expired_offsets,
-                groups = expired_groups,
-                "removed expired offsets and groups"
-            );
-        }
+        (removed_offsets, removed_groups)
     }
 
     // ---- views for metrics --------------------------------------------------------------------

@@ -449,3 +449,43 @@ async fn expired_offsets_and_groups_are_removed_for_good() {
     let manager = active_manager(config(0, 1_000), open_partition(dir.path())).await;
     assert_eq!(manager.fetch_offsets("standalone", None).unwrap(), vec![]);
 }
+
+#[tokio::test]
+async fn offsets_of_deleted_topics_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let partition = open_partition(dir.path());
+    let manager = active_manager(config(0, 60_000), partition.clone()).await;
+    assert_eq!(
+        manager
+            .commit_offsets(commit("only-gone", "", -1, &[(tp("gone", 0), 1)]))
+            .await,
+        vec![NONE]
+    );
+    assert_eq!(
+        manager
+            .commit_offsets(commit(
+                "mixed",
+                "",
+                -1,
+                &[(tp("gone", 1), 1), (tp("kept", 0), 2)]
+            ))
+            .await,
+        vec![NONE, NONE]
+    );
+    manager.remove_deleted_partitions(|tp| tp.topic != "gone");
+    assert_eq!(manager.describe_group("only-gone").unwrap(), None);
+    let mixed: Vec<TopicPartition> = manager
+        .fetch_offsets("mixed", None)
+        .unwrap()
+        .into_iter()
+        .map(|(tp, _)| tp)
+        .collect();
+    assert_eq!(mixed, vec![tp("kept", 0)]);
+    // The tombstones make it permanent.
+    manager.resigned(0);
+    partition.log().close().unwrap();
+    drop(partition);
+    let manager = active_manager(config(0, 60_000), open_partition(dir.path())).await;
+    assert_eq!(manager.fetch_offsets("only-gone", None).unwrap(), vec![]);
+    assert_eq!(manager.fetch_offsets("mixed", None).unwrap().len(), 1);
+}

@@ -138,7 +138,8 @@ impl GroupCoordinator {
         }
     }
 
-    /// Periodic duties until shutdown: offset retention and consumer lag sampling. On shutdown
+    /// Periodic duties until shutdown: offset retention, removal of deleted topics' offsets and
+    /// consumer lag sampling. On shutdown
     /// every group is unloaded (parked requests are told NOT_COORDINATOR).
     pub async fn run(self: Arc<Self>, mut shutdown: Shutdown) {
         let mut retention = tokio::time::interval(self.config.offsets_retention_check_interval);
@@ -160,12 +161,16 @@ impl GroupCoordinator {
         self.manager.unload_all();
     }
 
+    /// Drops offsets of deleted topics, then samples the latest offsets of the partitions
+    /// groups have committed offsets for.
     async fn sample_lag(&self, sampler: &mut LatestOffsetSampler) {
+        let image = self.quorum.image();
+        self.manager
+            .remove_deleted_partitions(|tp| image.partition(&tp.topic, tp.partition).is_some());
         let tracked = self.manager.committed_partitions();
         let latest = if tracked.is_empty() {
             Default::default()
         } else {
-            let image = self.quorum.image();
             sampler.sample(&tracked, &image, &self.replicas).await
         };
         self.lag.record(&latest, &tracked, now_ms());
