@@ -290,28 +290,34 @@ impl Group {
         self.protocol_type.as_deref()
     }
 
+    #[cfg(test)]
     pub fn protocol_name(&self) -> Option<&str> {
         self.protocol_name.as_deref()
     }
 
+    #[cfg(test)]
     pub fn leader(&self) -> Option<&str> {
         self.leader.as_deref()
     }
 
+    #[cfg(test)]
     pub fn size(&self) -> usize {
         self.members.len()
     }
 
+    #[cfg(test)]
     pub fn member(&self, member_id: &str) -> Option<&Member> {
         self.members.get(member_id)
     }
 
+    #[cfg(test)]
     pub fn static_member_id(&self, group_instance_id: &str) -> Option<&str> {
         self.static_members
             .get(group_instance_id)
             .map(String::as_str)
     }
 
+    #[cfg(test)]
     pub fn is_pending_member(&self, member_id: &str) -> bool {
         self.pending_members.contains_key(member_id)
     }

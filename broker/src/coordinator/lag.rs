@@ -154,6 +154,7 @@ impl LagTables {
         })
     }
 
+    #[cfg(test)]
     pub fn tracked(&self) -> usize {
         self.tables.lock().len()
     }

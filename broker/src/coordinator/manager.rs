@@ -24,7 +24,7 @@ use super::offsets::CommittedOffset;
 use super::offsets_topic::{CoordinatorRecord, OffsetCommitValue};
 use super::partitioner::partition_for;
 use super::replies::{JoinResult, Reply, SyncResult};
-use super::shard::{GroupHandle, Shard, ShardStatus};
+use super::shard::{Shard, ShardStatus};
 use super::state::GroupState;
 use super::writer::offset_commit_error;
 use crate::error_codes::*;
@@ -88,10 +88,6 @@ impl GroupManager {
             shards: RwLock::new(HashMap::new()),
             partitions: AtomicI32::new(0),
         })
-    }
-
-    pub fn config(&self) -> &CoordinatorConfig {
-        &self.config
     }
 
     /// Records the partition count of `__consumer_offsets`, which decides where groups live.
@@ -178,6 +174,7 @@ impl GroupManager {
     }
 
     /// Whether partition `index` is loaded and served here.
+    #[cfg(test)]
     pub fn is_active(&self, index: i32) -> bool {
         self.shards
             .read()
@@ -666,11 +663,6 @@ impl GroupManager {
             .into_iter()
             .map(|o| o.partition)
             .collect()
-    }
-
-    /// The group's handle, for tests and views.
-    pub fn group(&self, group_id: &str) -> Option<Arc<GroupHandle>> {
-        self.shard(group_id).ok().and_then(|s| s.get(group_id))
     }
 }
 

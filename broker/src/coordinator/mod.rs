@@ -86,10 +86,6 @@ impl GroupCoordinator {
         &self.manager
     }
 
-    pub fn config(&self) -> &CoordinatorConfig {
-        &self.config
-    }
-
     /// Where the coordinator of `group_id` is for a client on `listener`. When
     /// `__consumer_offsets` does not exist yet, its creation is started and the caller gets
     /// [`Located::NoOffsetsTopic`] (clients retry on COORDINATOR_NOT_AVAILABLE).

@@ -86,10 +86,6 @@ impl Shard {
         *self.status.lock()
     }
 
-    pub fn config(&self) -> &CoordinatorConfig {
-        &self.config
-    }
-
     /// Installs the groups read from the log and starts answering for them. False if the
     /// shard was unloaded meanwhile.
     pub fn activate(self: &Arc<Self>, loaded: LoadedPartition) -> bool {
