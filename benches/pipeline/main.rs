@@ -1,0 +1,192 @@
+//! End-to-end pipeline benchmark: a real cluster of rivulet processes on loopback, real
+//! librdkafka producers and consumers, topic with 10 partitions, RF=3, min.insync.replicas=2,
+//! idempotent acks=all producers.
+//!
+//! Shapes (each with 100 B and 1 KiB payloads):
+//! - seed: 80 producer clients, linger.ms=5, rate-limited to a fixed aggregate rate
+//!   (20k, 40k, 80k msg/s), 10 consumers in one group;
+//! - throughput: 4 producers, linger.ms=5, 1 MiB batches, unthrottled, same consumers.
+//!
+//! Criterion measures broker CPU time (all broker processes, from /proc) per iteration, where an
+//! iteration is a fixed number of records produced, acknowledged and consumed; its throughput
+//! figure is therefore messages per broker-CPU-second, the "per core" figure. A summary with
+//! delivered rate, latencies and lag goes to `target/pipeline/summary.json`.
+//!
+//! Environment: RIVULET_BENCH_BROKERS (3 or 6), RIVULET_BENCH_SHAPES (e.g. "seed-40000,throughput"),
+//! RIVULET_BENCH_PAYLOADS (e.g. "100,1024").
+
+#[path = "../../tests/support/mod.rs"]
+#[allow(dead_code, unused_imports)]
+mod support;
+
+mod broker_cpu;
+mod summary;
+mod workload;
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, SamplingMode, Throughput};
+
+use broker_cpu::{brokers_cpu_ns, set_brokers, BrokerCpu};
+use summary::{percentile, RunSummary, REFERENCE_PER_CORE};
+use support::{Cluster, ClusterOptions};
+use workload::Rate;
+
+const PARTITIONS: i32 = 10;
+const CONSUMERS: usize = 10;
+
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    Seed(u32),
+    Throughput,
+}
+
+impl Shape {
+    fn name(&self) -> String {
+        match self {
+            Shape::Seed(rate) => format!("seed-{rate}"),
+            Shape::Throughput => "throughput".to_string(),
+        }
+    }
+
+    fn parse(s: &str) -> Option<Shape> {
+        match s.trim() {
+            "throughput" => Some(Shape::Throughput),
+            other => other.strip_prefix("seed-").and_then(|r| r.parse().ok()).map(Shape::Seed),
+        }
+    }
+}
+
+fn env_list(name: &str, default: &str) -> Vec<String> {
+    std::env::var(name)
+        .unwrap_or_else(|_| default.to_string())
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn create_topic(cluster: &Cluster, topic: &str) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(support::kafka::create_topic(&cluster.bootstrap(), topic, PARTITIONS, 3, &[("min.insync.replicas", "2")]));
+}
+
+fn run(criterion: &mut Criterion<BrokerCpu>, brokers: usize, shape: Shape, payload: usize) -> RunSummary {
+    let cluster = Cluster::start(ClusterOptions::new(brokers).property("default.replication.factor", 3).property("min.insync.replicas", 2));
+    set_brokers((0..brokers).filter_map(|i| cluster.pid(i)).collect());
+    let topic = format!("bench-{}-{payload}", shape.name());
+    create_topic(&cluster, &topic);
+
+    let (producers, rate, settings, per_iteration): (usize, Rate, Vec<(&str, &str)>, u64) = match shape {
+        Shape::Seed(r) => (80, Rate::Fixed(r), vec![], u64::from(r)),
+        Shape::Throughput => (
+            4,
+            Rate::Unlimited,
+            vec![("batch.size", "1048576"), ("queue.buffering.max.messages", "1000000"), ("queue.buffering.max.kbytes", "1048576")],
+            if payload >= 1024 { 200_000 } else { 1_000_000 },
+        ),
+    };
+    let clients = workload::start(&cluster.bootstrap(), &topic, PARTITIONS, producers, CONSUMERS, payload, rate, &settings);
+    let stats = clients.stats.clone();
+    // Let the pipeline reach steady state before measuring.
+    let warm = Instant::now();
+    while stats.consumed.load(Ordering::Relaxed) < per_iteration.min(50_000) && warm.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stats.clear_latencies();
+
+    let mut measured_wall = Duration::ZERO;
+    let mut measured_cpu_ns = 0u64;
+    let mut measured_records = 0u64;
+    let acked_before = stats.acked.load(Ordering::Relaxed);
+    let started = Instant::now();
+    let mut group = criterion.benchmark_group(format!("pipeline/{brokers}-brokers"));
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_millis(1))
+        .throughput(Throughput::Elements(per_iteration));
+    group.bench_function(format!("{}/{payload}B", shape.name()), |b| {
+        b.iter_custom(|iters| {
+            let cpu_start = brokers_cpu_ns();
+            let wall_start = Instant::now();
+            let target = stats.consumed.load(Ordering::Relaxed) + iters * per_iteration;
+            let deadline = Instant::now() + Duration::from_secs(120) * iters as u32;
+            while stats.consumed.load(Ordering::Relaxed) < target {
+                assert!(Instant::now() < deadline, "the cluster stopped delivering records");
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            let cpu = brokers_cpu_ns().saturating_sub(cpu_start);
+            measured_wall += wall_start.elapsed();
+            measured_cpu_ns += cpu;
+            measured_records += iters * per_iteration;
+            cpu
+        });
+    });
+    group.finish();
+    let elapsed = started.elapsed();
+    let acked = stats.acked.load(Ordering::Relaxed) - acked_before;
+    let failed = stats.failed.load(Ordering::Relaxed);
+    let max_lag_s = stats.max_lag_us.load(Ordering::Relaxed) as f64 / 1e6;
+    let mut produce = std::mem::take(&mut *stats.produce_latency_us.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut e2e = std::mem::take(&mut *stats.e2e_latency_us.lock().unwrap_or_else(|e| e.into_inner()));
+    clients.stop();
+    drop(cluster);
+
+    let wall_s = measured_wall.as_secs_f64().max(1e-9);
+    let cpu_s = measured_cpu_ns as f64 / 1e9;
+    let per_core = measured_records as f64 / cpu_s.max(1e-9);
+    RunSummary {
+        brokers,
+        shape: shape.name(),
+        offered_rate: match rate {
+            Rate::Fixed(r) => Some(r),
+            Rate::Unlimited => None,
+        },
+        payload_bytes: payload,
+        producers,
+        consumers: CONSUMERS,
+        measured_seconds: wall_s,
+        delivered_msgs_per_s: measured_records as f64 / wall_s,
+        broker_cpu_cores: cpu_s / wall_s,
+        msgs_per_broker_cpu_s: per_core,
+        ratio_to_reference: per_core / REFERENCE_PER_CORE,
+        produce_p50_ms: percentile(&mut produce, 50.0) / 1000.0,
+        produce_p99_ms: percentile(&mut produce, 99.0) / 1000.0,
+        e2e_p50_ms: percentile(&mut e2e, 50.0) / 1000.0,
+        e2e_p99_ms: percentile(&mut e2e, 99.0) / 1000.0,
+        max_consumer_lag_s: max_lag_s,
+        acked_during_run: acked,
+        failed,
+        run_seconds: elapsed.as_secs_f64(),
+    }
+}
+
+fn main() {
+    let brokers: usize = std::env::var("RIVULET_BENCH_BROKERS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let shapes: Vec<Shape> = env_list("RIVULET_BENCH_SHAPES", "seed-20000,seed-40000,seed-80000,throughput")
+        .iter()
+        .filter_map(|s| Shape::parse(s))
+        .collect();
+    let payloads: Vec<usize> = env_list("RIVULET_BENCH_PAYLOADS", "100,1024")
+        .iter()
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let mut criterion = Criterion::default().with_measurement(BrokerCpu).configure_from_args();
+    let mut results = Vec::new();
+    for payload in &payloads {
+        for shape in &shapes {
+            let summary = run(&mut criterion, brokers, *shape, *payload);
+            eprintln!("{}", summary.line());
+            results.push(summary);
+        }
+    }
+    criterion.final_summary();
+    summary::print_table(&results);
+    match summary::write_json(&results) {
+        Ok(path) => eprintln!("summary written to {}", path.display()),
+        Err(e) => eprintln!("could not write the summary: {e}"),
+    }
+}

@@ -1,0 +1,129 @@
+//! Per-run figures of the pipeline benchmark: the table printed at the end and the JSON summary
+//! under `target/pipeline/` that `benches/plot.py` turns into a chart.
+
+use std::path::PathBuf;
+
+use serde_json::json;
+
+/// The reference Kafka-on-Kubernetes platform: messages per second per CPU core.
+pub const REFERENCE_PER_CORE: f64 = 14_600.0;
+
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub brokers: usize,
+    pub shape: String,
+    pub offered_rate: Option<u32>,
+    pub payload_bytes: usize,
+    pub producers: usize,
+    pub consumers: usize,
+    pub measured_seconds: f64,
+    pub delivered_msgs_per_s: f64,
+    pub broker_cpu_cores: f64,
+    pub msgs_per_broker_cpu_s: f64,
+    pub ratio_to_reference: f64,
+    pub produce_p50_ms: f64,
+    pub produce_p99_ms: f64,
+    pub e2e_p50_ms: f64,
+    pub e2e_p99_ms: f64,
+    pub max_consumer_lag_s: f64,
+    pub acked_during_run: u64,
+    pub failed: u64,
+    pub run_seconds: f64,
+}
+
+/// The `p`th percentile of `values` (sorted in place), 0 when empty.
+pub fn percentile(values: &mut [u32], p: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_unstable();
+    let rank = ((p / 100.0) * (values.len() - 1) as f64).round() as usize;
+    f64::from(values[rank.min(values.len() - 1)])
+}
+
+impl RunSummary {
+    pub fn line(&self) -> String {
+        format!(
+            "{} brokers, {}, {} B: {:.0} msg/s delivered, brokers used {:.2} cores -> {:.0} msg per broker-CPU-second ({:.1}x the 14,600 reference); produce p50/p99 {:.1}/{:.1} ms, end-to-end p50/p99 {:.1}/{:.1} ms, max lag {:.2} s, {} failed",
+            self.brokers,
+            self.shape,
+            self.payload_bytes,
+            self.delivered_msgs_per_s,
+            self.broker_cpu_cores,
+            self.msgs_per_broker_cpu_s,
+            self.ratio_to_reference,
+            self.produce_p50_ms,
+            self.produce_p99_ms,
+            self.e2e_p50_ms,
+            self.e2e_p99_ms,
+            self.max_consumer_lag_s,
+            self.failed
+        )
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        json!({
+            "brokers": self.brokers,
+            "shape": self.shape,
+            "offered_rate": self.offered_rate,
+            "payload_bytes": self.payload_bytes,
+            "producers": self.producers,
+            "consumers": self.consumers,
+            "measured_seconds": self.measured_seconds,
+            "delivered_msgs_per_s": self.delivered_msgs_per_s,
+            "broker_cpu_cores": self.broker_cpu_cores,
+            "msgs_per_broker_cpu_s": self.msgs_per_broker_cpu_s,
+            "ratio_to_reference": self.ratio_to_reference,
+            "produce_p50_ms": self.produce_p50_ms,
+            "produce_p99_ms": self.produce_p99_ms,
+            "e2e_p50_ms": self.e2e_p50_ms,
+            "e2e_p99_ms": self.e2e_p99_ms,
+            "max_consumer_lag_s": self.max_consumer_lag_s,
+            "acked_during_run": self.acked_during_run,
+            "failed": self.failed,
+            "run_seconds": self.run_seconds,
+        })
+    }
+}
+
+pub fn print_table(results: &[RunSummary]) {
+    eprintln!();
+    eprintln!("| shape | payload | delivered msg/s | broker cores | msg per broker-CPU-s | x 14.6k | produce p50/p99 ms | e2e p50/p99 ms | max lag s |");
+    eprintln!("|---|---|---|---|---|---|---|---|---|");
+    for r in results {
+        eprintln!(
+            "| {} | {} B | {:.0} | {:.2} | {:.0} | {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {:.2} |",
+            r.shape,
+            r.payload_bytes,
+            r.delivered_msgs_per_s,
+            r.broker_cpu_cores,
+            r.msgs_per_broker_cpu_s,
+            r.ratio_to_reference,
+            r.produce_p50_ms,
+            r.produce_p99_ms,
+            r.e2e_p50_ms,
+            r.e2e_p99_ms,
+            r.max_consumer_lag_s
+        );
+    }
+}
+
+/// Writes `target/pipeline/summary.json` (the latest run) and a timestamped copy.
+pub fn write_json(results: &[RunSummary]) -> std::io::Result<PathBuf> {
+    let dir = PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_string())).join("pipeline");
+    std::fs::create_dir_all(&dir)?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let doc = json!({
+        "reference_msgs_per_core": REFERENCE_PER_CORE,
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "runs": results.iter().map(RunSummary::to_json).collect::<Vec<_>>(),
+    });
+    let text = serde_json::to_string_pretty(&doc).map_err(std::io::Error::other)?;
+    std::fs::write(dir.join(format!("summary-{stamp}.json")), &text)?;
+    let latest = dir.join("summary.json");
+    std::fs::write(&latest, text)?;
+    Ok(latest)
+}

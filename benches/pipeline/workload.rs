@@ -1,0 +1,242 @@
+//! The clients of a benchmark run: rate-limited or unthrottled idempotent acks=all producers,
+//! each its own librdkafka instance and connection set, and a consumer group reading
+//! everything. Every record carries its send time, so end-to-end latency is measured.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{DeliveryResult, Message};
+use rdkafka::producer::{BaseRecord, Producer as _, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+
+/// Latencies in microseconds and counters, shared by all clients.
+#[derive(Default)]
+pub struct Stats {
+    pub acked: AtomicU64,
+    pub failed: AtomicU64,
+    pub consumed: AtomicU64,
+    pub produce_latency_us: Mutex<Vec<u32>>,
+    pub e2e_latency_us: Mutex<Vec<u32>>,
+    /// Largest time a consumed record had spent between send and receipt, in µs.
+    pub max_lag_us: AtomicU64,
+}
+
+impl Stats {
+    pub fn clear_latencies(&self) {
+        self.produce_latency_us.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.e2e_latency_us.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.max_lag_us.store(0, Ordering::SeqCst);
+    }
+}
+
+fn now_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
+/// How producers send.
+#[derive(Debug, Clone, Copy)]
+pub enum Rate {
+    /// Aggregate records/s over all producers.
+    Fixed(u32),
+    /// As fast as the cluster acknowledges.
+    Unlimited,
+}
+
+pub struct Clients {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    pub stats: Arc<Stats>,
+}
+
+impl Clients {
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn client_config(bootstrap: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap);
+    c.set("broker.address.family", "v4");
+    c
+}
+
+/// Starts `consumers` group members reading `topic`, then waits until the group owns every
+/// partition.
+pub fn start_consumers(bootstrap: &str, topic: &str, partitions: i32, consumers: usize, stats: Arc<Stats>, stop: Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<()>> {
+    let group = format!("bench-{topic}");
+    let assigned = Arc::new(AtomicU64::new(0));
+    let mut threads = Vec::new();
+    for _ in 0..consumers {
+        let (stats, stop, assigned) = (stats.clone(), stop.clone(), assigned.clone());
+        let consumer: BaseConsumer = client_config(bootstrap)
+            .set("group.id", &group)
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "1000")
+            .set("fetch.wait.max.ms", "100")
+            .create()
+            .expect("consumer");
+        consumer.subscribe(&[topic]).expect("subscribe");
+        threads.push(std::thread::spawn(move || {
+            let mut counted = 0u64;
+            let mut local = Vec::with_capacity(4096);
+            while !stop.load(Ordering::SeqCst) {
+                let owned = consumer.assignment().map(|a| a.count() as u64).unwrap_or(0);
+                if owned != counted {
+                    assigned.fetch_add(owned.wrapping_sub(counted), Ordering::SeqCst);
+                    counted = owned;
+                }
+                match consumer.poll(Duration::from_millis(50)) {
+                    Some(Ok(m)) => {
+                        let now = now_us();
+                        if let Some(p) = m.payload() {
+                            if p.len() >= 8 {
+                                let sent = u64::from_be_bytes(p[..8].try_into().unwrap_or([0; 8]));
+                                let lag = now.saturating_sub(sent);
+                                local.push(lag.min(u64::from(u32::MAX)) as u32);
+                                stats.max_lag_us.fetch_max(lag, Ordering::Relaxed);
+                            }
+                        }
+                        stats.consumed.fetch_add(1, Ordering::Relaxed);
+                        if local.len() >= 4096 {
+                            stats.e2e_latency_us.lock().unwrap_or_else(|e| e.into_inner()).append(&mut local);
+                        }
+                    }
+                    Some(Err(_)) | None => {
+                        if !local.is_empty() {
+                            stats.e2e_latency_us.lock().unwrap_or_else(|e| e.into_inner()).append(&mut local);
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while assigned.load(Ordering::SeqCst) < partitions as u64 {
+        assert!(Instant::now() < deadline, "consumer group did not take all partitions");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    threads
+}
+
+/// Records acknowledgements and produce latency; the opaque is the send time in µs.
+struct Acknowledger {
+    stats: Arc<Stats>,
+}
+
+impl ClientContext for Acknowledger {}
+
+impl ProducerContext for Acknowledger {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, sent_us: usize) {
+        match result {
+            Ok(_) => {
+                self.stats.acked.fetch_add(1, Ordering::Relaxed);
+                let latency = now_us().saturating_sub(sent_us as u64).min(u64::from(u32::MAX)) as u32;
+                self.stats.produce_latency_us.lock().unwrap_or_else(|e| e.into_inner()).push(latency);
+            }
+            Err(_) => {
+                self.stats.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+type Producer = ThreadedProducer<Acknowledger>;
+
+/// Sends one record stamped with the current time; false if the local queue is full.
+fn send(producer: &Producer, topic: &str, value: &mut [u8], stats: &Stats) -> bool {
+    let sent = now_us();
+    value[..8].copy_from_slice(&sent.to_be_bytes());
+    match producer.send(BaseRecord::<(), [u8], usize>::with_opaque_to(topic, sent as usize).payload(value)) {
+        Ok(()) => true,
+        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => false,
+        Err(_) => {
+            stats.failed.fetch_add(1, Ordering::Relaxed);
+            true
+        }
+    }
+}
+
+/// Starts `producers` producer clients (each its own librdkafka instance and connections)
+/// sending `payload`-byte records to `topic` at `rate`, and `consumers` group consumers.
+#[allow(clippy::too_many_arguments)]
+pub fn start(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    producers: usize,
+    consumers: usize,
+    payload: usize,
+    rate: Rate,
+    producer_settings: &[(&str, &str)],
+) -> Clients {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stats = Arc::new(Stats::default());
+    let mut threads = start_consumers(bootstrap, topic, partitions, consumers, stats.clone(), stop.clone());
+    let clients: Vec<Producer> = (0..producers)
+        .map(|_| {
+            let mut config = client_config(bootstrap);
+            config
+                .set("enable.idempotence", "true")
+                .set("acks", "all")
+                .set("linger.ms", "5")
+                .set("message.timeout.ms", "60000");
+            for (k, v) in producer_settings {
+                config.set(*k, *v);
+            }
+            config
+                .create_with_context(Acknowledger { stats: stats.clone() })
+                .expect("producer")
+        })
+        .collect();
+    match rate {
+        Rate::Fixed(total) => {
+            // One pacing thread keeps every producer on its share of the schedule.
+            let (topic, stats, stop) = (topic.to_string(), stats.clone(), stop.clone());
+            threads.push(std::thread::spawn(move || {
+                let per_producer = f64::from(total) / clients.len() as f64;
+                let mut sent = vec![0u64; clients.len()];
+                let mut value = vec![b'x'; payload.max(8)];
+                let started = Instant::now();
+                while !stop.load(Ordering::SeqCst) {
+                    let due = (started.elapsed().as_secs_f64() * per_producer) as u64;
+                    for (i, producer) in clients.iter().enumerate() {
+                        while sent[i] < due && send(producer, &topic, &mut value, &stats) {
+                            sent[i] += 1;
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                for producer in &clients {
+                    let _ = producer.flush(Duration::from_secs(10));
+                }
+            }));
+        }
+        Rate::Unlimited => {
+            for producer in clients {
+                let (topic, stats, stop) = (topic.to_string(), stats.clone(), stop.clone());
+                threads.push(std::thread::spawn(move || {
+                    let mut value = vec![b'x'; payload.max(8)];
+                    while !stop.load(Ordering::SeqCst) {
+                        if !send(&producer, &topic, &mut value, &stats) {
+                            std::thread::sleep(Duration::from_micros(200));
+                        }
+                    }
+                    let _ = producer.flush(Duration::from_secs(10));
+                }));
+            }
+        }
+    }
+    Clients { stop, threads, stats }
+}
