@@ -39,7 +39,12 @@ struct Cli {
     config_file: Option<PathBuf>,
 
     /// Properties file (same as the positional argument).
-    #[arg(short = 'c', long = "config", value_name = "FILE", conflicts_with = "config_file")]
+    #[arg(
+        short = 'c',
+        long = "config",
+        value_name = "FILE",
+        conflicts_with = "config_file"
+    )]
     config: Option<PathBuf>,
 
     /// Sets any broker property, e.g. --override num.partitions=6 (repeatable).
@@ -88,10 +93,18 @@ struct Cli {
 }
 
 fn common_properties_help() -> String {
-    let mut text = String::from("Common properties (set with --override key=value, a file, or env):\n");
+    let mut text =
+        String::from("Common properties (set with --override key=value, a file, or env):\n");
     for d in BROKER_PROPERTIES.iter().filter(|d| d.common) {
-        let default = if d.default.is_empty() { "(none)" } else { d.default };
-        text.push_str(&format!("  {:<34} default {}\n      {}\n", d.name, default, d.doc));
+        let default = if d.default.is_empty() {
+            "(none)"
+        } else {
+            d.default
+        };
+        text.push_str(&format!(
+            "  {:<34} default {}\n      {}\n",
+            d.name, default, d.doc
+        ));
     }
     text.push_str("\nEvery property: see README.md, or `rivulet --print-config`.\n");
     text
@@ -109,7 +122,10 @@ fn load_config(cli: &Cli) -> anyhow::Result<BrokerConfig> {
         ("node.id", cli.node_id.map(|v| v.to_string())),
         ("listeners", cli.listeners.clone()),
         ("advertised.listeners", cli.advertised_listeners.clone()),
-        ("controller.quorum.voters", cli.controller_quorum_voters.clone()),
+        (
+            "controller.quorum.voters",
+            cli.controller_quorum_voters.clone(),
+        ),
         ("log.dirs", cli.log_dirs.clone()),
         ("broker.rack", cli.rack.clone()),
         ("metrics.listener", cli.metrics_listener.clone()),
@@ -121,7 +137,9 @@ fn load_config(cli: &Cli) -> anyhow::Result<BrokerConfig> {
     }
     props.load_overrides(&cli.overrides)?;
     for (key, _) in props.iter() {
-        if broker::config::definition(key).is_none() && broker::topic_config::topic_config_def(key).is_none() {
+        if broker::config::definition(key).is_none()
+            && broker::topic_config::topic_config_def(key).is_none()
+        {
             warn!(property = key, "unknown property ignored");
         }
     }
@@ -136,7 +154,9 @@ fn init_logging(cli: &Cli) {
     };
     // Colour only on a terminal: `docker logs` and `kubectl logs` get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi);
     match cli.log_format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),
@@ -168,7 +188,10 @@ fn main() -> anyhow::Result<()> {
     if config.io_threads > 0 {
         runtime.worker_threads(config.io_threads);
     }
-    runtime.build().context("starting the runtime")?.block_on(run(config))
+    runtime
+        .build()
+        .context("starting the runtime")?
+        .block_on(run(config))
 }
 
 async fn run(config: BrokerConfig) -> anyhow::Result<()> {

@@ -7,7 +7,10 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use rdkafka::admin::{AdminOptions, AlterConfig, ConfigSource, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::admin::{
+    AdminOptions, AlterConfig, ConfigSource, NewPartitions, NewTopic, ResourceSpecifier,
+    TopicReplication,
+};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::FutureRecord;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -30,7 +33,11 @@ fn configs_of(bootstrap: &str, topic: &str) -> HashMap<String, (Option<String>, 
             .describe_configs(&[ResourceSpecifier::Topic(topic)], &opts())
             .await
             .expect("describe_configs");
-        let resource = results.into_iter().next().expect("one result").expect("described");
+        let resource = results
+            .into_iter()
+            .next()
+            .expect("one result")
+            .expect("described");
         resource
             .entries
             .into_iter()
@@ -46,7 +53,9 @@ async fn create_describe_alter_and_delete_topics() {
     let topic = unique_topic("admin");
     let created = admin
         .create_topics(
-            &[NewTopic::new(&topic, 3, TopicReplication::Fixed(1)).set("retention.ms", "3600000").set("cleanup.policy", "compact")],
+            &[NewTopic::new(&topic, 3, TopicReplication::Fixed(1))
+                .set("retention.ms", "3600000")
+                .set("cleanup.policy", "compact")],
             &opts(),
         )
         .await
@@ -55,46 +64,96 @@ async fn create_describe_alter_and_delete_topics() {
 
     // Creating it again fails with TOPIC_ALREADY_EXISTS.
     let again = admin
-        .create_topics(&[NewTopic::new(&topic, 3, TopicReplication::Fixed(1))], &opts())
+        .create_topics(
+            &[NewTopic::new(&topic, 3, TopicReplication::Fixed(1))],
+            &opts(),
+        )
         .await
         .expect("create_topics");
-    assert!(matches!(again[0], Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists))), "{again:?}");
+    assert!(
+        matches!(
+            again[0],
+            Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists))
+        ),
+        "{again:?}"
+    );
 
     // Invalid settings are refused with Kafka's codes.
     let bad = admin
         .create_topics(
             &[
                 NewTopic::new(&unique_topic("bad-rf"), 1, TopicReplication::Fixed(3)),
-                NewTopic::new(&unique_topic("bad-config"), 1, TopicReplication::Fixed(1)).set("retention.ms", "soon"),
+                NewTopic::new(&unique_topic("bad-config"), 1, TopicReplication::Fixed(1))
+                    .set("retention.ms", "soon"),
                 NewTopic::new("bad name!", 1, TopicReplication::Fixed(1)),
             ],
             &opts(),
         )
         .await
         .expect("create_topics");
-    assert!(matches!(bad[0], Err((_, rdkafka::types::RDKafkaErrorCode::InvalidReplicationFactor))), "{:?}", bad[0]);
-    assert!(matches!(bad[1], Err((_, rdkafka::types::RDKafkaErrorCode::InvalidConfig))), "{:?}", bad[1]);
-    assert!(matches!(bad[2], Err((_, rdkafka::types::RDKafkaErrorCode::InvalidTopic))), "{:?}", bad[2]);
+    assert!(
+        matches!(
+            bad[0],
+            Err((
+                _,
+                rdkafka::types::RDKafkaErrorCode::InvalidReplicationFactor
+            ))
+        ),
+        "{:?}",
+        bad[0]
+    );
+    assert!(
+        matches!(
+            bad[1],
+            Err((_, rdkafka::types::RDKafkaErrorCode::InvalidConfig))
+        ),
+        "{:?}",
+        bad[1]
+    );
+    assert!(
+        matches!(
+            bad[2],
+            Err((_, rdkafka::types::RDKafkaErrorCode::InvalidTopic))
+        ),
+        "{:?}",
+        bad[2]
+    );
 
     let b = bootstrap.clone();
     let t = topic.clone();
-    let configs = tokio::task::spawn_blocking(move || configs_of(&b, &t)).await.unwrap();
-    assert_eq!(configs["retention.ms"], (Some("3600000".to_string()), ConfigSource::DynamicTopic));
-    assert_eq!(configs["cleanup.policy"], (Some("compact".to_string()), ConfigSource::DynamicTopic));
+    let configs = tokio::task::spawn_blocking(move || configs_of(&b, &t))
+        .await
+        .unwrap();
+    assert_eq!(
+        configs["retention.ms"],
+        (Some("3600000".to_string()), ConfigSource::DynamicTopic)
+    );
+    assert_eq!(
+        configs["cleanup.policy"],
+        (Some("compact".to_string()), ConfigSource::DynamicTopic)
+    );
     assert_eq!(configs["segment.bytes"].0.as_deref(), Some("1073741824"));
     assert_eq!(configs["segment.bytes"].1, ConfigSource::Default);
 
     let altered = admin
-        .alter_configs(&[AlterConfig::new(ResourceSpecifier::Topic(&topic)).set("retention.ms", "60000")], &opts())
+        .alter_configs(
+            &[AlterConfig::new(ResourceSpecifier::Topic(&topic)).set("retention.ms", "60000")],
+            &opts(),
+        )
         .await
         .expect("alter_configs");
     assert!(altered[0].is_ok(), "{altered:?}");
     let b = bootstrap.clone();
     let t = topic.clone();
-    let configs = tokio::task::spawn_blocking(move || configs_of(&b, &t)).await.unwrap();
+    let configs = tokio::task::spawn_blocking(move || configs_of(&b, &t))
+        .await
+        .unwrap();
     assert_eq!(configs["retention.ms"].0.as_deref(), Some("60000"));
     // Legacy AlterConfigs replaces the whole set: cleanup.policy is back to its default.
-    assert_eq!(configs["cleanup.policy"], (Some("delete".to_string()), ConfigSource::Default));
+    assert_eq!(
+        configs["cleanup.policy"],
+        (Some("delete".to_string()), ConfigSource::Default)
+    );
 
     let grown = admin
         .create_partitions(&[NewPartitions::new(&topic, 5)], &opts())
@@ -106,12 +165,30 @@ async fn create_describe_alter_and_delete_topics() {
         .create_partitions(&[NewPartitions::new(&topic, 2)], &opts())
         .await
         .expect("create_partitions");
-    assert!(matches!(shrink[0], Err((_, rdkafka::types::RDKafkaErrorCode::InvalidPartitions))), "{shrink:?}");
+    assert!(
+        matches!(
+            shrink[0],
+            Err((_, rdkafka::types::RDKafkaErrorCode::InvalidPartitions))
+        ),
+        "{shrink:?}"
+    );
 
-    let deleted = admin.delete_topics(&[&topic], &opts()).await.expect("delete_topics");
+    let deleted = admin
+        .delete_topics(&[&topic], &opts())
+        .await
+        .expect("delete_topics");
     assert!(deleted[0].is_ok(), "{deleted:?}");
-    let missing = admin.delete_topics(&[&topic], &opts()).await.expect("delete_topics");
-    assert!(matches!(missing[0], Err((_, rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition))), "{missing:?}");
+    let missing = admin
+        .delete_topics(&[&topic], &opts())
+        .await
+        .expect("delete_topics");
+    assert!(
+        matches!(
+            missing[0],
+            Err((_, rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition))
+        ),
+        "{missing:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,26 +201,42 @@ async fn list_offsets_by_timestamp_and_delete_records() {
     for i in 0..100i64 {
         let value = i.to_string();
         producer
-            .send(FutureRecord::<(), _>::to(&topic).partition(0).payload(&value).timestamp(base + i * 1000), Duration::from_secs(30))
+            .send(
+                FutureRecord::<(), _>::to(&topic)
+                    .partition(0)
+                    .payload(&value)
+                    .timestamp(base + i * 1000),
+                Duration::from_secs(30),
+            )
             .await
             .expect("delivered");
     }
     let b = bootstrap.clone();
     let t = topic.clone();
     tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = kafka::config(&b, &[("group.id", "ts-probe")]).create().expect("consumer");
+        let consumer: BaseConsumer = kafka::config(&b, &[("group.id", "ts-probe")])
+            .create()
+            .expect("consumer");
         let lookup = |ts: i64| {
             let mut tpl = TopicPartitionList::new();
             tpl.add_partition_offset(&t, 0, Offset::Offset(ts)).unwrap();
-            let found = consumer.offsets_for_times(tpl, Duration::from_secs(10)).expect("offsets_for_times");
+            let found = consumer
+                .offsets_for_times(tpl, Duration::from_secs(10))
+                .expect("offsets_for_times");
             found.elements()[0].offset()
         };
         assert_eq!(lookup(base), Offset::Offset(0));
         assert_eq!(lookup(base + 41_000), Offset::Offset(41));
-        assert_eq!(lookup(base + 41_500), Offset::Offset(42), "first record at or after the timestamp");
+        assert_eq!(
+            lookup(base + 41_500),
+            Offset::Offset(42),
+            "first record at or after the timestamp"
+        );
         assert_eq!(lookup(base - 5), Offset::Offset(0));
         assert_eq!(lookup(base + 1_000_000), Offset::End, "no record that late");
-        let (low, high) = consumer.fetch_watermarks(&t, 0, Duration::from_secs(10)).expect("watermarks");
+        let (low, high) = consumer
+            .fetch_watermarks(&t, 0, Duration::from_secs(10))
+            .expect("watermarks");
         assert_eq!((low, high), (0, 100));
     })
     .await
@@ -151,13 +244,25 @@ async fn list_offsets_by_timestamp_and_delete_records() {
 
     let admin = kafka::admin(&bootstrap);
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(&topic, 0, Offset::Offset(30)).unwrap();
-    admin.delete_records(&tpl, &opts()).await.expect("delete_records");
+    tpl.add_partition_offset(&topic, 0, Offset::Offset(30))
+        .unwrap();
+    admin
+        .delete_records(&tpl, &opts())
+        .await
+        .expect("delete_records");
     let b = bootstrap.clone();
     let t = topic.clone();
     let moved = tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = kafka::config(&b, &[("group.id", "ts-probe")]).create().expect("consumer");
-        wait_until(Duration::from_secs(10), || consumer.fetch_watermarks(&t, 0, Duration::from_secs(5)).map(|w| w.0).ok() == Some(30))
+        let consumer: BaseConsumer = kafka::config(&b, &[("group.id", "ts-probe")])
+            .create()
+            .expect("consumer");
+        wait_until(Duration::from_secs(10), || {
+            consumer
+                .fetch_watermarks(&t, 0, Duration::from_secs(5))
+                .map(|w| w.0)
+                .ok()
+                == Some(30)
+        })
     })
     .await
     .unwrap();

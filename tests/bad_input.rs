@@ -15,13 +15,17 @@ use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, ProduceRequest, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
-use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
 use support::raw::RawConnection;
 use support::{unique_topic, Cluster, ClusterOptions};
 
 fn broker() -> &'static Cluster {
     static CLUSTER: OnceLock<Cluster> = OnceLock::new();
-    CLUSTER.get_or_init(|| Cluster::start(ClusterOptions::new(1).property("socket.request.max.bytes", 1_048_576 * 4)))
+    CLUSTER.get_or_init(|| {
+        Cluster::start(ClusterOptions::new(1).property("socket.request.max.bytes", 1_048_576 * 4))
+    })
 }
 
 /// The broker still answers a normal request on a fresh connection.
@@ -73,19 +77,29 @@ fn produce(topic: &str, records: Bytes, acks: i16) -> ProduceRequest {
         .with_timeout_ms(5000)
         .with_topic_data(vec![TopicProduceData::default()
             .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-            .with_partition_data(vec![PartitionProduceData::default().with_index(0).with_records(Some(records))])])
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(records))])])
 }
 
 fn produce_error(cluster: &Cluster, topic: &str, records: Bytes) -> i16 {
     let mut c = RawConnection::connect(cluster.client_address(0));
-    let response = c.request(&produce(topic, records, 1), 9).expect("produce response");
+    let response = c
+        .request(&produce(topic, records, 1), 9)
+        .expect("produce response");
     response.responses[0].partition_responses[0].error_code
 }
 
 fn topic_with_partition(cluster: &Cluster) -> String {
     let topic = unique_topic("bad-input");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(support::kafka::create_topic(&cluster.bootstrap(), &topic, 1, 1, &[]));
+    rt.block_on(support::kafka::create_topic(
+        &cluster.bootstrap(),
+        &topic,
+        1,
+        1,
+        &[],
+    ));
     topic
 }
 
@@ -97,22 +111,34 @@ fn garbage_and_truncated_frames_close_the_connection() {
 
     let mut c = RawConnection::connect(cluster.client_address(0));
     c.send_raw(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    assert!(c.is_closed_within(Duration::from_secs(5)), "HTTP garbage must close the connection");
+    assert!(
+        c.is_closed_within(Duration::from_secs(5)),
+        "HTTP garbage must close the connection"
+    );
 
     let mut c = RawConnection::connect(cluster.client_address(0));
     c.send_raw(&[0xff, 0xff, 0xff, 0xf0, 1, 2, 3]).unwrap();
-    assert!(c.is_closed_within(Duration::from_secs(5)), "negative frame length must close");
+    assert!(
+        c.is_closed_within(Duration::from_secs(5)),
+        "negative frame length must close"
+    );
 
     let mut c = RawConnection::connect(cluster.client_address(0));
     c.send_raw(&[0, 0, 0, 3, 0, 3, 0]).unwrap();
-    assert!(c.is_closed_within(Duration::from_secs(5)), "frame too short for a header must close");
+    assert!(
+        c.is_closed_within(Duration::from_secs(5)),
+        "frame too short for a header must close"
+    );
 
     // Truncated: announce 100 bytes, send 10, hang up.
     let mut c = RawConnection::connect(cluster.client_address(0));
-    c.send_raw(&[0, 0, 0, 100, 0, 3, 0, 9, 0, 0, 0, 1, 0, 0]).unwrap();
+    c.send_raw(&[0, 0, 0, 100, 0, 3, 0, 9, 0, 0, 0, 1, 0, 0])
+        .unwrap();
     drop(c);
 
-    let r = bystander.request(&ApiVersionsRequest::default(), 2).expect("bystander still served");
+    let r = bystander
+        .request(&ApiVersionsRequest::default(), 2)
+        .expect("bystander still served");
     assert_eq!(r.error_code, 0);
     assert_alive(cluster);
 }
@@ -123,19 +149,28 @@ fn unknown_api_keys_and_versions() {
     let mut c = RawConnection::connect(cluster.client_address(0));
     let frame = c.frame_with_key(999, 0, |b| b.put_i32(0));
     c.send_raw(&frame).unwrap();
-    assert!(c.is_closed_within(Duration::from_secs(5)), "unknown api key closes the connection (as Kafka)");
+    assert!(
+        c.is_closed_within(Duration::from_secs(5)),
+        "unknown api key closes the connection (as Kafka)"
+    );
 
     // An unsupported Metadata version: Kafka closes the connection.
     let mut c = RawConnection::connect(cluster.client_address(0));
     let frame = c.frame_with_key(ApiKey::Metadata as i16, 99, |b| b.put_i32(-1));
     c.send_raw(&frame).unwrap();
-    assert!(c.is_closed_within(Duration::from_secs(5)), "unsupported version closes the connection");
+    assert!(
+        c.is_closed_within(Duration::from_secs(5)),
+        "unsupported version closes the connection"
+    );
 
     // A known API the broker does not serve (transactions) closes the connection too.
     let mut c = RawConnection::connect(cluster.client_address(0));
     let frame = c.frame_with_key(ApiKey::EndTxn as i16, 3, |b| b.put_slice(&[0; 16]));
     c.send_raw(&frame).unwrap();
-    assert!(c.is_closed_within(Duration::from_secs(5)), "unsupported api closes the connection");
+    assert!(
+        c.is_closed_within(Duration::from_secs(5)),
+        "unsupported api closes the connection"
+    );
 
     // ApiVersions at a too-new version: answered at v0 with UNSUPPORTED_VERSION (KIP-511).
     let mut c = RawConnection::connect(cluster.client_address(0));
@@ -161,7 +196,10 @@ fn oversized_frames_are_refused_without_reading_them() {
     // 64 MiB announced, above socket.request.max.bytes (4 MiB here).
     c.send_raw(&(64 * 1024 * 1024i32).to_be_bytes()).unwrap();
     c.send_raw(&[0, 3, 0, 9]).unwrap();
-    assert!(c.is_closed_within(Duration::from_secs(5)), "oversized frame must close");
+    assert!(
+        c.is_closed_within(Duration::from_secs(5)),
+        "oversized frame must close"
+    );
     assert_alive(cluster);
 }
 
@@ -170,13 +208,24 @@ fn huge_array_counts_do_not_allocate() {
     let cluster = broker();
     // The published 8-byte reproducer: Metadata v0 declaring 54,265,856 topics.
     let mut c = RawConnection::connect(cluster.client_address(0));
-    c.send_raw(&[0, 0, 0, 14, 0, 3, 0, 0, 0, 0, 0, 1, 0, 0, 0x03, 0x3c, 0x0c, 0x00]).unwrap();
-    assert!(c.is_closed_within(Duration::from_secs(5)), "malformed metadata closes");
+    c.send_raw(&[
+        0, 0, 0, 14, 0, 3, 0, 0, 0, 0, 0, 1, 0, 0, 0x03, 0x3c, 0x0c, 0x00,
+    ])
+    .unwrap();
+    assert!(
+        c.is_closed_within(Duration::from_secs(5)),
+        "malformed metadata closes"
+    );
     // A flexible request declaring 2^32-2 topics in a compact array.
     let mut c = RawConnection::connect(cluster.client_address(0));
-    let frame = c.frame_with_key(ApiKey::Metadata as i16, 12, |b| b.put_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]));
+    let frame = c.frame_with_key(ApiKey::Metadata as i16, 12, |b| {
+        b.put_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f])
+    });
     c.send_raw(&frame).unwrap();
-    assert!(c.is_closed_within(Duration::from_secs(5)), "malformed compact array closes");
+    assert!(
+        c.is_closed_within(Duration::from_secs(5)),
+        "malformed compact array closes"
+    );
     assert_alive(cluster);
 }
 
@@ -190,20 +239,34 @@ fn bad_batches_get_kafka_error_codes() {
     let mut bad_crc = BytesMut::from(&good[..]);
     let last = bad_crc.len() - 1;
     bad_crc[last] ^= 0xff;
-    assert_eq!(produce_error(cluster, &topic, bad_crc.freeze()), 2, "CORRUPT_MESSAGE for a bad CRC");
+    assert_eq!(
+        produce_error(cluster, &topic, bad_crc.freeze()),
+        2,
+        "CORRUPT_MESSAGE for a bad CRC"
+    );
 
     // Magic 1 in a produce v9 request.
     let mut bad_magic = BytesMut::from(&good[..]);
     bad_magic[16] = 1;
-    assert_eq!(produce_error(cluster, &topic, bad_magic.freeze()), 87, "INVALID_RECORD for magic 1");
+    assert_eq!(
+        produce_error(cluster, &topic, bad_magic.freeze()),
+        87,
+        "INVALID_RECORD for magic 1"
+    );
 
     // Batch length larger than the bytes sent.
     let truncated = good.slice(..good.len() - 5);
-    assert_eq!(produce_error(cluster, &topic, truncated), 2, "CORRUPT_MESSAGE for a truncated batch");
+    assert_eq!(
+        produce_error(cluster, &topic, truncated),
+        2,
+        "CORRUPT_MESSAGE for a truncated batch"
+    );
 
     // Nothing bad was appended: a good batch lands at offset 0.
     let mut c = RawConnection::connect(cluster.client_address(0));
-    let response = c.request(&produce(&topic, good.clone(), 1), 9).expect("produce");
+    let response = c
+        .request(&produce(&topic, good.clone(), 1), 9)
+        .expect("produce");
     let p = &response.responses[0].partition_responses[0];
     assert_eq!((p.error_code, p.base_offset), (0, 0));
 
@@ -213,7 +276,10 @@ fn bad_batches_get_kafka_error_codes() {
     let mut c = RawConnection::connect(cluster.client_address(0));
     let frame = c.frame(&produce(&topic, bad_crc.freeze(), 0), 9);
     c.send_raw(&frame).unwrap();
-    assert!(c.is_closed_within(Duration::from_secs(5)), "failed acks=0 produce closes the connection");
+    assert!(
+        c.is_closed_within(Duration::from_secs(5)),
+        "failed acks=0 produce closes the connection"
+    );
     assert_alive(cluster);
 }
 
@@ -248,6 +314,8 @@ fn random_frames_never_crash_the_broker() {
     }
     // And a metadata request still works.
     let mut c = RawConnection::connect(cluster.client_address(0));
-    let md = c.request(&MetadataRequest::default().with_topics(None), 12).expect("metadata");
+    let md = c
+        .request(&MetadataRequest::default().with_topics(None), 12)
+        .expect("metadata");
     assert_eq!(md.brokers.len(), 1);
 }

@@ -25,17 +25,29 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn three_brokers() -> Cluster {
-    Cluster::start(ClusterOptions::new(3).property("min.insync.replicas", 2).property("default.replication.factor", 3))
+    Cluster::start(
+        ClusterOptions::new(3)
+            .property("min.insync.replicas", 2)
+            .property("default.replication.factor", 3),
+    )
 }
 
 fn create(cluster: &Cluster, topic: &str) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(kafka::create_topic(&cluster.bootstrap(), topic, PARTITIONS, 3, &[("min.insync.replicas", "2")]));
+    rt.block_on(kafka::create_topic(
+        &cluster.bootstrap(),
+        topic,
+        PARTITIONS,
+        3,
+        &[("min.insync.replicas", "2")],
+    ));
 }
 
 /// ISR size of each partition, from metadata.
 fn isr_sizes(bootstrap: &str, topic: &str) -> Vec<usize> {
-    let consumer: BaseConsumer = kafka::config(bootstrap, &[("group.id", "isr-probe")]).create().expect("consumer");
+    let consumer: BaseConsumer = kafka::config(bootstrap, &[("group.id", "isr-probe")])
+        .create()
+        .expect("consumer");
     let Ok(md) = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)) else {
         return Vec::new();
     };
@@ -73,7 +85,10 @@ fn leader_killed_while_producing_loses_nothing() {
     let topic = unique_topic("kill-leader");
     create(&cluster, &topic);
     let workload = Workload::start(&cluster.bootstrap(), &topic, PARTITIONS, 1000, &[]);
-    assert!(wait_until(Duration::from_secs(30), || workload.acked_so_far() > 2000), "workload did not start");
+    assert!(
+        wait_until(Duration::from_secs(30), || workload.acked_so_far() > 2000),
+        "workload did not start"
+    );
     let victim = busiest_leader(&cluster.bootstrap(), &topic);
     let killed_at = Instant::now();
     cluster.kill(victim);
@@ -82,11 +97,21 @@ fn leader_killed_while_producing_loses_nothing() {
     let acks = workload.stop();
     let stall = acks.longest_stall(killed_at, end);
     eprintln!("FIGURE leader failover (kill -9 -> acks again): longest stall {stall:?}, {} acked, {} failed", acks.total(), acks.failures);
-    assert_eq!(acks.failures, 0, "no produce may fail: {:?}", acks.first_error);
+    assert_eq!(
+        acks.failures, 0,
+        "no produce may fail: {:?}",
+        acks.first_error
+    );
 
     cluster.restart(victim);
     cluster.wait_ready(victim, Duration::from_secs(60));
-    let records = kafka::read_all(&cluster.bootstrap(), &topic, PARTITIONS, acks.total(), Duration::from_secs(60));
+    let records = kafka::read_all(
+        &cluster.bootstrap(),
+        &topic,
+        PARTITIONS,
+        acks.total(),
+        Duration::from_secs(60),
+    );
     verify(&records, &acks);
 }
 
@@ -98,10 +123,14 @@ fn paused_follower_leaves_and_rejoins_the_isr() {
     create(&cluster, &topic);
     let bootstrap = cluster.bootstrap();
     let workload = Workload::start(&bootstrap, &topic, PARTITIONS, 500, &[]);
-    assert!(wait_until(Duration::from_secs(30), || workload.acked_so_far() > 500));
+    assert!(wait_until(Duration::from_secs(30), || workload
+        .acked_so_far()
+        > 500));
     // Pause a broker that leads nothing of this topic if possible, else any non-busiest one.
     let leaders = kafka::leaders(&bootstrap, &topic);
-    let follower = (0..3).find(|i| !leaders.values().any(|l| *l == *i as i32)).unwrap_or((busiest_leader(&bootstrap, &topic) + 1) % 3);
+    let follower = (0..3)
+        .find(|i| !leaders.values().any(|l| *l == *i as i32))
+        .unwrap_or((busiest_leader(&bootstrap, &topic) + 1) % 3);
     let paused_at = Instant::now();
     cluster.pause(follower);
     let others = bootstrap_without(&cluster, follower);
@@ -112,7 +141,11 @@ fn paused_follower_leaves_and_rejoins_the_isr() {
     eprintln!("FIGURE ISR shrink after SIGSTOP: {:?}", paused_at.elapsed());
     assert!(shrunk, "ISR did not shrink while the follower was paused");
     let before = workload.acked_so_far();
-    assert!(wait_until(Duration::from_secs(20), || workload.acked_so_far() > before + 1000), "producing stalled with a follower paused");
+    assert!(
+        wait_until(Duration::from_secs(20), || workload.acked_so_far()
+            > before + 1000),
+        "producing stalled with a follower paused"
+    );
     std::thread::sleep(Duration::from_secs(3));
     let lag_records = workload.acked_so_far();
     let resumed_at = Instant::now();
@@ -129,7 +162,13 @@ fn paused_follower_leaves_and_rejoins_the_isr() {
     assert!(rejoined, "the follower did not rejoin the ISR");
     let acks = workload.stop();
     assert_eq!(acks.failures, 0, "{:?}", acks.first_error);
-    let records = kafka::read_all(&bootstrap, &topic, PARTITIONS, acks.total(), Duration::from_secs(60));
+    let records = kafka::read_all(
+        &bootstrap,
+        &topic,
+        PARTITIONS,
+        acks.total(),
+        Duration::from_secs(60),
+    );
     verify(&records, &acks);
 }
 
@@ -141,7 +180,9 @@ fn isolated_leader_cannot_ack_and_truncates_when_it_returns() {
     create(&cluster, &topic);
     let bootstrap = cluster.bootstrap();
     let workload = Workload::start(&bootstrap, &topic, PARTITIONS, 500, &[]);
-    assert!(wait_until(Duration::from_secs(30), || workload.acked_so_far() > 500));
+    assert!(wait_until(Duration::from_secs(30), || workload
+        .acked_so_far()
+        > 500));
     let victim = busiest_leader(&bootstrap, &topic);
     let cut_at = Instant::now();
     cluster.isolate(victim);
@@ -149,26 +190,49 @@ fn isolated_leader_cannot_ack_and_truncates_when_it_returns() {
     let others = bootstrap_without(&cluster, victim);
     let moved = wait_until(Duration::from_secs(30), || {
         let leaders = kafka::leaders(&others, &topic);
-        leaders.len() == PARTITIONS as usize && leaders.values().all(|l| *l >= 0 && *l != victim as i32)
+        leaders.len() == PARTITIONS as usize
+            && leaders.values().all(|l| *l >= 0 && *l != victim as i32)
     });
-    eprintln!("FIGURE leadership moved off the isolated broker after {:?}", cut_at.elapsed());
+    eprintln!(
+        "FIGURE leadership moved off the isolated broker after {:?}",
+        cut_at.elapsed()
+    );
     assert!(moved, "no new leaders on the majority side");
     let before = workload.acked_so_far();
-    assert!(wait_until(Duration::from_secs(40), || workload.acked_so_far() > before + 1000), "producing did not resume on the majority side");
+    assert!(
+        wait_until(Duration::from_secs(40), || workload.acked_so_far()
+            > before + 1000),
+        "producing did not resume on the majority side"
+    );
     cluster.heal(victim);
     let healed_at = Instant::now();
     let rejoined = wait_until(Duration::from_secs(60), || {
         let sizes = isr_sizes(&bootstrap, &topic);
         !sizes.is_empty() && sizes.iter().all(|s| *s == 3)
     });
-    eprintln!("FIGURE old leader rejoined the ISR {:?} after healing", healed_at.elapsed());
+    eprintln!(
+        "FIGURE old leader rejoined the ISR {:?} after healing",
+        healed_at.elapsed()
+    );
     assert!(rejoined, "the old leader did not rejoin");
     let acks = workload.stop();
     assert_eq!(acks.failures, 0, "{:?}", acks.first_error);
-    let records = kafka::read_all(&bootstrap, &topic, PARTITIONS, acks.total(), Duration::from_secs(60));
+    let records = kafka::read_all(
+        &bootstrap,
+        &topic,
+        PARTITIONS,
+        acks.total(),
+        Duration::from_secs(60),
+    );
     verify(&records, &acks);
     // Every replica holds the same data: read from each broker's view via a consumer bound to it.
-    let victim_view = kafka::read_all(&cluster.client_address(victim).to_string(), &topic, PARTITIONS, acks.total(), Duration::from_secs(60));
+    let victim_view = kafka::read_all(
+        &cluster.client_address(victim).to_string(),
+        &topic,
+        PARTITIONS,
+        acks.total(),
+        Duration::from_secs(60),
+    );
     verify(&victim_view, &acks);
 }
 
@@ -184,13 +248,24 @@ fn two_of_three_down_fails_cleanly_then_resumes() {
     let bootstrap = cluster.client_address(survivor).to_string();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (acked, failed) = rt.block_on(async {
-        let producer = kafka::producer(&bootstrap, &[("enable.idempotence", "true"), ("acks", "all"), ("message.timeout.ms", "8000")]);
+        let producer = kafka::producer(
+            &bootstrap,
+            &[
+                ("enable.idempotence", "true"),
+                ("acks", "all"),
+                ("message.timeout.ms", "8000"),
+            ],
+        );
         let mut futures = Vec::new();
         for i in 0..60 {
             let value = format!("{}:{}", i % PARTITIONS, i);
             futures.push(
                 producer
-                    .send_result(rdkafka::producer::FutureRecord::<(), _>::to(&topic).partition(i % PARTITIONS).payload(&value))
+                    .send_result(
+                        rdkafka::producer::FutureRecord::<(), _>::to(&topic)
+                            .partition(i % PARTITIONS)
+                            .payload(&value),
+                    )
                     .expect("enqueue"),
             );
         }
@@ -204,17 +279,33 @@ fn two_of_three_down_fails_cleanly_then_resumes() {
         }
         (acked, failed)
     });
-    assert_eq!(acked, 0, "no acks=all write may be acknowledged with two of three brokers down");
+    assert_eq!(
+        acked, 0,
+        "no acks=all write may be acknowledged with two of three brokers down"
+    );
     assert_eq!(failed, 60);
     cluster.restart(1);
     cluster.wait_ready(1, Duration::from_secs(60));
     let resumed_at = Instant::now();
     let workload = Workload::start(&cluster.bootstrap(), &topic, PARTITIONS, 200, &[]);
     let resumed = wait_until(Duration::from_secs(60), || workload.acked_so_far() > 200);
-    eprintln!("FIGURE producing resumed {:?} after a second broker returned", resumed_at.elapsed());
+    eprintln!(
+        "FIGURE producing resumed {:?} after a second broker returned",
+        resumed_at.elapsed()
+    );
     let acks = workload.stop();
-    assert!(resumed, "producing did not resume with two of three brokers: {:?}", acks.first_error);
-    let records = kafka::read_all(&cluster.bootstrap(), &topic, PARTITIONS, acks.total(), Duration::from_secs(60));
+    assert!(
+        resumed,
+        "producing did not resume with two of three brokers: {:?}",
+        acks.first_error
+    );
+    let records = kafka::read_all(
+        &cluster.bootstrap(),
+        &topic,
+        PARTITIONS,
+        acks.total(),
+        Duration::from_secs(60),
+    );
     verify(&records, &acks);
 }
 
@@ -231,11 +322,22 @@ fn rolling_restart_while_producing_and_consuming() {
     let consumed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let consumer_thread = {
-        let (bootstrap, topic, group, consumed, stop) = (bootstrap.clone(), topic.clone(), group.clone(), consumed.clone(), stop.clone());
+        let (bootstrap, topic, group, consumed, stop) = (
+            bootstrap.clone(),
+            topic.clone(),
+            group.clone(),
+            consumed.clone(),
+            stop.clone(),
+        );
         std::thread::spawn(move || {
             let consumer: BaseConsumer = kafka::config(
                 &bootstrap,
-                &[("group.id", &group), ("auto.offset.reset", "earliest"), ("enable.auto.commit", "true"), ("auto.commit.interval.ms", "500")],
+                &[
+                    ("group.id", &group),
+                    ("auto.offset.reset", "earliest"),
+                    ("enable.auto.commit", "true"),
+                    ("auto.commit.interval.ms", "500"),
+                ],
             )
             .create()
             .expect("consumer");
@@ -247,11 +349,16 @@ fn rolling_restart_while_producing_and_consuming() {
             }
         })
     };
-    assert!(wait_until(Duration::from_secs(30), || workload.acked_so_far() > 500));
+    assert!(wait_until(Duration::from_secs(30), || workload
+        .acked_so_far()
+        > 500));
     let started = Instant::now();
     for i in 0..3 {
         let status = cluster.terminate(i, Duration::from_secs(60));
-        assert!(status.is_some_and(|s| s.success()), "broker {i} did not exit cleanly on SIGTERM");
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "broker {i} did not exit cleanly on SIGTERM"
+        );
         cluster.restart(i);
         cluster.wait_ready(i, Duration::from_secs(60));
     }
@@ -268,8 +375,17 @@ fn rolling_restart_while_producing_and_consuming() {
         consumed.load(std::sync::atomic::Ordering::SeqCst)
     );
     assert_eq!(acks.failures, 0, "{:?}", acks.first_error);
-    assert!(consumed.load(std::sync::atomic::Ordering::SeqCst) > 0, "the group consumed during the restart");
-    let records = kafka::read_all(&bootstrap, &topic, PARTITIONS, acks.total(), Duration::from_secs(60));
+    assert!(
+        consumed.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "the group consumed during the restart"
+    );
+    let records = kafka::read_all(
+        &bootstrap,
+        &topic,
+        PARTITIONS,
+        acks.total(),
+        Duration::from_secs(60),
+    );
     verify(&records, &acks);
 }
 
@@ -279,8 +395,16 @@ fn terminated_leader_hands_over_quickly() {
     let mut cluster = three_brokers();
     let topic = unique_topic("sigterm-leader");
     create(&cluster, &topic);
-    let workload = Workload::start(&cluster.bootstrap(), &topic, PARTITIONS, 1000, &[("retry.backoff.ms", "10"), ("retry.backoff.max.ms", "50")]);
-    assert!(wait_until(Duration::from_secs(30), || workload.acked_so_far() > 2000));
+    let workload = Workload::start(
+        &cluster.bootstrap(),
+        &topic,
+        PARTITIONS,
+        1000,
+        &[("retry.backoff.ms", "10"), ("retry.backoff.max.ms", "50")],
+    );
+    assert!(wait_until(Duration::from_secs(30), || workload
+        .acked_so_far()
+        > 2000));
     let victim = busiest_leader(&cluster.bootstrap(), &topic);
     let at = Instant::now();
     let status = cluster.terminate(victim, Duration::from_secs(60));
@@ -297,7 +421,13 @@ fn terminated_leader_hands_over_quickly() {
     assert_eq!(acks.failures, 0, "{:?}", acks.first_error);
     cluster.restart(victim);
     cluster.wait_ready(victim, Duration::from_secs(60));
-    let records = kafka::read_all(&cluster.bootstrap(), &topic, PARTITIONS, acks.total(), Duration::from_secs(60));
+    let records = kafka::read_all(
+        &cluster.bootstrap(),
+        &topic,
+        PARTITIONS,
+        acks.total(),
+        Duration::from_secs(60),
+    );
     verify(&records, &acks);
 }
 
@@ -312,12 +442,21 @@ fn group_offsets_survive_the_loss_of_the_coordinator() {
     let commit = |consumer: &BaseConsumer, offset: i64| {
         let mut tpl = TopicPartitionList::new();
         for p in 0..PARTITIONS {
-            tpl.add_partition_offset(&topic, p, Offset::Offset(offset + i64::from(p))).unwrap();
+            tpl.add_partition_offset(&topic, p, Offset::Offset(offset + i64::from(p)))
+                .unwrap();
         }
         consumer.commit(&tpl, CommitMode::Sync)
     };
-    let consumer: BaseConsumer = kafka::config(&bootstrap, &[("group.id", &group), ("enable.auto.commit", "false")]).create().expect("consumer");
-    assert!(wait_until(Duration::from_secs(30), || commit(&consumer, 10).is_ok()), "first commit");
+    let consumer: BaseConsumer = kafka::config(
+        &bootstrap,
+        &[("group.id", &group), ("enable.auto.commit", "false")],
+    )
+    .create()
+    .expect("consumer");
+    assert!(
+        wait_until(Duration::from_secs(30), || commit(&consumer, 10).is_ok()),
+        "first commit"
+    );
     drop(consumer);
     // Find and kill the coordinator: the leader of the group's __consumer_offsets partition.
     let coordinator = {
@@ -325,7 +464,9 @@ fn group_offsets_survive_the_loss_of_the_coordinator() {
         let response = c
             .request(
                 &kafka_protocol::messages::FindCoordinatorRequest::default()
-                    .with_key(kafka_protocol::protocol::StrBytes::from_string(group.clone()))
+                    .with_key(kafka_protocol::protocol::StrBytes::from_string(
+                        group.clone(),
+                    ))
                     .with_key_type(0),
                 3,
             )
@@ -335,7 +476,12 @@ fn group_offsets_survive_the_loss_of_the_coordinator() {
     };
     cluster.kill(coordinator);
     let others = bootstrap_without(&cluster, coordinator);
-    let consumer: BaseConsumer = kafka::config(&others, &[("group.id", &group), ("enable.auto.commit", "false")]).create().expect("consumer");
+    let consumer: BaseConsumer = kafka::config(
+        &others,
+        &[("group.id", &group), ("enable.auto.commit", "false")],
+    )
+    .create()
+    .expect("consumer");
     let mut tpl = TopicPartitionList::new();
     for p in 0..PARTITIONS {
         tpl.add_partition(&topic, p);
@@ -343,16 +489,28 @@ fn group_offsets_survive_the_loss_of_the_coordinator() {
     let mut found = None;
     assert!(
         wait_until(Duration::from_secs(60), || {
-            found = consumer.committed_offsets(tpl.clone(), Duration::from_secs(5)).ok();
-            found.as_ref().is_some_and(|f| f.elements().iter().all(|e| e.offset() != Offset::Invalid))
+            found = consumer
+                .committed_offsets(tpl.clone(), Duration::from_secs(5))
+                .ok();
+            found
+                .as_ref()
+                .is_some_and(|f| f.elements().iter().all(|e| e.offset() != Offset::Invalid))
         }),
         "committed offsets not readable after the coordinator died"
     );
     for e in found.expect("offsets").elements() {
-        assert_eq!(e.offset(), Offset::Offset(10 + i64::from(e.partition())), "offset of partition {}", e.partition());
+        assert_eq!(
+            e.offset(),
+            Offset::Offset(10 + i64::from(e.partition())),
+            "offset of partition {}",
+            e.partition()
+        );
     }
     // And the new coordinator accepts commits.
-    assert!(wait_until(Duration::from_secs(30), || commit(&consumer, 20).is_ok()));
+    assert!(wait_until(Duration::from_secs(30), || commit(
+        &consumer, 20
+    )
+    .is_ok()));
 }
 
 #[test]
@@ -368,7 +526,10 @@ fn consumer_reads_from_a_replica_in_its_rack() {
         let assignment: &[&[i32]] = &[&[0, 1, 2]];
         let r = admin
             .create_topics(
-                &[NewTopic::new(&topic, 1, TopicReplication::Variable(assignment)).set("min.insync.replicas", "2")],
+                &[
+                    NewTopic::new(&topic, 1, TopicReplication::Variable(assignment))
+                        .set("min.insync.replicas", "2"),
+                ],
                 &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
             )
             .await
@@ -377,18 +538,33 @@ fn consumer_reads_from_a_replica_in_its_rack() {
     });
     kafka::wait_for_leaders(&bootstrap, &topic, 1, Duration::from_secs(30));
     let workload = Workload::start(&bootstrap, &topic, 1, 500, &[]);
-    assert!(wait_until(Duration::from_secs(30), || workload.acked_so_far() > 1000));
+    assert!(wait_until(Duration::from_secs(30), || workload
+        .acked_so_far()
+        > 1000));
     let acks = workload.stop();
-    let bytes_out = |i: usize| cluster.metric(i, &format!("kafka_server_brokertopicmetrics_bytesout_total{{topic=\"{topic}\"}}")).unwrap_or(0.0);
+    let bytes_out = |i: usize| {
+        cluster
+            .metric(
+                i,
+                &format!("kafka_server_brokertopicmetrics_bytesout_total{{topic=\"{topic}\"}}"),
+            )
+            .unwrap_or(0.0)
+    };
     let before: Vec<f64> = (0..3).map(bytes_out).collect();
     let consumer: BaseConsumer = kafka::config(
         &bootstrap,
-        &[("group.id", "rack-b-reader"), ("client.rack", &cluster.rack(1)), ("enable.auto.commit", "false"), ("fetch.wait.max.ms", "100")],
+        &[
+            ("group.id", "rack-b-reader"),
+            ("client.rack", &cluster.rack(1)),
+            ("enable.auto.commit", "false"),
+            ("fetch.wait.max.ms", "100"),
+        ],
     )
     .create()
     .expect("consumer");
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(&topic, 0, Offset::Beginning).unwrap();
+    tpl.add_partition_offset(&topic, 0, Offset::Beginning)
+        .unwrap();
     consumer.assign(&tpl).expect("assign");
     let mut n = 0;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -402,6 +578,12 @@ fn consumer_reads_from_a_replica_in_its_rack() {
     let after: Vec<f64> = (0..3).map(bytes_out).collect();
     let served: Vec<f64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
     eprintln!("FIGURE bytes served to the rack-b consumer per broker: {served:?}");
-    assert!(served[1] > 0.0, "the replica in the consumer's rack served it");
-    assert!(served[1] > served[0] * 10.0, "the leader in another rack served most records: {served:?}");
+    assert!(
+        served[1] > 0.0,
+        "the replica in the consumer's rack served it"
+    );
+    assert!(
+        served[1] > served[0] * 10.0,
+        "the leader in another rack served most records: {served:?}"
+    );
 }

@@ -69,24 +69,41 @@ fn three_members_then_one_leaves(strategy: &str) {
     let seen: Arc<Mutex<Vec<(String, i32, i64)>>> = Arc::new(Mutex::new(Vec::new()));
     let stop_all = Arc::new(AtomicBool::new(false));
     let leave_first = Arc::new(AtomicBool::new(false));
-    let assignments: Arc<Mutex<BTreeMap<usize, BTreeSet<i32>>>> = Arc::new(Mutex::new(BTreeMap::new()));
+    let assignments: Arc<Mutex<BTreeMap<usize, BTreeSet<i32>>>> =
+        Arc::new(Mutex::new(BTreeMap::new()));
     let mut handles = Vec::new();
     for member in 0..3usize {
-        let (bootstrap, topic, group, strategy) = (bootstrap.clone(), topic.clone(), group.clone(), strategy.to_string());
-        let (seen, stop_all, leave_first, assignments) = (seen.clone(), stop_all.clone(), leave_first.clone(), assignments.clone());
+        let (bootstrap, topic, group, strategy) = (
+            bootstrap.clone(),
+            topic.clone(),
+            group.clone(),
+            strategy.to_string(),
+        );
+        let (seen, stop_all, leave_first, assignments) = (
+            seen.clone(),
+            stop_all.clone(),
+            leave_first.clone(),
+            assignments.clone(),
+        );
         handles.push(std::thread::spawn(move || {
             let consumer = group_consumer(&bootstrap, &group, &strategy);
             consumer.subscribe(&[&topic]).expect("subscribe");
             let mut since_commit = 0;
             loop {
-                if stop_all.load(Ordering::SeqCst) || (member == 0 && leave_first.load(Ordering::SeqCst)) {
+                if stop_all.load(Ordering::SeqCst)
+                    || (member == 0 && leave_first.load(Ordering::SeqCst))
+                {
                     break;
                 }
                 if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-                    seen.lock().unwrap().push((format!("m{member}"), m.partition(), m.offset()));
+                    seen.lock()
+                        .unwrap()
+                        .push((format!("m{member}"), m.partition(), m.offset()));
                     since_commit += 1;
                     if since_commit >= 100 {
-                        consumer.commit_consumer_state(CommitMode::Sync).expect("commit");
+                        consumer
+                            .commit_consumer_state(CommitMode::Sync)
+                            .expect("commit");
                         since_commit = 0;
                     }
                 } else if since_commit > 0 {
@@ -108,7 +125,9 @@ fn three_members_then_one_leaves(strategy: &str) {
     assert!(
         wait_until(Duration::from_secs(60), || {
             let a = assignments.lock().unwrap();
-            a.len() == 3 && a.values().all(|s| !s.is_empty()) && a.values().map(|s| s.len()).sum::<usize>() == PARTITIONS as usize
+            a.len() == 3
+                && a.values().all(|s| !s.is_empty())
+                && a.values().map(|s| s.len()).sum::<usize>() == PARTITIONS as usize
         }),
         "three members did not split the partitions: {:?}",
         assignments.lock().unwrap()
@@ -116,16 +135,25 @@ fn three_members_then_one_leaves(strategy: &str) {
     {
         let a = assignments.lock().unwrap();
         let all: BTreeSet<i32> = a.values().flatten().copied().collect();
-        assert_eq!(all.len(), PARTITIONS as usize, "each partition assigned once: {a:?}");
+        assert_eq!(
+            all.len(),
+            PARTITIONS as usize,
+            "each partition assigned once: {a:?}"
+        );
     }
     // Let them read some, then member 0 leaves.
-    assert!(wait_until(Duration::from_secs(60), || seen.lock().unwrap().len() > COUNT / 3));
+    assert!(wait_until(Duration::from_secs(60), || seen
+        .lock()
+        .unwrap()
+        .len()
+        > COUNT / 3));
     leave_first.store(true, Ordering::SeqCst);
     let left_at = Instant::now();
     assert!(
         wait_until(Duration::from_secs(60), || {
             let a = assignments.lock().unwrap();
-            a.get(&1).map_or(0, |s| s.len()) + a.get(&2).map_or(0, |s| s.len()) == PARTITIONS as usize
+            a.get(&1).map_or(0, |s| s.len()) + a.get(&2).map_or(0, |s| s.len())
+                == PARTITIONS as usize
         }),
         "the remaining members did not take over: {:?}",
         assignments.lock().unwrap()
@@ -135,7 +163,11 @@ fn three_members_then_one_leaves(strategy: &str) {
     // Everything gets consumed.
     let complete = wait_until(Duration::from_secs(120), || {
         let s = seen.lock().unwrap();
-        s.iter().map(|(_, p, o)| (*p, *o)).collect::<BTreeSet<_>>().len() >= COUNT
+        s.iter()
+            .map(|(_, p, o)| (*p, *o))
+            .collect::<BTreeSet<_>>()
+            .len()
+            >= COUNT
     });
     stop_all.store(true, Ordering::SeqCst);
     for h in handles {
@@ -143,12 +175,19 @@ fn three_members_then_one_leaves(strategy: &str) {
     }
     let s = seen.lock().unwrap();
     let distinct: BTreeSet<(i32, i64)> = s.iter().map(|(_, p, o)| (*p, *o)).collect();
-    assert!(complete, "only {} of {COUNT} records consumed", distinct.len());
+    assert!(
+        complete,
+        "only {} of {COUNT} records consumed",
+        distinct.len()
+    );
     assert_eq!(distinct.len(), COUNT, "every record consumed");
     let duplicates = s.len() - distinct.len();
     // At-least-once: only records read but not yet committed by the leaver (fewer than one
     // commit interval per partition it held) may be read twice.
-    assert!(duplicates <= 100 * PARTITIONS as usize, "{duplicates} duplicates is more than at-least-once allows");
+    assert!(
+        duplicates <= 100 * PARTITIONS as usize,
+        "{duplicates} duplicates is more than at-least-once allows"
+    );
 }
 
 #[test]
@@ -173,20 +212,35 @@ fn committed_offsets_survive_a_broker_restart() {
     {
         let consumer = group_consumer(&bootstrap, &group, "range");
         consumer.subscribe(&[&topic]).expect("subscribe");
-        assert!(wait_until(Duration::from_secs(30), || matches!(consumer.poll(Duration::from_millis(100)), Some(Ok(_)))));
+        assert!(wait_until(Duration::from_secs(30), || matches!(
+            consumer.poll(Duration::from_millis(100)),
+            Some(Ok(_))
+        )));
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(&topic, 0, Offset::Offset(42)).unwrap();
+        tpl.add_partition_offset(&topic, 0, Offset::Offset(42))
+            .unwrap();
         consumer.commit(&tpl, CommitMode::Sync).expect("commit 42");
     }
-    assert!(cluster.terminate(0, Duration::from_secs(30)).is_some_and(|s| s.success()), "clean exit on SIGTERM");
+    assert!(
+        cluster
+            .terminate(0, Duration::from_secs(30))
+            .is_some_and(|s| s.success()),
+        "clean exit on SIGTERM"
+    );
     cluster.restart(0);
     cluster.wait_ready(0, Duration::from_secs(60));
 
     let consumer = group_consumer(&bootstrap, &group, "range");
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition(&topic, 0);
-    let committed = consumer.committed_offsets(tpl, Duration::from_secs(30)).expect("committed offsets");
-    assert_eq!(committed.elements()[0].offset(), Offset::Offset(42), "commit survived the restart");
+    let committed = consumer
+        .committed_offsets(tpl, Duration::from_secs(30))
+        .expect("committed offsets");
+    assert_eq!(
+        committed.elements()[0].offset(),
+        Offset::Offset(42),
+        "commit survived the restart"
+    );
     consumer.subscribe(&[&topic]).expect("subscribe");
     let first = loop {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {

@@ -12,7 +12,9 @@ use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{InitProducerIdRequest, ProduceRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
 use rdkafka::producer::FutureRecord;
 use support::raw::RawConnection;
 use support::{kafka, unique_topic, Cluster, ClusterOptions};
@@ -36,8 +38,15 @@ fn idempotent_batch(producer_id: i64, epoch: i16, first_sequence: i32, count: us
         })
         .collect();
     let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, records.iter(), &RecordEncodeOptions { version: 2, compression: Compression::None })
-        .expect("encode");
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records.iter(),
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encode");
     buf.freeze()
 }
 
@@ -47,7 +56,9 @@ fn produce(c: &mut RawConnection, topic: &str, batch: Bytes) -> (i16, i64) {
         .with_timeout_ms(10_000)
         .with_topic_data(vec![TopicProduceData::default()
             .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-            .with_partition_data(vec![PartitionProduceData::default().with_index(0).with_records(Some(batch))])]);
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(batch))])]);
     let response = c.request(&request, 9).expect("produce response");
     let p = &response.responses[0].partition_responses[0];
     (p.error_code, p.base_offset)
@@ -60,22 +71,58 @@ fn duplicate_and_out_of_order_batches() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(kafka::create_topic(&cluster.bootstrap(), &topic, 1, 1, &[]));
     let mut c = RawConnection::connect(cluster.client_address(0));
-    let init = c.request(&InitProducerIdRequest::default().with_transactional_id(None).with_transaction_timeout_ms(-1), 4).expect("init producer id");
+    let init = c
+        .request(
+            &InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_transaction_timeout_ms(-1),
+            4,
+        )
+        .expect("init producer id");
     assert_eq!(init.error_code, 0);
     let pid = init.producer_id.0;
     assert!(pid >= 0);
     assert_eq!(init.producer_epoch, 0);
-    let second = c.request(&InitProducerIdRequest::default().with_transactional_id(None).with_transaction_timeout_ms(-1), 4).expect("init");
-    assert_ne!(second.producer_id.0, pid, "every idempotent producer gets its own id");
+    let second = c
+        .request(
+            &InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_transaction_timeout_ms(-1),
+            4,
+        )
+        .expect("init");
+    assert_ne!(
+        second.producer_id.0, pid,
+        "every idempotent producer gets its own id"
+    );
 
-    assert_eq!(produce(&mut c, &topic, idempotent_batch(pid, 0, 0, 3)), (0, 0));
-    assert_eq!(produce(&mut c, &topic, idempotent_batch(pid, 0, 3, 2)), (0, 3));
+    assert_eq!(
+        produce(&mut c, &topic, idempotent_batch(pid, 0, 0, 3)),
+        (0, 0)
+    );
+    assert_eq!(
+        produce(&mut c, &topic, idempotent_batch(pid, 0, 3, 2)),
+        (0, 3)
+    );
     // A retried batch: same producer, epoch and sequences -> the original offsets, nothing written.
-    assert_eq!(produce(&mut c, &topic, idempotent_batch(pid, 0, 0, 3)), (0, 0));
-    assert_eq!(produce(&mut c, &topic, idempotent_batch(pid, 0, 3, 2)), (0, 3));
+    assert_eq!(
+        produce(&mut c, &topic, idempotent_batch(pid, 0, 0, 3)),
+        (0, 0)
+    );
+    assert_eq!(
+        produce(&mut c, &topic, idempotent_batch(pid, 0, 3, 2)),
+        (0, 3)
+    );
     // A gap in the sequence.
-    assert_eq!(produce(&mut c, &topic, idempotent_batch(pid, 0, 9, 1)).0, 45, "OUT_OF_ORDER_SEQUENCE_NUMBER");
-    assert_eq!(produce(&mut c, &topic, idempotent_batch(pid, 0, 5, 1)), (0, 5));
+    assert_eq!(
+        produce(&mut c, &topic, idempotent_batch(pid, 0, 9, 1)).0,
+        45,
+        "OUT_OF_ORDER_SEQUENCE_NUMBER"
+    );
+    assert_eq!(
+        produce(&mut c, &topic, idempotent_batch(pid, 0, 5, 1)),
+        (0, 5)
+    );
     let records = kafka::read_all(&cluster.bootstrap(), &topic, 1, 6, Duration::from_secs(30));
     assert_eq!(records.len(), 6, "duplicates were not written");
 }
@@ -104,7 +151,11 @@ fn retries_through_a_stalled_broker_write_each_record_once() {
         let mut futures = Vec::with_capacity(COUNT);
         for i in 0..COUNT {
             let value = format!("r{i}");
-            futures.push(producer.send_result(FutureRecord::<(), _>::to(&topic).payload(&value)).expect("enqueue"));
+            futures.push(
+                producer
+                    .send_result(FutureRecord::<(), _>::to(&topic).payload(&value))
+                    .expect("enqueue"),
+            );
             if i == COUNT / 2 {
                 // Freeze the broker mid-stream: requests time out and are retried.
                 cluster.pause(0);
@@ -113,7 +164,9 @@ fn retries_through_a_stalled_broker_write_each_record_once() {
             }
         }
         for f in futures {
-            f.await.expect("delivery").expect("delivered despite the stall");
+            f.await
+                .expect("delivery")
+                .expect("delivered despite the stall");
         }
     });
     let records = kafka::read_all(&bootstrap, &topic, 3, COUNT, Duration::from_secs(60));

@@ -80,7 +80,12 @@ fn round_trip(acks: &str, codec: &str) {
                         deliveries.push(f);
                         break;
                     }
-                    Err((rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), back)) => {
+                    Err((
+                        rdkafka::error::KafkaError::MessageProduction(
+                            rdkafka::types::RDKafkaErrorCode::QueueFull,
+                        ),
+                        back,
+                    )) => {
                         record = back;
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
@@ -96,8 +101,18 @@ fn round_trip(acks: &str, codec: &str) {
         }
     });
 
-    let records = kafka::read_all(&bootstrap, &topic, PARTITIONS, MESSAGES, Duration::from_secs(120));
-    assert_eq!(records.len(), MESSAGES, "acks={acks} codec={codec}: wrong number of records");
+    let records = kafka::read_all(
+        &bootstrap,
+        &topic,
+        PARTITIONS,
+        MESSAGES,
+        Duration::from_secs(120),
+    );
+    assert_eq!(
+        records.len(),
+        MESSAGES,
+        "acks={acks} codec={codec}: wrong number of records"
+    );
     check(&records, acks, codec);
 }
 
@@ -113,21 +128,51 @@ fn check(records: &[Record], acks: &str, codec: &str) {
             .and_then(|v| std::str::from_utf8(v).ok())
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("record without seq header: {r:?}"));
-        assert!(!seen[seq], "acks={acks} codec={codec}: record {seq} seen twice");
+        assert!(
+            !seen[seq],
+            "acks={acks} codec={codec}: record {seq} seen twice"
+        );
         seen[seq] = true;
-        assert_eq!(r.partition, (seq % PARTITIONS as usize) as i32, "record {seq} in the wrong partition");
+        assert_eq!(
+            r.partition,
+            (seq % PARTITIONS as usize) as i32,
+            "record {seq} in the wrong partition"
+        );
         assert_eq!(r.key.as_deref(), Some(key(seq).as_bytes()), "key of {seq}");
-        assert_eq!(r.value.as_deref(), Some(value(seq).as_bytes()), "value of {seq}");
-        assert_eq!(r.timestamp, Some(BASE_TIMESTAMP + seq as i64), "timestamp of {seq}");
+        assert_eq!(
+            r.value.as_deref(),
+            Some(value(seq).as_bytes()),
+            "value of {seq}"
+        );
+        assert_eq!(
+            r.timestamp,
+            Some(BASE_TIMESTAMP + seq as i64),
+            "timestamp of {seq}"
+        );
         assert_eq!(r.headers.len(), 2, "headers of {seq}");
-        assert_eq!(r.headers[1], ("empty".to_string(), None), "null header of {seq}");
+        assert_eq!(
+            r.headers[1],
+            ("empty".to_string(), None),
+            "null header of {seq}"
+        );
         if let Some((offset, prev)) = last_per_partition.get(&r.partition) {
-            assert!(r.offset > *offset, "offsets not increasing in partition {}", r.partition);
-            assert!(seq > *prev, "order broken in partition {}: {seq} after {prev}", r.partition);
+            assert!(
+                r.offset > *offset,
+                "offsets not increasing in partition {}",
+                r.partition
+            );
+            assert!(
+                seq > *prev,
+                "order broken in partition {}: {seq} after {prev}",
+                r.partition
+            );
         }
         last_per_partition.insert(r.partition, (r.offset, seq));
     }
-    assert!(seen.iter().all(|s| *s), "acks={acks} codec={codec}: records missing");
+    assert!(
+        seen.iter().all(|s| *s),
+        "acks={acks} codec={codec}: records missing"
+    );
 }
 
 #[test]
@@ -166,15 +211,28 @@ fn fetch_uses_sendfile() {
         let producer = kafka::producer(&bootstrap, &[("linger.ms", "5")]);
         let mut futures = Vec::new();
         for _ in 0..COUNT {
-            futures.push(producer.send_result(FutureRecord::<(), _>::to(&topic).payload(&payload)).expect("enqueue"));
+            futures.push(
+                producer
+                    .send_result(FutureRecord::<(), _>::to(&topic).payload(&payload))
+                    .expect("enqueue"),
+            );
         }
         for f in futures {
             f.await.expect("delivery").expect("delivered");
         }
     });
-    let before = cluster.metric(0, "rivulet_network_sendfile_bytes_total").unwrap_or(0.0);
+    let before = cluster
+        .metric(0, "rivulet_network_sendfile_bytes_total")
+        .unwrap_or(0.0);
     let records = kafka::read_all(&bootstrap, &topic, 1, COUNT, Duration::from_secs(60));
     assert_eq!(records.len(), COUNT);
-    let after = cluster.metric(0, "rivulet_network_sendfile_bytes_total").expect("sendfile counter");
-    assert!(after - before >= (COUNT * 1000) as f64, "sendfile carried {} bytes, expected at least {}", after - before, COUNT * 1000);
+    let after = cluster
+        .metric(0, "rivulet_network_sendfile_bytes_total")
+        .expect("sendfile counter");
+    assert!(
+        after - before >= (COUNT * 1000) as f64,
+        "sendfile carried {} bytes, expected at least {}",
+        after - before,
+        COUNT * 1000
+    );
 }

@@ -95,7 +95,12 @@ impl ValueFormatter for CpuFormatter {
         unit
     }
 
-    fn scale_throughputs(&self, _typical: f64, throughput: &Throughput, values: &mut [f64]) -> &'static str {
+    fn scale_throughputs(
+        &self,
+        _typical: f64,
+        throughput: &Throughput,
+        values: &mut [f64],
+    ) -> &'static str {
         let per_iteration = match throughput {
             Throughput::Elements(n) | Throughput::ElementsAndBytes { elements: n, .. } => *n as f64,
             Throughput::Bytes(n) | Throughput::BytesDecimal(n) => *n as f64,

@@ -53,7 +53,10 @@ impl Shape {
     fn parse(s: &str) -> Option<Shape> {
         match s.trim() {
             "throughput" => Some(Shape::Throughput),
-            other => other.strip_prefix("seed-").and_then(|r| r.parse().ok()).map(Shape::Seed),
+            other => other
+                .strip_prefix("seed-")
+                .and_then(|r| r.parse().ok())
+                .map(Shape::Seed),
         }
     }
 }
@@ -69,29 +72,60 @@ fn env_list(name: &str, default: &str) -> Vec<String> {
 
 fn create_topic(cluster: &Cluster, topic: &str) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(support::kafka::create_topic(&cluster.bootstrap(), topic, PARTITIONS, 3, &[("min.insync.replicas", "2")]));
+    rt.block_on(support::kafka::create_topic(
+        &cluster.bootstrap(),
+        topic,
+        PARTITIONS,
+        3,
+        &[("min.insync.replicas", "2")],
+    ));
 }
 
-fn run(criterion: &mut Criterion<BrokerCpu>, brokers: usize, shape: Shape, payload: usize) -> RunSummary {
-    let cluster = Cluster::start(ClusterOptions::new(brokers).property("default.replication.factor", 3).property("min.insync.replicas", 2));
+fn run(
+    criterion: &mut Criterion<BrokerCpu>,
+    brokers: usize,
+    shape: Shape,
+    payload: usize,
+) -> RunSummary {
+    let cluster = Cluster::start(
+        ClusterOptions::new(brokers)
+            .property("default.replication.factor", 3)
+            .property("min.insync.replicas", 2),
+    );
     set_brokers((0..brokers).filter_map(|i| cluster.pid(i)).collect());
     let topic = format!("bench-{}-{payload}", shape.name());
     create_topic(&cluster, &topic);
 
-    let (producers, rate, settings, per_iteration): (usize, Rate, Vec<(&str, &str)>, u64) = match shape {
-        Shape::Seed(r) => (80, Rate::Fixed(r), vec![], u64::from(r)),
-        Shape::Throughput => (
-            4,
-            Rate::Unlimited,
-            vec![("batch.size", "1048576"), ("queue.buffering.max.messages", "1000000"), ("queue.buffering.max.kbytes", "1048576")],
-            if payload >= 1024 { 200_000 } else { 1_000_000 },
-        ),
-    };
-    let clients = workload::start(&cluster.bootstrap(), &topic, PARTITIONS, producers, CONSUMERS, payload, rate, &settings);
+    let (producers, rate, settings, per_iteration): (usize, Rate, Vec<(&str, &str)>, u64) =
+        match shape {
+            Shape::Seed(r) => (80, Rate::Fixed(r), vec![], u64::from(r)),
+            Shape::Throughput => (
+                4,
+                Rate::Unlimited,
+                vec![
+                    ("batch.size", "1048576"),
+                    ("queue.buffering.max.messages", "1000000"),
+                    ("queue.buffering.max.kbytes", "1048576"),
+                ],
+                if payload >= 1024 { 200_000 } else { 1_000_000 },
+            ),
+        };
+    let clients = workload::start(
+        &cluster.bootstrap(),
+        &topic,
+        PARTITIONS,
+        producers,
+        CONSUMERS,
+        payload,
+        rate,
+        &settings,
+    );
     let stats = clients.stats.clone();
     // Let the pipeline reach steady state before measuring.
     let warm = Instant::now();
-    while stats.consumed.load(Ordering::Relaxed) < per_iteration.min(50_000) && warm.elapsed() < Duration::from_secs(60) {
+    while stats.consumed.load(Ordering::Relaxed) < per_iteration.min(50_000)
+        && warm.elapsed() < Duration::from_secs(60)
+    {
         std::thread::sleep(Duration::from_millis(50));
     }
     stats.clear_latencies();
@@ -115,7 +149,10 @@ fn run(criterion: &mut Criterion<BrokerCpu>, brokers: usize, shape: Shape, paylo
             let target = stats.consumed.load(Ordering::Relaxed) + iters * per_iteration;
             let deadline = Instant::now() + Duration::from_secs(120) * iters as u32;
             while stats.consumed.load(Ordering::Relaxed) < target {
-                assert!(Instant::now() < deadline, "the cluster stopped delivering records");
+                assert!(
+                    Instant::now() < deadline,
+                    "the cluster stopped delivering records"
+                );
                 std::thread::sleep(Duration::from_millis(2));
             }
             let cpu = brokers_cpu_ns().saturating_sub(cpu_start);
@@ -130,8 +167,18 @@ fn run(criterion: &mut Criterion<BrokerCpu>, brokers: usize, shape: Shape, paylo
     let acked = stats.acked.load(Ordering::Relaxed) - acked_before;
     let failed = stats.failed.load(Ordering::Relaxed);
     let max_lag_s = stats.max_lag_us.load(Ordering::Relaxed) as f64 / 1e6;
-    let mut produce = std::mem::take(&mut *stats.produce_latency_us.lock().unwrap_or_else(|e| e.into_inner()));
-    let mut e2e = std::mem::take(&mut *stats.e2e_latency_us.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut produce = std::mem::take(
+        &mut *stats
+            .produce_latency_us
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()),
+    );
+    let mut e2e = std::mem::take(
+        &mut *stats
+            .e2e_latency_us
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()),
+    );
     clients.stop();
     drop(cluster);
 
@@ -165,16 +212,24 @@ fn run(criterion: &mut Criterion<BrokerCpu>, brokers: usize, shape: Shape, paylo
 }
 
 fn main() {
-    let brokers: usize = std::env::var("RIVULET_BENCH_BROKERS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
-    let shapes: Vec<Shape> = env_list("RIVULET_BENCH_SHAPES", "seed-20000,seed-40000,seed-80000,throughput")
-        .iter()
-        .filter_map(|s| Shape::parse(s))
-        .collect();
+    let brokers: usize = std::env::var("RIVULET_BENCH_BROKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let shapes: Vec<Shape> = env_list(
+        "RIVULET_BENCH_SHAPES",
+        "seed-20000,seed-40000,seed-80000,throughput",
+    )
+    .iter()
+    .filter_map(|s| Shape::parse(s))
+    .collect();
     let payloads: Vec<usize> = env_list("RIVULET_BENCH_PAYLOADS", "100,1024")
         .iter()
         .filter_map(|s| s.parse().ok())
         .collect();
-    let mut criterion = Criterion::default().with_measurement(BrokerCpu).configure_from_args();
+    let mut criterion = Criterion::default()
+        .with_measurement(BrokerCpu)
+        .configure_from_args();
     let mut results = Vec::new();
     for payload in &payloads {
         for shape in &shapes {

@@ -110,7 +110,9 @@ pub fn print_table(results: &[RunSummary]) {
 
 /// Writes `target/pipeline/summary.json` (the latest run) and a timestamped copy.
 pub fn write_json(results: &[RunSummary]) -> std::io::Result<PathBuf> {
-    let dir = PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_string())).join("pipeline");
+    let dir =
+        PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_string()))
+            .join("pipeline");
     std::fs::create_dir_all(&dir)?;
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -28,14 +28,23 @@ pub struct Stats {
 
 impl Stats {
     pub fn clear_latencies(&self) {
-        self.produce_latency_us.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        self.e2e_latency_us.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.produce_latency_us
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.e2e_latency_us
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         self.max_lag_us.store(0, Ordering::SeqCst);
     }
 }
 
 fn now_us() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
 }
 
 /// How producers send.
@@ -71,7 +80,14 @@ fn client_config(bootstrap: &str) -> ClientConfig {
 
 /// Starts `consumers` group members reading `topic`, then waits until the group owns every
 /// partition.
-pub fn start_consumers(bootstrap: &str, topic: &str, partitions: i32, consumers: usize, stats: Arc<Stats>, stop: Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<()>> {
+pub fn start_consumers(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    consumers: usize,
+    stats: Arc<Stats>,
+    stop: Arc<AtomicBool>,
+) -> Vec<std::thread::JoinHandle<()>> {
     let group = format!("bench-{topic}");
     let assigned = Arc::new(AtomicU64::new(0));
     let mut threads = Vec::new();
@@ -108,12 +124,20 @@ pub fn start_consumers(bootstrap: &str, topic: &str, partitions: i32, consumers:
                         }
                         stats.consumed.fetch_add(1, Ordering::Relaxed);
                         if local.len() >= 4096 {
-                            stats.e2e_latency_us.lock().unwrap_or_else(|e| e.into_inner()).append(&mut local);
+                            stats
+                                .e2e_latency_us
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .append(&mut local);
                         }
                     }
                     Some(Err(_)) | None => {
                         if !local.is_empty() {
-                            stats.e2e_latency_us.lock().unwrap_or_else(|e| e.into_inner()).append(&mut local);
+                            stats
+                                .e2e_latency_us
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .append(&mut local);
                         }
                     }
                 }
@@ -122,7 +146,10 @@ pub fn start_consumers(bootstrap: &str, topic: &str, partitions: i32, consumers:
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     while assigned.load(Ordering::SeqCst) < partitions as u64 {
-        assert!(Instant::now() < deadline, "consumer group did not take all partitions");
+        assert!(
+            Instant::now() < deadline,
+            "consumer group did not take all partitions"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     threads
@@ -142,8 +169,14 @@ impl ProducerContext for Acknowledger {
         match result {
             Ok(_) => {
                 self.stats.acked.fetch_add(1, Ordering::Relaxed);
-                let latency = now_us().saturating_sub(sent_us as u64).min(u64::from(u32::MAX)) as u32;
-                self.stats.produce_latency_us.lock().unwrap_or_else(|e| e.into_inner()).push(latency);
+                let latency = now_us()
+                    .saturating_sub(sent_us as u64)
+                    .min(u64::from(u32::MAX)) as u32;
+                self.stats
+                    .produce_latency_us
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(latency);
             }
             Err(_) => {
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);
@@ -158,7 +191,9 @@ type Producer = ThreadedProducer<Acknowledger>;
 fn send(producer: &Producer, topic: &str, value: &mut [u8], stats: &Stats) -> bool {
     let sent = now_us();
     value[..8].copy_from_slice(&sent.to_be_bytes());
-    match producer.send(BaseRecord::<(), [u8], usize>::with_opaque_to(topic, sent as usize).payload(value)) {
+    match producer
+        .send(BaseRecord::<(), [u8], usize>::with_opaque_to(topic, sent as usize).payload(value))
+    {
         Ok(()) => true,
         Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => false,
         Err(_) => {
@@ -183,7 +218,14 @@ pub fn start(
 ) -> Clients {
     let stop = Arc::new(AtomicBool::new(false));
     let stats = Arc::new(Stats::default());
-    let mut threads = start_consumers(bootstrap, topic, partitions, consumers, stats.clone(), stop.clone());
+    let mut threads = start_consumers(
+        bootstrap,
+        topic,
+        partitions,
+        consumers,
+        stats.clone(),
+        stop.clone(),
+    );
     let clients: Vec<Producer> = (0..producers)
         .map(|_| {
             let mut config = client_config(bootstrap);
@@ -196,7 +238,9 @@ pub fn start(
                 config.set(*k, *v);
             }
             config
-                .create_with_context(Acknowledger { stats: stats.clone() })
+                .create_with_context(Acknowledger {
+                    stats: stats.clone(),
+                })
                 .expect("producer")
         })
         .collect();
@@ -238,5 +282,9 @@ pub fn start(
             }
         }
     }
-    Clients { stop, threads, stats }
+    Clients {
+        stop,
+        threads,
+        stats,
+    }
 }

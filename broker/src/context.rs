@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use raft_controller::{MetadataImage, Quorum};
-use tokio::sync::watch;
 use storage::LogManager;
+use tokio::sync::watch;
 
 use crate::config::BrokerConfig;
 use crate::coordinator::GroupCoordinator;

@@ -16,9 +16,17 @@ pub enum LogDirError {
     #[error("log dir {0} is in use by another process (its .lock is held)")]
     Locked(PathBuf),
     #[error("log dir {path} belongs to node {found}, but this broker is node {expected}")]
-    WrongNode { path: PathBuf, expected: i32, found: String },
+    WrongNode {
+        path: PathBuf,
+        expected: i32,
+        found: String,
+    },
     #[error("log dir {path} belongs to cluster {found}, but the quorum's cluster is {expected}")]
-    WrongCluster { path: PathBuf, expected: String, found: String },
+    WrongCluster {
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
 }
 
 /// Held for the broker's lifetime; dropping it releases the locks.
@@ -80,34 +88,37 @@ impl LogDirs {
         }
         Ok(LogDirs { _locks: locks })
     }
-
 }
 
 /// Records node id and cluster id in every directory (Kafka's `meta.properties`), refusing a
 /// directory that already belongs to another cluster.
 pub fn stamp(dirs: &[PathBuf], node_id: i32, cluster_id: &str) -> Result<(), LogDirError> {
-        for dir in dirs {
-            let path = dir.join("meta.properties");
-            let meta = read_properties(&path)?;
-            match meta.get("cluster.id") {
-                Some(found) if found == cluster_id => continue,
-                Some(found) => {
-                    return Err(LogDirError::WrongCluster {
-                        path: dir.clone(),
-                        expected: cluster_id.to_string(),
-                        found: found.clone(),
-                    })
-                }
-                None => {}
+    for dir in dirs {
+        let path = dir.join("meta.properties");
+        let meta = read_properties(&path)?;
+        match meta.get("cluster.id") {
+            Some(found) if found == cluster_id => continue,
+            Some(found) => {
+                return Err(LogDirError::WrongCluster {
+                    path: dir.clone(),
+                    expected: cluster_id.to_string(),
+                    found: found.clone(),
+                })
             }
-            let text = format!("#\n#Written by rivulet\nversion=1\nnode.id={node_id}\ncluster.id={cluster_id}\n");
-            let tmp = dir.join("meta.properties.tmp");
-            std::fs::write(&tmp, text).map_err(io_err(&tmp))?;
-            File::open(&tmp).and_then(|f| f.sync_all()).map_err(io_err(&tmp))?;
-            std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
-            info!(dir = %dir.display(), cluster_id, node_id, "wrote meta.properties");
+            None => {}
         }
-        Ok(())
+        let text = format!(
+            "#\n#Written by rivulet\nversion=1\nnode.id={node_id}\ncluster.id={cluster_id}\n"
+        );
+        let tmp = dir.join("meta.properties.tmp");
+        std::fs::write(&tmp, text).map_err(io_err(&tmp))?;
+        File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(io_err(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        info!(dir = %dir.display(), cluster_id, node_id, "wrote meta.properties");
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -119,12 +130,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dirs = vec![dir.path().join("a")];
         let first = LogDirs::claim(&dirs, 1).unwrap();
-        assert!(matches!(LogDirs::claim(&dirs, 1), Err(LogDirError::Locked(_))));
+        assert!(matches!(
+            LogDirs::claim(&dirs, 1),
+            Err(LogDirError::Locked(_))
+        ));
         stamp(&dirs, 1, "cluster-x").unwrap();
         drop(first);
-        assert!(matches!(LogDirs::claim(&dirs, 2), Err(LogDirError::WrongNode { .. })));
+        assert!(matches!(
+            LogDirs::claim(&dirs, 2),
+            Err(LogDirError::WrongNode { .. })
+        ));
         let _again = LogDirs::claim(&dirs, 1).unwrap();
         stamp(&dirs, 1, "cluster-x").unwrap();
-        assert!(matches!(stamp(&dirs, 1, "cluster-y"), Err(LogDirError::WrongCluster { .. })));
+        assert!(matches!(
+            stamp(&dirs, 1, "cluster-y"),
+            Err(LogDirError::WrongCluster { .. })
+        ));
     }
 }

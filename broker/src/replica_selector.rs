@@ -6,7 +6,12 @@ use storage::TopicPartition;
 
 /// The replica a consumer in `client_rack` should read `tp` from, or `None` to keep reading
 /// from the leader (the leader is in that rack, or no in-sync replica is).
-pub fn preferred_read_replica(image: &MetadataImage, tp: &TopicPartition, client_rack: &str, leader: i32) -> Option<i32> {
+pub fn preferred_read_replica(
+    image: &MetadataImage,
+    tp: &TopicPartition,
+    client_rack: &str,
+    leader: i32,
+) -> Option<i32> {
     let state = image.partition(&tp.topic, tp.partition)?;
     let rack_of = |id: i32| {
         image

@@ -16,7 +16,12 @@ pub struct TopicConfigDef {
     pub doc: &'static str,
 }
 
-const fn t(name: &'static str, broker_synonym: &'static str, kind: ConfigType, doc: &'static str) -> TopicConfigDef {
+const fn t(
+    name: &'static str,
+    broker_synonym: &'static str,
+    kind: ConfigType,
+    doc: &'static str,
+) -> TopicConfigDef {
     TopicConfigDef {
         name,
         broker_synonym,
@@ -27,27 +32,132 @@ const fn t(name: &'static str, broker_synonym: &'static str, kind: ConfigType, d
 
 /// Every topic config Rivulet honours.
 pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
-    t("cleanup.policy", "log.cleanup.policy", ConfigType::List, "delete, compact, or both"),
-    t("compression.type", "compression.type", ConfigType::String, "Only \"producer\": batches are stored as produced"),
-    t("delete.retention.ms", "log.cleaner.delete.retention.ms", ConfigType::Long, "How long tombstones survive compaction"),
-    t("file.delete.delay.ms", "log.segment.delete.delay.ms", ConfigType::Long, "Delay before a deleted segment's file is removed"),
-    t("flush.messages", "log.flush.interval.messages", ConfigType::Long, "Records between fsyncs"),
-    t("flush.ms", "log.flush.interval.ms", ConfigType::Long, "Time between fsyncs"),
-    t("index.interval.bytes", "log.index.interval.bytes", ConfigType::Int, "Bytes between index entries"),
-    t("max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms", ConfigType::Long, "Maximum time a record stays uncompacted"),
-    t("max.message.bytes", "message.max.bytes", ConfigType::Int, "Largest record batch accepted"),
-    t("message.timestamp.type", "log.message.timestamp.type", ConfigType::String, "CreateTime or LogAppendTime"),
-    t("min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio", ConfigType::Double, "Dirty ratio that triggers compaction"),
-    t("min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", ConfigType::Long, "Minimum time a record stays uncompacted"),
-    t("min.insync.replicas", "min.insync.replicas", ConfigType::Int, "Minimum ISR size for acks=all"),
-    t("preallocate", "log.preallocate", ConfigType::Boolean, "Preallocate segment files"),
-    t("retention.bytes", "log.retention.bytes", ConfigType::Long, "Maximum partition size before old segments are deleted"),
-    t("retention.ms", "log.retention.ms", ConfigType::Long, "How long segments are kept"),
-    t("segment.bytes", "log.segment.bytes", ConfigType::Int, "Segment size"),
-    t("segment.index.bytes", "log.index.size.max.bytes", ConfigType::Int, "Maximum index file size"),
-    t("segment.jitter.ms", "log.roll.jitter.ms", ConfigType::Long, "Random jitter subtracted from segment.ms"),
-    t("segment.ms", "log.roll.ms", ConfigType::Long, "Maximum segment age before rolling"),
-    t("unclean.leader.election.enable", "unclean.leader.election.enable", ConfigType::Boolean, "Allow leaders outside the ISR"),
+    t(
+        "cleanup.policy",
+        "log.cleanup.policy",
+        ConfigType::List,
+        "delete, compact, or both",
+    ),
+    t(
+        "compression.type",
+        "compression.type",
+        ConfigType::String,
+        "Only \"producer\": batches are stored as produced",
+    ),
+    t(
+        "delete.retention.ms",
+        "log.cleaner.delete.retention.ms",
+        ConfigType::Long,
+        "How long tombstones survive compaction",
+    ),
+    t(
+        "file.delete.delay.ms",
+        "log.segment.delete.delay.ms",
+        ConfigType::Long,
+        "Delay before a deleted segment's file is removed",
+    ),
+    t(
+        "flush.messages",
+        "log.flush.interval.messages",
+        ConfigType::Long,
+        "Records between fsyncs",
+    ),
+    t(
+        "flush.ms",
+        "log.flush.interval.ms",
+        ConfigType::Long,
+        "Time between fsyncs",
+    ),
+    t(
+        "index.interval.bytes",
+        "log.index.interval.bytes",
+        ConfigType::Int,
+        "Bytes between index entries",
+    ),
+    t(
+        "max.compaction.lag.ms",
+        "log.cleaner.max.compaction.lag.ms",
+        ConfigType::Long,
+        "Maximum time a record stays uncompacted",
+    ),
+    t(
+        "max.message.bytes",
+        "message.max.bytes",
+        ConfigType::Int,
+        "Largest record batch accepted",
+    ),
+    t(
+        "message.timestamp.type",
+        "log.message.timestamp.type",
+        ConfigType::String,
+        "CreateTime or LogAppendTime",
+    ),
+    t(
+        "min.cleanable.dirty.ratio",
+        "log.cleaner.min.cleanable.ratio",
+        ConfigType::Double,
+        "Dirty ratio that triggers compaction",
+    ),
+    t(
+        "min.compaction.lag.ms",
+        "log.cleaner.min.compaction.lag.ms",
+        ConfigType::Long,
+        "Minimum time a record stays uncompacted",
+    ),
+    t(
+        "min.insync.replicas",
+        "min.insync.replicas",
+        ConfigType::Int,
+        "Minimum ISR size for acks=all",
+    ),
+    t(
+        "preallocate",
+        "log.preallocate",
+        ConfigType::Boolean,
+        "Preallocate segment files",
+    ),
+    t(
+        "retention.bytes",
+        "log.retention.bytes",
+        ConfigType::Long,
+        "Maximum partition size before old segments are deleted",
+    ),
+    t(
+        "retention.ms",
+        "log.retention.ms",
+        ConfigType::Long,
+        "How long segments are kept",
+    ),
+    t(
+        "segment.bytes",
+        "log.segment.bytes",
+        ConfigType::Int,
+        "Segment size",
+    ),
+    t(
+        "segment.index.bytes",
+        "log.index.size.max.bytes",
+        ConfigType::Int,
+        "Maximum index file size",
+    ),
+    t(
+        "segment.jitter.ms",
+        "log.roll.jitter.ms",
+        ConfigType::Long,
+        "Random jitter subtracted from segment.ms",
+    ),
+    t(
+        "segment.ms",
+        "log.roll.ms",
+        ConfigType::Long,
+        "Maximum segment age before rolling",
+    ),
+    t(
+        "unclean.leader.election.enable",
+        "unclean.leader.election.enable",
+        ConfigType::Boolean,
+        "Allow leaders outside the ISR",
+    ),
 ];
 
 pub fn topic_config_def(name: &str) -> Option<&'static TopicConfigDef> {
@@ -60,10 +170,15 @@ pub fn topic_config_def(name: &str) -> Option<&'static TopicConfigDef> {
 pub struct InvalidTopicConfig(pub String);
 
 /// Checks a full set of topic overrides: known names, parseable values.
-pub fn validate(broker: &BrokerConfig, configs: &BTreeMap<String, String>) -> Result<(), InvalidTopicConfig> {
+pub fn validate(
+    broker: &BrokerConfig,
+    configs: &BTreeMap<String, String>,
+) -> Result<(), InvalidTopicConfig> {
     for (name, value) in configs {
         if topic_config_def(name).is_none() {
-            return Err(InvalidTopicConfig(format!("Unknown topic config name: {name}")));
+            return Err(InvalidTopicConfig(format!(
+                "Unknown topic config name: {name}"
+            )));
         }
         match name.as_str() {
             "compression.type" if value != "producer" => {
@@ -167,16 +282,26 @@ mod tests {
     #[test]
     fn validation_rejects_unknown_names_and_bad_values() {
         let b = broker();
-        let ok: BTreeMap<String, String> = [("retention.ms", "1000"), ("cleanup.policy", "compact")]
+        let ok: BTreeMap<String, String> =
+            [("retention.ms", "1000"), ("cleanup.policy", "compact")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        assert!(validate(&b, &ok).is_ok());
+        let unknown: BTreeMap<String, String> = [("no.such", "1")]
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        assert!(validate(&b, &ok).is_ok());
-        let unknown: BTreeMap<String, String> = [("no.such", "1")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         assert!(validate(&b, &unknown).is_err());
-        let bad: BTreeMap<String, String> = [("retention.ms", "soon")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let bad: BTreeMap<String, String> = [("retention.ms", "soon")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         assert!(validate(&b, &bad).is_err());
-        let isr: BTreeMap<String, String> = [("min.insync.replicas", "0")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let isr: BTreeMap<String, String> = [("min.insync.replicas", "0")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         assert!(validate(&b, &isr).is_err());
     }
 

@@ -70,6 +70,8 @@ pub struct ClusterOptions {
     pub racks: Vec<String>,
     /// Extra broker properties for every broker.
     pub properties: Vec<(String, String)>,
+    /// Extra environment variables for every broker process.
+    pub env: Vec<(String, String)>,
 }
 
 impl ClusterOptions {
@@ -78,11 +80,17 @@ impl ClusterOptions {
             brokers,
             racks: vec!["a".into(), "b".into(), "c".into()],
             properties: Vec::new(),
+            env: Vec::new(),
         }
     }
 
     pub fn property(mut self, key: &str, value: impl ToString) -> ClusterOptions {
         self.properties.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: impl ToString) -> ClusterOptions {
+        self.env.push((key.to_string(), value.to_string()));
         self
     }
 }
@@ -145,7 +153,11 @@ fn spawn_tied(mut command: Command) -> Child {
         Mutex::new(tx)
     });
     let (tx, rx) = mpsc::channel();
-    spawner.lock().expect("spawner").send((command, tx)).expect("spawner alive");
+    spawner
+        .lock()
+        .expect("spawner")
+        .send((command, tx))
+        .expect("spawner alive");
     rx.recv().expect("spawner reply").expect("spawn rivulet")
 }
 
@@ -267,8 +279,13 @@ impl Cluster {
         command
             .arg("--config")
             .arg(&b.config_path)
-            .env("RUST_LOG", std::env::var("RIVULET_TEST_LOG").unwrap_or_else(|_| "info,openraft=error".to_string()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RIVULET_TEST_LOG")
+                    .unwrap_or_else(|_| "info,openraft=error".to_string()),
+            )
             .env_remove("KUBERNETES_SERVICE_HOST")
+            .envs(self.options.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log fd"))
             .stderr(log);
@@ -382,18 +399,28 @@ impl Cluster {
 
     /// GET a path from broker `i`'s HTTP endpoint.
     pub fn http_get(&self, i: usize, path: &str) -> Option<(u16, String)> {
-        let mut s = TcpStream::connect_timeout(&self.brokers[i].metrics, Duration::from_secs(2)).ok()?;
+        let mut s =
+            TcpStream::connect_timeout(&self.brokers[i].metrics, Duration::from_secs(2)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-        write!(s, "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").ok()?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
         let mut text = String::new();
         s.read_to_string(&mut text).ok()?;
         let status = text.split_whitespace().nth(1)?.parse().ok()?;
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
         Some((status, body))
     }
 
     pub fn metrics(&self, i: usize) -> String {
-        self.http_get(i, "/metrics").map(|(_, b)| b).unwrap_or_default()
+        self.http_get(i, "/metrics")
+            .map(|(_, b)| b)
+            .unwrap_or_default()
     }
 
     /// The value of an unlabelled (or exactly labelled) metric sample.
@@ -409,10 +436,16 @@ impl Cluster {
                 return;
             }
             if !self.is_running(i) {
-                panic!("broker {i} exited during start-up:\n{}", self.log_tail(i, 60));
+                panic!(
+                    "broker {i} exited during start-up:\n{}",
+                    self.log_tail(i, 60)
+                );
             }
             if Instant::now() > deadline {
-                panic!("broker {i} not ready after {timeout:?}:\n{}", self.log_tail(i, 60));
+                panic!(
+                    "broker {i} not ready after {timeout:?}:\n{}",
+                    self.log_tail(i, 60)
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -432,12 +465,12 @@ impl Cluster {
 
 /// Finds `name{labels}` (or a bare name) in Prometheus text and returns its value.
 pub fn parse_metric(text: &str, name_with_labels: &str) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| {
-            let (key, value) = l.rsplit_once(' ')?;
-            (key == name_with_labels).then(|| value.parse().ok()).flatten()
-        })
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (key, value) = l.rsplit_once(' ')?;
+        (key == name_with_labels)
+            .then(|| value.parse().ok())
+            .flatten()
+    })
 }
 
 impl Drop for Cluster {

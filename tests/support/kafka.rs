@@ -62,14 +62,23 @@ pub fn admin(bootstrap: &str) -> AdminClient<DefaultClientContext> {
 }
 
 /// Creates a topic and waits until every partition has a leader that answers.
-pub async fn create_topic(bootstrap: &str, name: &str, partitions: i32, replication: i32, configs: &[(&str, &str)]) {
+pub async fn create_topic(
+    bootstrap: &str,
+    name: &str,
+    partitions: i32,
+    replication: i32,
+    configs: &[(&str, &str)],
+) {
     let admin = admin(bootstrap);
     let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication));
     for (k, v) in configs {
         topic = topic.set(k, v);
     }
     let results = admin
-        .create_topics(&[topic], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))))
+        .create_topics(
+            &[topic],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        )
         .await
         .expect("create_topics request");
     for r in results {
@@ -80,40 +89,60 @@ pub async fn create_topic(bootstrap: &str, name: &str, partitions: i32, replicat
 
 /// Waits until metadata shows a leader for every partition of `topic`.
 pub fn wait_for_leaders(bootstrap: &str, topic: &str, partitions: i32, timeout: Duration) {
-    let consumer: BaseConsumer = config(bootstrap, &[("group.id", "metadata-probe")]).create().expect("consumer");
+    let consumer: BaseConsumer = config(bootstrap, &[("group.id", "metadata-probe")])
+        .create()
+        .expect("consumer");
     let deadline = Instant::now() + timeout;
     loop {
         if let Ok(md) = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)) {
             if let Some(t) = md.topics().iter().find(|t| t.name() == topic) {
                 if t.error().is_none()
                     && t.partitions().len() == partitions as usize
-                    && t.partitions().iter().all(|p| p.leader() >= 0 && p.error().is_none())
+                    && t.partitions()
+                        .iter()
+                        .all(|p| p.leader() >= 0 && p.error().is_none())
                 {
                     return;
                 }
             }
         }
-        assert!(Instant::now() < deadline, "topic {topic} has no leaders after {timeout:?}");
+        assert!(
+            Instant::now() < deadline,
+            "topic {topic} has no leaders after {timeout:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
 /// Current leader of each partition, from metadata.
 pub fn leaders(bootstrap: &str, topic: &str) -> BTreeMap<i32, i32> {
-    let consumer: BaseConsumer = config(bootstrap, &[("group.id", "metadata-probe")]).create().expect("consumer");
+    let consumer: BaseConsumer = config(bootstrap, &[("group.id", "metadata-probe")])
+        .create()
+        .expect("consumer");
     let md = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(10))
         .expect("metadata");
     md.topics()
         .iter()
         .find(|t| t.name() == topic)
-        .map(|t| t.partitions().iter().map(|p| (p.id(), p.leader())).collect())
+        .map(|t| {
+            t.partitions()
+                .iter()
+                .map(|p| (p.id(), p.leader()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// Reads every partition of `topic` from the beginning until `expected` records arrived or
 /// `timeout` passed (partition assignment, no group), plus a short grace period to catch extras.
-pub fn read_all(bootstrap: &str, topic: &str, partitions: i32, expected: usize, timeout: Duration) -> Vec<Record> {
+pub fn read_all(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    expected: usize,
+    timeout: Duration,
+) -> Vec<Record> {
     let consumer: BaseConsumer = config(
         bootstrap,
         &[
@@ -127,7 +156,8 @@ pub fn read_all(bootstrap: &str, topic: &str, partitions: i32, expected: usize, 
     .expect("consumer");
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).expect("partition");
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .expect("partition");
     }
     consumer.assign(&tpl).expect("assign");
     let mut out = Vec::with_capacity(expected);

@@ -29,7 +29,9 @@ impl Proxy {
     /// Starts a proxy on `listen_ip` (any free port) forwarding to `target`.
     pub fn start(rt: &tokio::runtime::Handle, listen_ip: &str, target: SocketAddr) -> Proxy {
         let listener = std::net::TcpListener::bind(format!("{listen_ip}:0")).expect("bind proxy");
-        listener.set_nonblocking(true).expect("nonblocking proxy socket");
+        listener
+            .set_nonblocking(true)
+            .expect("nonblocking proxy socket");
         let listen = listener.local_addr().expect("proxy address");
         let state = Arc::new(State {
             blocked: AtomicBool::new(false),
@@ -40,7 +42,9 @@ impl Proxy {
         rt.spawn(async move {
             let listener = TcpListener::from_std(listener).expect("proxy listener");
             loop {
-                let Ok((client, _)) = listener.accept().await else { continue };
+                let Ok((client, _)) = listener.accept().await else {
+                    continue;
+                };
                 let s = s.clone();
                 tokio::spawn(async move { serve(client, target, s).await });
             }

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{encode_request_header_into_buffer, Decodable, HeaderVersion, Request, StrBytes};
+use kafka_protocol::protocol::{
+    encode_request_header_into_buffer, Decodable, HeaderVersion, Request, StrBytes,
+};
 
 pub struct RawConnection {
     stream: TcpStream,
@@ -16,9 +18,14 @@ pub struct RawConnection {
 impl RawConnection {
     pub fn connect(addr: SocketAddr) -> RawConnection {
         let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
         stream.set_nodelay(true).expect("nodelay");
-        RawConnection { stream, correlation: 0 }
+        RawConnection {
+            stream,
+            correlation: 0,
+        }
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
@@ -27,10 +34,17 @@ impl RawConnection {
 
     /// Encodes header + body for `request` at `version`, with a length prefix.
     pub fn frame<R: Request>(&mut self, request: &R, version: i16) -> Bytes {
-        self.frame_with_key(R::KEY, version, |buf| request.encode(buf, version).expect("encode request"))
+        self.frame_with_key(R::KEY, version, |buf| {
+            request.encode(buf, version).expect("encode request")
+        })
     }
 
-    pub fn frame_with_key(&mut self, api_key: i16, version: i16, body: impl FnOnce(&mut BytesMut)) -> Bytes {
+    pub fn frame_with_key(
+        &mut self,
+        api_key: i16,
+        version: i16,
+        body: impl FnOnce(&mut BytesMut),
+    ) -> Bytes {
         self.correlation += 1;
         let header = RequestHeader::default()
             .with_request_api_key(api_key)
@@ -59,7 +73,10 @@ impl RawConnection {
         self.stream.read_exact(&mut len)?;
         let len = i32::from_be_bytes(len);
         if len < 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "negative length"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "negative length",
+            ));
         }
         let mut body = vec![0u8; len as usize];
         self.stream.read_exact(&mut body)?;
@@ -74,18 +91,26 @@ impl RawConnection {
         let header = ResponseHeader::decode(&mut response, R::Response::header_version(version))
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
         assert_eq!(header.correlation_id, self.correlation, "correlation id");
-        R::Response::decode(&mut response, version).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+        R::Response::decode(&mut response, version)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
     }
 
     /// True if the broker closes the connection within `timeout` (reads EOF or reset).
     pub fn is_closed_within(&mut self, timeout: Duration) -> bool {
-        self.stream.set_read_timeout(Some(timeout)).expect("timeout");
+        self.stream
+            .set_read_timeout(Some(timeout))
+            .expect("timeout");
         let mut buf = [0u8; 1024];
         loop {
             match self.stream.read(&mut buf) {
                 Ok(0) => return true,
                 Ok(_) => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => return false,
+                Err(e)
+                    if e.kind() == io::ErrorKind::WouldBlock
+                        || e.kind() == io::ErrorKind::TimedOut =>
+                {
+                    return false
+                }
                 Err(_) => return true,
             }
         }

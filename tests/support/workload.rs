@@ -29,7 +29,12 @@ impl Acks {
 
     /// The longest time without any acknowledgement, between `from` and `to`.
     pub fn longest_stall(&self, from: Instant, to: Instant) -> Duration {
-        let mut times: Vec<Instant> = self.ack_times.iter().copied().filter(|t| *t >= from && *t <= to).collect();
+        let mut times: Vec<Instant> = self
+            .ack_times
+            .iter()
+            .copied()
+            .filter(|t| *t >= from && *t <= to)
+            .collect();
         times.sort();
         let mut worst = Duration::ZERO;
         let mut prev = from;
@@ -50,11 +55,20 @@ pub struct Workload {
 
 impl Workload {
     /// Produces about `rate` records/s round-robin over `partitions` partitions.
-    pub fn start(bootstrap: &str, topic: &str, partitions: i32, rate: u32, extra: &[(&str, &str)]) -> Workload {
+    pub fn start(
+        bootstrap: &str,
+        topic: &str,
+        partitions: i32,
+        rate: u32,
+        extra: &[(&str, &str)],
+    ) -> Workload {
         let stop = Arc::new(AtomicBool::new(false));
         let acks = Arc::new(Mutex::new(Acks::default()));
         let (bootstrap, topic) = (bootstrap.to_string(), topic.to_string());
-        let extra: Vec<(String, String)> = extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let extra: Vec<(String, String)> = extra
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let (s, a) = (stop.clone(), acks.clone());
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -77,7 +91,9 @@ impl Workload {
                 }
                 let producer = kafka::producer(&bootstrap, &settings);
                 let mut next: BTreeMap<i32, u64> = BTreeMap::new();
-                let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / u64::from(rate.max(1))));
+                let mut tick = tokio::time::interval(Duration::from_micros(
+                    1_000_000 / u64::from(rate.max(1)),
+                ));
                 let mut pending = tokio::task::JoinSet::new();
                 let mut i: i64 = 0;
                 while !s.load(Ordering::SeqCst) {
@@ -90,7 +106,9 @@ impl Workload {
                         *n
                     };
                     let value = format!("{partition}:{seq}");
-                    let record = FutureRecord::<(), _>::to(&topic).partition(partition).payload(&value);
+                    let record = FutureRecord::<(), _>::to(&topic)
+                        .partition(partition)
+                        .payload(&value);
                     let Ok(delivery) = producer.send_result(record) else {
                         continue;
                     };
@@ -152,13 +170,26 @@ pub fn verify(records: &[Record], acks: &Acks) -> usize {
         list.sort();
         let seqs: Vec<u64> = list.iter().map(|(_, s)| *s).collect();
         for w in seqs.windows(2) {
-            assert!(w[0] < w[1], "partition {p}: sequence {} follows {} (duplicate or reordering)", w[1], w[0]);
+            assert!(
+                w[0] < w[1],
+                "partition {p}: sequence {} follows {} (duplicate or reordering)",
+                w[1],
+                w[0]
+            );
         }
     }
     for (p, acked) in &acks.acked {
-        let have: BTreeSet<u64> = by_partition.get(p).map(|l| l.iter().map(|(_, s)| *s).collect()).unwrap_or_default();
+        let have: BTreeSet<u64> = by_partition
+            .get(p)
+            .map(|l| l.iter().map(|(_, s)| *s).collect())
+            .unwrap_or_default();
         let lost: Vec<&u64> = acked.difference(&have).take(10).collect();
-        assert!(lost.is_empty(), "partition {p}: acknowledged records lost, e.g. {lost:?} ({} acked, {} present)", acked.len(), have.len());
+        assert!(
+            lost.is_empty(),
+            "partition {p}: acknowledged records lost, e.g. {lost:?} ({} acked, {} present)",
+            acked.len(),
+            have.len()
+        );
     }
     records.len()
 }

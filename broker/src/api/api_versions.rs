@@ -65,7 +65,9 @@ fn valid_software_field(s: &str) -> bool {
         (Some(first), Some(last)) => {
             first.is_ascii_alphanumeric()
                 && last.is_ascii_alphanumeric()
-                && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'.')
+                && bytes
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'.')
         }
         _ => false,
     }
@@ -96,7 +98,10 @@ pub fn handle(_ctx: &Context, rc: &RequestContext, mut body: Bytes) -> Outcome {
                 }
             }
             Err(e) => {
-                return Outcome::Close(format!("malformed ApiVersions v{} request: {e}", rc.version));
+                return Outcome::Close(format!(
+                    "malformed ApiVersions v{} request: {e}",
+                    rc.version
+                ));
             }
         }
     }
@@ -124,7 +129,10 @@ mod tests {
         for (api, min, max) in SUPPORTED_APIS {
             let codec = api.valid_versions();
             assert!(min <= max, "{api:?}");
-            assert!(*min >= codec.min && *max <= codec.max, "{api:?} {min}..{max} vs codec {codec}");
+            assert!(
+                *min >= codec.min && *max <= codec.max,
+                "{api:?} {min}..{max} vs codec {codec}"
+            );
         }
         assert_eq!(ApiVersionsRequest::VERSIONS.max, 4);
     }

@@ -6,11 +6,13 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
-use kafka_protocol::messages::describe_log_dirs_response::{DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic};
+use kafka_protocol::messages::describe_log_dirs_response::{
+    DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
+};
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use kafka_protocol::messages::{
-    BrokerId, DescribeClusterRequest, DescribeClusterResponse, DescribeLogDirsRequest, DescribeLogDirsResponse,
-    ElectLeadersRequest, ElectLeadersResponse, TopicName,
+    BrokerId, DescribeClusterRequest, DescribeClusterResponse, DescribeLogDirsRequest,
+    DescribeLogDirsResponse, ElectLeadersRequest, ElectLeadersResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use raft_controller::ElectionType;
@@ -20,13 +22,19 @@ use super::{ready, Pending, RequestContext};
 use crate::context::Context;
 use crate::error_codes::*;
 
-pub fn describe_cluster(ctx: &Arc<Context>, rc: RequestContext, request: DescribeClusterRequest) -> Pending {
+pub fn describe_cluster(
+    ctx: &Arc<Context>,
+    rc: RequestContext,
+    request: DescribeClusterRequest,
+) -> Pending {
     let image = ctx.image();
     if request.endpoint_type != 1 {
         // Only broker endpoints (type 1) exist: the controllers are the brokers.
         let response = DescribeClusterResponse::default()
             .with_error_code(UNSUPPORTED_ENDPOINT_TYPE)
-            .with_error_message(Some(StrBytes::from_static_str("Only broker endpoints (type 1) are served")))
+            .with_error_message(Some(StrBytes::from_static_str(
+                "Only broker endpoints (type 1) are served",
+            )))
             .with_endpoint_type(request.endpoint_type);
         return ready(rc.respond(&response, UNSUPPORTED_ENDPOINT_TYPE));
     }
@@ -42,7 +50,9 @@ pub fn describe_cluster(ctx: &Arc<Context>, rc: RequestContext, request: Describ
         .collect();
     let response = DescribeClusterResponse::default()
         .with_endpoint_type(1)
-        .with_cluster_id(StrBytes::from_string(image.cluster_id.clone().unwrap_or_default()))
+        .with_cluster_id(StrBytes::from_string(
+            image.cluster_id.clone().unwrap_or_default(),
+        ))
         .with_controller_id(BrokerId(controller_id(ctx)))
         .with_brokers(brokers);
     ready(rc.respond(&response, NONE))
@@ -51,7 +61,11 @@ pub fn describe_cluster(ctx: &Arc<Context>, rc: RequestContext, request: Describ
 /// Kafka's code for an endpoint type the broker does not serve.
 const UNSUPPORTED_ENDPOINT_TYPE: i16 = 115;
 
-pub fn elect_leaders(ctx: &Arc<Context>, rc: RequestContext, request: ElectLeadersRequest) -> Pending {
+pub fn elect_leaders(
+    ctx: &Arc<Context>,
+    rc: RequestContext,
+    request: ElectLeadersRequest,
+) -> Pending {
     let ctx = ctx.clone();
     async move {
         let kind = match request.election_type {
@@ -91,21 +105,33 @@ pub fn elect_leaders(ctx: &Arc<Context>, rc: RequestContext, request: ElectLeade
                             .with_partition_result(partition_result)
                     })
                     .collect();
-                rc.respond(&ElectLeadersResponse::default().with_replica_election_results(results), NONE)
+                rc.respond(
+                    &ElectLeadersResponse::default().with_replica_election_results(results),
+                    NONE,
+                )
             }
             Err(e) => {
                 tracing::warn!(error = %e, "leader election: quorum unavailable");
-                rc.respond(&ElectLeadersResponse::default().with_error_code(REQUEST_TIMED_OUT), REQUEST_TIMED_OUT)
+                rc.respond(
+                    &ElectLeadersResponse::default().with_error_code(REQUEST_TIMED_OUT),
+                    REQUEST_TIMED_OUT,
+                )
             }
         }
     }
     .boxed()
 }
 
-pub fn describe_log_dirs(ctx: &Arc<Context>, rc: RequestContext, request: DescribeLogDirsRequest) -> Pending {
-    let wanted: Option<Vec<(String, Vec<i32>)>> = request
-        .topics
-        .map(|t| t.into_iter().map(|x| (x.topic.0.to_string(), x.partitions)).collect());
+pub fn describe_log_dirs(
+    ctx: &Arc<Context>,
+    rc: RequestContext,
+    request: DescribeLogDirsRequest,
+) -> Pending {
+    let wanted: Option<Vec<(String, Vec<i32>)>> = request.topics.map(|t| {
+        t.into_iter()
+            .map(|x| (x.topic.0.to_string(), x.partitions))
+            .collect()
+    });
     let usage = ctx.logs.dir_usage();
     let mut results: Vec<DescribeLogDirsResult> = usage
         .iter()
@@ -116,12 +142,15 @@ pub fn describe_log_dirs(ctx: &Arc<Context>, rc: RequestContext, request: Descri
                 .with_usable_bytes(u.free_bytes as i64)
         })
         .collect();
-    let mut per_dir: Vec<BTreeMap<String, Vec<DescribeLogDirsPartition>>> = vec![BTreeMap::new(); results.len()];
+    let mut per_dir: Vec<BTreeMap<String, Vec<DescribeLogDirsPartition>>> =
+        vec![BTreeMap::new(); results.len()];
     for partition in ctx.replicas.partitions() {
         let tp = &partition.tp;
         let included = match &wanted {
             None => true,
-            Some(list) => list.iter().any(|(t, ps)| *t == tp.topic && ps.contains(&tp.partition)),
+            Some(list) => list
+                .iter()
+                .any(|(t, ps)| *t == tp.topic && ps.contains(&tp.partition)),
         };
         if !included {
             continue;
@@ -135,12 +164,15 @@ pub fn describe_log_dirs(ctx: &Arc<Context>, rc: RequestContext, request: Descri
         } else {
             (partition.high_watermark() - log.log_end_offset()).max(0)
         };
-        per_dir[dir_index].entry(tp.topic.clone()).or_default().push(
-            DescribeLogDirsPartition::default()
-                .with_partition_index(tp.partition)
-                .with_partition_size(log.size_bytes() as i64)
-                .with_offset_lag(lag),
-        );
+        per_dir[dir_index]
+            .entry(tp.topic.clone())
+            .or_default()
+            .push(
+                DescribeLogDirsPartition::default()
+                    .with_partition_index(tp.partition)
+                    .with_partition_size(log.size_bytes() as i64)
+                    .with_offset_lag(lag),
+            );
     }
     for (result, topics) in results.iter_mut().zip(per_dir) {
         result.topics = topics
@@ -152,5 +184,8 @@ pub fn describe_log_dirs(ctx: &Arc<Context>, rc: RequestContext, request: Descri
             })
             .collect();
     }
-    ready(rc.respond(&DescribeLogDirsResponse::default().with_results(results), NONE))
+    ready(rc.respond(
+        &DescribeLogDirsResponse::default().with_results(results),
+        NONE,
+    ))
 }

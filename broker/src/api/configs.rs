@@ -6,10 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
-use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym};
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
 use kafka_protocol::messages::{
-    alter_configs_response, incremental_alter_configs_response, AlterConfigsRequest, AlterConfigsResponse,
-    DescribeConfigsRequest, DescribeConfigsResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+    alter_configs_response, incremental_alter_configs_response, AlterConfigsRequest,
+    AlterConfigsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 use raft_controller::{ConfigOp, QuorumError};
@@ -56,7 +59,10 @@ fn broker_source(broker: &BrokerConfig, property: &str) -> i8 {
 }
 
 /// Every topic config with its effective value, given the topic's overrides.
-pub fn topic_entries(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -> Vec<ConfigEntry> {
+pub fn topic_entries(
+    broker: &BrokerConfig,
+    overrides: &BTreeMap<String, String>,
+) -> Vec<ConfigEntry> {
     TOPIC_CONFIGS
         .iter()
         .map(|d| {
@@ -103,7 +109,11 @@ fn broker_entries(broker: &BrokerConfig) -> Vec<ConfigEntry> {
         .collect()
 }
 
-pub fn describe(ctx: &Arc<Context>, rc: RequestContext, request: DescribeConfigsRequest) -> Pending {
+pub fn describe(
+    ctx: &Arc<Context>,
+    rc: RequestContext,
+    request: DescribeConfigsRequest,
+) -> Pending {
     let image = ctx.quorum.image();
     let mut results = Vec::with_capacity(request.resources.len());
     let mut first_error = NONE;
@@ -115,8 +125,14 @@ pub fn describe(ctx: &Arc<Context>, rc: RequestContext, request: DescribeConfigs
         let entries = match resource.resource_type {
             RESOURCE_TOPIC => match image.topic(&name) {
                 Some(topic) => Ok(topic_entries(&ctx.config, &topic.configs)),
-                None if crate::api::topics::valid_topic_name(&name).is_err() => Err((INVALID_TOPIC_EXCEPTION, format!("Invalid topic name {name}"))),
-                None => Err((UNKNOWN_TOPIC_OR_PARTITION, format!("Topic {name} does not exist"))),
+                None if crate::api::topics::valid_topic_name(&name).is_err() => Err((
+                    INVALID_TOPIC_EXCEPTION,
+                    format!("Invalid topic name {name}"),
+                )),
+                None => Err((
+                    UNKNOWN_TOPIC_OR_PARTITION,
+                    format!("Topic {name} does not exist"),
+                )),
             },
             RESOURCE_BROKER => {
                 if name.is_empty() || name == ctx.config.node_id.to_string() {
@@ -125,8 +141,14 @@ pub fn describe(ctx: &Arc<Context>, rc: RequestContext, request: DescribeConfigs
                     Err((INVALID_REQUEST, format!("Unexpected broker id, expected {} or empty string, but received {name}", ctx.config.node_id)))
                 }
             }
-            RESOURCE_BROKER_LOGGER => Err((INVALID_REQUEST, "Broker logger configs are not supported".to_string())),
-            other => Err((INVALID_REQUEST, format!("Unsupported resource type {other}"))),
+            RESOURCE_BROKER_LOGGER => Err((
+                INVALID_REQUEST,
+                "Broker logger configs are not supported".to_string(),
+            )),
+            other => Err((
+                INVALID_REQUEST,
+                format!("Unsupported resource type {other}"),
+            )),
         };
         match entries {
             Ok(entries) => {
@@ -175,18 +197,34 @@ pub fn describe(ctx: &Arc<Context>, rc: RequestContext, request: DescribeConfigs
         }
         results.push(result);
     }
-    super::ready(rc.respond(&DescribeConfigsResponse::default().with_results(results), first_error))
+    super::ready(rc.respond(
+        &DescribeConfigsResponse::default().with_results(results),
+        first_error,
+    ))
 }
 
 /// Applies `ops` to a topic's configs through the controller, after validating the result.
-async fn alter_topic(ctx: &Context, topic: &str, ops: Vec<ConfigOp>, validate_only: bool) -> Result<(), (i16, String)> {
+async fn alter_topic(
+    ctx: &Context,
+    topic: &str,
+    ops: Vec<ConfigOp>,
+    validate_only: bool,
+) -> Result<(), (i16, String)> {
     if topic == OFFSETS_TOPIC {
-        return Err((INVALID_REQUEST, "The configs of __consumer_offsets are managed by the broker".to_string()));
+        return Err((
+            INVALID_REQUEST,
+            "The configs of __consumer_offsets are managed by the broker".to_string(),
+        ));
     }
     let image = ctx.quorum.image();
     let current = image
         .topic(topic)
-        .ok_or_else(|| (UNKNOWN_TOPIC_OR_PARTITION, format!("Topic {topic} does not exist")))?
+        .ok_or_else(|| {
+            (
+                UNKNOWN_TOPIC_OR_PARTITION,
+                format!("Topic {topic} does not exist"),
+            )
+        })?
         .configs
         .clone();
     let mut next = current.clone();
@@ -201,7 +239,11 @@ async fn alter_topic(ctx: &Context, topic: &str, ops: Vec<ConfigOp>, validate_on
         }
     }
     topic_config::validate(&ctx.config, &next).map_err(|e| (INVALID_CONFIG, e.0))?;
-    match ctx.quorum.alter_topic_configs(topic.to_string(), ops, validate_only).await {
+    match ctx
+        .quorum
+        .alter_topic_configs(topic.to_string(), ops, validate_only)
+        .await
+    {
         Ok(Ok(())) => {
             if !validate_only {
                 info!(topic, configs = ?next, "altered topic configs");
@@ -215,7 +257,10 @@ async fn alter_topic(ctx: &Context, topic: &str, ops: Vec<ConfigOp>, validate_on
             Ok(())
         }
         Ok(Err(e)) => Err((e.kafka_error_code(), e.to_string())),
-        Err(QuorumError::Timeout) => Err((REQUEST_TIMED_OUT, "controller request timed out".to_string())),
+        Err(QuorumError::Timeout) => Err((
+            REQUEST_TIMED_OUT,
+            "controller request timed out".to_string(),
+        )),
         Err(e) => Err((NOT_CONTROLLER, e.to_string())),
     }
 }
@@ -240,9 +285,18 @@ pub fn alter(ctx: &Arc<Context>, rc: RequestContext, request: AlterConfigsReques
                     let wanted: BTreeMap<String, String> = resource
                         .configs
                         .iter()
-                        .filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string())))
+                        .filter_map(|c| {
+                            c.value
+                                .as_ref()
+                                .map(|v| (c.name.to_string(), v.to_string()))
+                        })
                         .collect();
-                    let current = ctx.quorum.image().topic(&name).map(|t| t.configs.clone()).unwrap_or_default();
+                    let current = ctx
+                        .quorum
+                        .image()
+                        .topic(&name)
+                        .map(|t| t.configs.clone())
+                        .unwrap_or_default();
                     let mut ops: Vec<ConfigOp> = current
                         .keys()
                         .filter(|k| !wanted.contains_key(*k))
@@ -252,7 +306,10 @@ pub fn alter(ctx: &Arc<Context>, rc: RequestContext, request: AlterConfigsReques
                     alter_topic(&ctx, &name, ops, request.validate_only).await
                 }
                 RESOURCE_BROKER => Err(broker_alter_refused(&ctx, &name)),
-                other => Err((INVALID_REQUEST, format!("Unsupported resource type {other}"))),
+                other => Err((
+                    INVALID_REQUEST,
+                    format!("Unsupported resource type {other}"),
+                )),
             };
             let mut r = alter_configs_response::AlterConfigsResourceResponse::default()
                 .with_resource_type(resource.resource_type)
@@ -263,8 +320,15 @@ pub fn alter(ctx: &Arc<Context>, rc: RequestContext, request: AlterConfigsReques
             }
             responses.push(r);
         }
-        let first_error = responses.iter().map(|r| r.error_code).find(|c| *c != NONE).unwrap_or(NONE);
-        rc.respond(&AlterConfigsResponse::default().with_responses(responses), first_error)
+        let first_error = responses
+            .iter()
+            .map(|r| r.error_code)
+            .find(|c| *c != NONE)
+            .unwrap_or(NONE);
+        rc.respond(
+            &AlterConfigsResponse::default().with_responses(responses),
+            first_error,
+        )
     }
     .boxed()
 }
@@ -277,11 +341,17 @@ fn incremental_ops(
     let mut working = current.clone();
     for c in configs {
         let name = c.name.to_string();
-        let def = topic_config::topic_config_def(&name).ok_or_else(|| (INVALID_CONFIG, format!("Unknown topic config name: {name}")))?;
+        let def = topic_config::topic_config_def(&name)
+            .ok_or_else(|| (INVALID_CONFIG, format!("Unknown topic config name: {name}")))?;
         let value = c.value.as_ref().map(|v| v.to_string());
         match c.config_operation {
             OP_SET => {
-                let v = value.ok_or_else(|| (INVALID_REQUEST, format!("Null value not supported for {name}")))?;
+                let v = value.ok_or_else(|| {
+                    (
+                        INVALID_REQUEST,
+                        format!("Null value not supported for {name}"),
+                    )
+                })?;
                 working.insert(name.clone(), v.clone());
                 ops.push(ConfigOp::Set(name, v));
             }
@@ -293,12 +363,26 @@ fn incremental_ops(
                 if def.kind != ConfigType::List {
                     return Err((INVALID_CONFIG, format!("Config value append/subtract is not allowed for config key {name} of type {:?}", def.kind)));
                 }
-                let v = value.ok_or_else(|| (INVALID_REQUEST, format!("Null value not supported for {name}")))?;
+                let v = value.ok_or_else(|| {
+                    (
+                        INVALID_REQUEST,
+                        format!("Null value not supported for {name}"),
+                    )
+                })?;
                 let mut items: Vec<String> = working
                     .get(&name)
-                    .map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
+                    .map(|s| {
+                        s.split(',')
+                            .map(|x| x.trim().to_string())
+                            .filter(|x| !x.is_empty())
+                            .collect()
+                    })
                     .unwrap_or_default();
-                for item in v.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()) {
+                for item in v
+                    .split(',')
+                    .map(|x| x.trim().to_string())
+                    .filter(|x| !x.is_empty())
+                {
                     if c.config_operation == OP_APPEND {
                         if !items.contains(&item) {
                             items.push(item);
@@ -317,7 +401,11 @@ fn incremental_ops(
     Ok(ops)
 }
 
-pub fn incremental_alter(ctx: &Arc<Context>, rc: RequestContext, request: IncrementalAlterConfigsRequest) -> Pending {
+pub fn incremental_alter(
+    ctx: &Arc<Context>,
+    rc: RequestContext,
+    request: IncrementalAlterConfigsRequest,
+) -> Pending {
     let ctx = ctx.clone();
     async move {
         let mut responses = Vec::with_capacity(request.resources.len());
@@ -327,7 +415,10 @@ pub fn incremental_alter(ctx: &Arc<Context>, rc: RequestContext, request: Increm
                 RESOURCE_TOPIC => {
                     let current = ctx.quorum.image().topic(&name).map(|t| t.configs.clone());
                     match current {
-                        None => Err((UNKNOWN_TOPIC_OR_PARTITION, format!("Topic {name} does not exist"))),
+                        None => Err((
+                            UNKNOWN_TOPIC_OR_PARTITION,
+                            format!("Topic {name} does not exist"),
+                        )),
                         Some(current) => match incremental_ops(&current, &resource.configs) {
                             Ok(ops) => alter_topic(&ctx, &name, ops, request.validate_only).await,
                             Err(e) => Err(e),
@@ -335,7 +426,10 @@ pub fn incremental_alter(ctx: &Arc<Context>, rc: RequestContext, request: Increm
                     }
                 }
                 RESOURCE_BROKER => Err(broker_alter_refused(&ctx, &name)),
-                other => Err((INVALID_REQUEST, format!("Unsupported resource type {other}"))),
+                other => Err((
+                    INVALID_REQUEST,
+                    format!("Unsupported resource type {other}"),
+                )),
             };
             let mut r = incremental_alter_configs_response::AlterConfigsResourceResponse::default()
                 .with_resource_type(resource.resource_type)
@@ -346,8 +440,15 @@ pub fn incremental_alter(ctx: &Arc<Context>, rc: RequestContext, request: Increm
             }
             responses.push(r);
         }
-        let first_error = responses.iter().map(|r| r.error_code).find(|c| *c != NONE).unwrap_or(NONE);
-        rc.respond(&IncrementalAlterConfigsResponse::default().with_responses(responses), first_error)
+        let first_error = responses
+            .iter()
+            .map(|r| r.error_code)
+            .find(|c| *c != NONE)
+            .unwrap_or(NONE);
+        rc.respond(
+            &IncrementalAlterConfigsResponse::default().with_responses(responses),
+            first_error,
+        )
     }
     .boxed()
 }

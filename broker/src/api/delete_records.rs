@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 use storage::TopicPartition;
 use tracing::info;
@@ -30,15 +32,26 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: DeleteRecordsRequ
                 .with_partition_index(p.partition_index)
                 .with_low_watermark(-1);
             let result = match ctx.replicas.partition(&tp) {
-                None => Err(if ctx.quorum.image().partition(&tp.topic, tp.partition).is_some() {
-                    NOT_LEADER_OR_FOLLOWER
-                } else {
-                    UNKNOWN_TOPIC_OR_PARTITION
-                }),
+                None => Err(
+                    if ctx
+                        .quorum
+                        .image()
+                        .partition(&tp.topic, tp.partition)
+                        .is_some()
+                    {
+                        NOT_LEADER_OR_FOLLOWER
+                    } else {
+                        UNKNOWN_TOPIC_OR_PARTITION
+                    },
+                ),
                 Some(partition) if !partition.is_leader() => Err(NOT_LEADER_OR_FOLLOWER),
                 Some(partition) => {
                     let hw = partition.high_watermark();
-                    let target = if p.offset == HIGH_WATERMARK { hw } else { p.offset };
+                    let target = if p.offset == HIGH_WATERMARK {
+                        hw
+                    } else {
+                        p.offset
+                    };
                     if target < 0 || target > hw {
                         Err(OFFSET_OUT_OF_RANGE)
                     } else {
@@ -63,7 +76,14 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: DeleteRecordsRequ
             }
             partitions.push(out);
         }
-        topics.push(DeleteRecordsTopicResult::default().with_name(topic.name).with_partitions(partitions));
+        topics.push(
+            DeleteRecordsTopicResult::default()
+                .with_name(topic.name)
+                .with_partitions(partitions),
+        );
     }
-    ready(rc.respond(&DeleteRecordsResponse::default().with_topics(topics), first_error))
+    ready(rc.respond(
+        &DeleteRecordsResponse::default().with_topics(topics),
+        first_error,
+    ))
 }

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
-use kafka_protocol::messages::fetch_response::{EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, PartitionData};
+use kafka_protocol::messages::fetch_response::{
+    EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, PartitionData,
+};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use raft_controller::MetadataImage;
@@ -64,7 +66,9 @@ async fn fetch(ctx: Arc<Context>, rc: RequestContext, request: FetchRequest) -> 
         } else {
             INVALID_FETCH_SESSION_EPOCH
         };
-        let response = FetchResponse::default().with_error_code(code).with_session_id(0);
+        let response = FetchResponse::default()
+            .with_error_code(code)
+            .with_session_id(0);
         return encode(&rc, &response, &[]);
     }
 
@@ -95,7 +99,11 @@ async fn fetch(ctx: Arc<Context>, rc: RequestContext, request: FetchRequest) -> 
                 fetch_offset: p.fetch_offset,
                 partition_max_bytes: p.partition_max_bytes,
                 current_leader_epoch: p.current_leader_epoch,
-                last_fetched_epoch: if version >= 12 { p.last_fetched_epoch } else { -1 },
+                last_fetched_epoch: if version >= 12 {
+                    p.last_fetched_epoch
+                } else {
+                    -1
+                },
                 error,
             });
         }
@@ -120,7 +128,8 @@ async fn fetch(ctx: Arc<Context>, rc: RequestContext, request: FetchRequest) -> 
         let mut changes = FuturesUnordered::new();
         if !max_wait.is_zero() {
             for w in &wanted {
-                let Some(partition) = w.tp.as_ref().and_then(|tp| ctx.replicas.partition(tp)) else {
+                let Some(partition) = w.tp.as_ref().and_then(|tp| ctx.replicas.partition(tp))
+                else {
                     continue;
                 };
                 let mut progress = partition.subscribe_progress();
@@ -145,7 +154,15 @@ async fn fetch(ctx: Arc<Context>, rc: RequestContext, request: FetchRequest) -> 
                 }
             }
         }
-        let round = read_all(&ctx, &image, &wanted, follower, read_committed, client_rack.as_deref(), max_bytes);
+        let round = read_all(
+            &ctx,
+            &image,
+            &wanted,
+            follower,
+            read_committed,
+            client_rack.as_deref(),
+            max_bytes,
+        );
         let done = round.bytes >= min_bytes.max(1)
             || round.has_error
             || max_wait.is_zero()
@@ -216,9 +233,20 @@ fn read_all(
                         UNKNOWN_TOPIC_OR_PARTITION
                     }
                 }
-                Some(partition) => {
-                    read_one(ctx, image, &partition, w, follower, read_committed, client_rack, max_bytes, total, now, &mut data, &mut records)
-                }
+                Some(partition) => read_one(
+                    ctx,
+                    image,
+                    &partition,
+                    w,
+                    follower,
+                    read_committed,
+                    client_rack,
+                    max_bytes,
+                    total,
+                    now,
+                    &mut data,
+                    &mut records,
+                ),
             },
         };
         if code != NONE {
@@ -235,10 +263,7 @@ fn read_all(
             }
         }
         total += records.len();
-        partitions.push((
-            w.topic_index,
-            PartitionOut { data, records },
-        ));
+        partitions.push((w.topic_index, PartitionOut { data, records }));
     }
     Round {
         partitions,
@@ -296,7 +321,9 @@ fn read_one(
             data.last_stable_offset = read.last_stable_offset;
             data.log_start_offset = read.log_start_offset;
             if let Some((epoch, end_offset)) = read.diverging_epoch {
-                data.diverging_epoch = EpochEndOffset::default().with_epoch(epoch).with_end_offset(end_offset);
+                data.diverging_epoch = EpochEndOffset::default()
+                    .with_epoch(epoch)
+                    .with_end_offset(end_offset);
             }
             let size = read.records.size_bytes as usize;
             // Past the response limit only the first non-empty partition may exceed it (KIP-74).
@@ -319,7 +346,13 @@ fn read_one(
     }
 }
 
-fn respond(ctx: &Context, rc: &RequestContext, topics_out: &[TopicOut], round: Round, follower: Option<i32>) -> Outcome {
+fn respond(
+    ctx: &Context,
+    rc: &RequestContext,
+    topics_out: &[TopicOut],
+    round: Round,
+    follower: Option<i32>,
+) -> Outcome {
     let mut responses: Vec<FetchableTopicResponse> = topics_out
         .iter()
         .map(|t| {
@@ -338,7 +371,10 @@ fn respond(ctx: &Context, rc: &RequestContext, topics_out: &[TopicOut], round: R
         }
         if follower.is_none() && !out.records.is_empty() {
             if let Some(name) = &topics_out[topic_index].name {
-                ctx.metrics.bytes_out.with_label_values(&[name]).inc_by(out.records.len() as u64);
+                ctx.metrics
+                    .bytes_out
+                    .with_label_values(&[name])
+                    .inc_by(out.records.len() as u64);
             }
         }
         if let (Some(t), Some(r)) = (responses.get_mut(topic_index), records.get_mut(topic_index)) {
@@ -361,7 +397,11 @@ fn respond(ctx: &Context, rc: &RequestContext, topics_out: &[TopicOut], round: R
     }
 }
 
-fn encode(rc: &RequestContext, response: &FetchResponse, records: &[Vec<Option<FetchPartitionRecords>>]) -> Outcome {
+fn encode(
+    rc: &RequestContext,
+    response: &FetchResponse,
+    records: &[Vec<Option<FetchPartitionRecords>>],
+) -> Outcome {
     match encode_fetch_response(rc.version, rc.correlation_id, response, records) {
         Ok(r) => Outcome::Respond(r),
         Err(e) => Outcome::Close(format!("fetch response encoding failed: {e}")),

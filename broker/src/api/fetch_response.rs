@@ -116,7 +116,11 @@ impl Writer {
         }
     }
 
-    fn partition(&mut self, p: &PartitionData, records: Option<&FetchPartitionRecords>) -> Result<(), EncodeError> {
+    fn partition(
+        &mut self,
+        p: &PartitionData,
+        records: Option<&FetchPartitionRecords>,
+    ) -> Result<(), EncodeError> {
         let v = self.version;
         self.buf.put_i32(p.partition_index);
         self.buf.put_i16(p.error_code);
@@ -168,7 +172,10 @@ impl Writer {
             let diverging = p.diverging_epoch != Default::default();
             let leader = p.current_leader != Default::default();
             let snapshot = p.snapshot_id != Default::default();
-            let count = p.unknown_tagged_fields.len() + diverging as usize + leader as usize + snapshot as usize;
+            let count = p.unknown_tagged_fields.len()
+                + diverging as usize
+                + leader as usize
+                + snapshot as usize;
             self.uvarint(count as u32);
             if diverging {
                 self.tagged_struct(0, &p.diverging_epoch)?;
@@ -218,7 +225,10 @@ pub fn encode_fetch_response(
         }
         w.array_len(topic.partitions.len())?;
         for (pi, p) in topic.partitions.iter().enumerate() {
-            let file = records.get(ti).and_then(|t| t.get(pi)).and_then(Option::as_ref);
+            let file = records
+                .get(ti)
+                .and_then(|t| t.get(pi))
+                .and_then(Option::as_ref);
             w.partition(p, file)?;
         }
         if w.flexible() {
@@ -290,7 +300,11 @@ mod tests {
             .with_log_start_offset(3)
             .with_records(Some(a.clone()));
         if version >= 12 {
-            p0 = p0.with_current_leader(LeaderIdAndEpoch::default().with_leader_id(BrokerId(2)).with_leader_epoch(7));
+            p0 = p0.with_current_leader(
+                LeaderIdAndEpoch::default()
+                    .with_leader_id(BrokerId(2))
+                    .with_leader_epoch(7),
+            );
         }
         let mut p1 = PartitionData::default()
             .with_partition_index(1)
@@ -305,7 +319,8 @@ mod tests {
             p1 = p1.with_preferred_read_replica(BrokerId(1));
         }
         if version >= 12 {
-            p1 = p1.with_diverging_epoch(EpochEndOffset::default().with_epoch(3).with_end_offset(42));
+            p1 = p1
+                .with_diverging_epoch(EpochEndOffset::default().with_epoch(3).with_end_offset(42));
         }
         let p2 = PartitionData::default()
             .with_partition_index(2)

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset, OffsetForLeaderTopicResult};
+use kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 use storage::TopicPartition;
 
@@ -11,7 +13,11 @@ use super::{ready, Pending, RequestContext};
 use crate::context::Context;
 use crate::error_codes::*;
 
-pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: OffsetForLeaderEpochRequest) -> Pending {
+pub fn handle(
+    ctx: &Arc<Context>,
+    rc: RequestContext,
+    request: OffsetForLeaderEpochRequest,
+) -> Pending {
     let mut first_error = NONE;
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
@@ -28,7 +34,12 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: OffsetForLeaderEp
                 .with_end_offset(-1);
             let code = match ctx.replicas.partition(&tp) {
                 None => {
-                    if ctx.quorum.image().partition(&tp.topic, tp.partition).is_some() {
+                    if ctx
+                        .quorum
+                        .image()
+                        .partition(&tp.topic, tp.partition)
+                        .is_some()
+                    {
                         NOT_LEADER_OR_FOLLOWER
                     } else {
                         UNKNOWN_TOPIC_OR_PARTITION
@@ -42,7 +53,9 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: OffsetForLeaderEp
                     } else if p.current_leader_epoch > epoch {
                         UNKNOWN_LEADER_EPOCH
                     } else {
-                        if let Some((e, offset)) = partition.log().end_offset_for_epoch(p.leader_epoch) {
+                        if let Some((e, offset)) =
+                            partition.log().end_offset_for_epoch(p.leader_epoch)
+                        {
                             out.leader_epoch = e;
                             out.end_offset = offset;
                         }
@@ -56,7 +69,14 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: OffsetForLeaderEp
             out.error_code = code;
             partitions.push(out);
         }
-        topics.push(OffsetForLeaderTopicResult::default().with_topic(topic.topic).with_partitions(partitions));
+        topics.push(
+            OffsetForLeaderTopicResult::default()
+                .with_topic(topic.topic)
+                .with_partitions(partitions),
+        );
     }
-    ready(rc.respond(&OffsetForLeaderEpochResponse::default().with_topics(topics), first_error))
+    ready(rc.respond(
+        &OffsetForLeaderEpochResponse::default().with_topics(topics),
+        first_error,
+    ))
 }

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use storage::TopicPartition;
 use tracing::debug;
@@ -36,12 +38,26 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ListOffsetsReques
                 .with_offset(-1)
                 .with_leader_epoch(-1);
             let result = match ctx.replicas.partition(&tp) {
-                None => Err(if ctx.quorum.image().partition(&tp.topic, tp.partition).is_some() {
-                    NOT_LEADER_OR_FOLLOWER
-                } else {
-                    UNKNOWN_TOPIC_OR_PARTITION
-                }),
-                Some(partition) => lookup(&partition, p.current_leader_epoch, p.timestamp, consumer, read_committed, rc.version),
+                None => Err(
+                    if ctx
+                        .quorum
+                        .image()
+                        .partition(&tp.topic, tp.partition)
+                        .is_some()
+                    {
+                        NOT_LEADER_OR_FOLLOWER
+                    } else {
+                        UNKNOWN_TOPIC_OR_PARTITION
+                    },
+                ),
+                Some(partition) => lookup(
+                    &partition,
+                    p.current_leader_epoch,
+                    p.timestamp,
+                    consumer,
+                    read_committed,
+                    rc.version,
+                ),
             };
             match result {
                 Ok((timestamp, offset, epoch)) => {
@@ -62,7 +78,11 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ListOffsetsReques
             }
             partitions.push(out);
         }
-        topics.push(ListOffsetsTopicResponse::default().with_name(topic.name).with_partitions(partitions));
+        topics.push(
+            ListOffsetsTopicResponse::default()
+                .with_name(topic.name)
+                .with_partitions(partitions),
+        );
     }
     let response = ListOffsetsResponse::default().with_topics(topics);
     ready(rc.respond(&response, first_error))
@@ -103,16 +123,28 @@ fn lookup(
     };
     match timestamp {
         LATEST => Ok((-1, fetchable, latest_epoch)),
-        EARLIEST => Ok((-1, log.log_start_offset(), epoch_at(log, log.log_start_offset()))),
-        EARLIEST_LOCAL if version >= 8 => Ok((-1, log.log_start_offset(), epoch_at(log, log.log_start_offset()))),
+        EARLIEST => Ok((
+            -1,
+            log.log_start_offset(),
+            epoch_at(log, log.log_start_offset()),
+        )),
+        EARLIEST_LOCAL if version >= 8 => Ok((
+            -1,
+            log.log_start_offset(),
+            epoch_at(log, log.log_start_offset()),
+        )),
         MAX_TIMESTAMP if version >= 7 => match log.max_timestamp_offset() {
-            Ok(Some(t)) if t.offset < fetchable => Ok((t.timestamp, t.offset, t.leader_epoch.unwrap_or(-1))),
+            Ok(Some(t)) if t.offset < fetchable => {
+                Ok((t.timestamp, t.offset, t.leader_epoch.unwrap_or(-1)))
+            }
             Ok(_) => Ok((-1, -1, -1)),
             Err(e) => Err(e.kafka_error_code()),
         },
         ts if ts < 0 => Err(INVALID_REQUEST),
         ts => match log.offset_for_timestamp(ts) {
-            Ok(Some(t)) if t.offset < fetchable => Ok((t.timestamp, t.offset, t.leader_epoch.unwrap_or(-1))),
+            Ok(Some(t)) if t.offset < fetchable => {
+                Ok((t.timestamp, t.offset, t.leader_epoch.unwrap_or(-1)))
+            }
             Ok(_) => Ok((-1, -1, -1)),
             Err(e) => Err(e.kafka_error_code()),
         },

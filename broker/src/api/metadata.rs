@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
-use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use raft_controller::{CreateTopicSpec, MetadataImage, TopicImage};
@@ -34,12 +36,15 @@ pub fn live_brokers(image: &MetadataImage, listener: &str) -> Vec<BrokerAddress>
         .values()
         .filter(|b| !b.fenced)
         .filter_map(|b| {
-            b.endpoints.iter().find(|e| e.listener == listener).map(|e| BrokerAddress {
-                id: b.id,
-                host: e.host.clone(),
-                port: i32::from(e.port),
-                rack: b.rack.clone(),
-            })
+            b.endpoints
+                .iter()
+                .find(|e| e.listener == listener)
+                .map(|e| BrokerAddress {
+                    id: b.id,
+                    host: e.host.clone(),
+                    port: i32::from(e.port),
+                    rack: b.rack.clone(),
+                })
         })
         .collect()
 }
@@ -56,7 +61,8 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: MetadataRequest) 
 
 async fn metadata(ctx: Arc<Context>, rc: RequestContext, request: MetadataRequest) -> Outcome {
     let version = rc.version;
-    let allow_auto_create = (version < 4 || request.allow_auto_topic_creation) && ctx.config.auto_create_topics;
+    let allow_auto_create =
+        (version < 4 || request.allow_auto_topic_creation) && ctx.config.auto_create_topics;
     let mut image = ctx.image();
 
     // v0: an empty list means all topics; v1+: null means all topics.
@@ -75,7 +81,11 @@ async fn metadata(ctx: Arc<Context>, rc: RequestContext, request: MetadataReques
         let missing: Vec<String> = requested
             .iter()
             .filter_map(|(name, _)| name.clone())
-            .filter(|n| image.topic(n).is_none() && n != OFFSETS_TOPIC && crate::api::topics::valid_topic_name(n).is_ok())
+            .filter(|n| {
+                image.topic(n).is_none()
+                    && n != OFFSETS_TOPIC
+                    && crate::api::topics::valid_topic_name(n).is_ok()
+            })
             .collect();
         if !missing.is_empty() {
             auto_create(&ctx, missing).await;
@@ -98,7 +108,9 @@ async fn metadata(ctx: Arc<Context>, rc: RequestContext, request: MetadataReques
                 Some(topic) => topics.push(describe_topic(&image, topic, version)),
                 None => {
                     let code = match &name {
-                        Some(n) if crate::api::topics::valid_topic_name(n).is_err() => INVALID_TOPIC_EXCEPTION,
+                        Some(n) if crate::api::topics::valid_topic_name(n).is_err() => {
+                            INVALID_TOPIC_EXCEPTION
+                        }
                         Some(_) if allow_auto_create => LEADER_NOT_AVAILABLE,
                         Some(_) => UNKNOWN_TOPIC_OR_PARTITION,
                         None => UNKNOWN_TOPIC_ID,
@@ -121,7 +133,11 @@ async fn metadata(ctx: Arc<Context>, rc: RequestContext, request: MetadataReques
                 .with_node_id(BrokerId(b.id))
                 .with_host(StrBytes::from_string(b.host))
                 .with_port(b.port)
-                .with_rack(if version >= 1 { b.rack.map(StrBytes::from_string) } else { None })
+                .with_rack(if version >= 1 {
+                    b.rack.map(StrBytes::from_string)
+                } else {
+                    None
+                })
         })
         .collect();
     let mut response = MetadataResponse::default()
@@ -151,7 +167,9 @@ async fn auto_create(ctx: &Context, names: Vec<String>) {
         Ok(results) => {
             for (name, result) in names.iter().zip(results) {
                 match result {
-                    Ok(created) => info!(topic = %name, partitions = created.num_partitions, replication_factor = created.replication_factor, "auto-created topic"),
+                    Ok(created) => {
+                        info!(topic = %name, partitions = created.num_partitions, replication_factor = created.replication_factor, "auto-created topic")
+                    }
                     Err(e) => warn!(topic = %name, error = %e, "auto-creating topic failed"),
                 }
             }
@@ -167,7 +185,11 @@ async fn auto_create(ctx: &Context, names: Vec<String>) {
     .await;
 }
 
-fn describe_topic(image: &MetadataImage, topic: &TopicImage, version: i16) -> MetadataResponseTopic {
+fn describe_topic(
+    image: &MetadataImage,
+    topic: &TopicImage,
+    version: i16,
+) -> MetadataResponseTopic {
     let partitions = topic
         .partitions
         .iter()
@@ -178,7 +200,11 @@ fn describe_topic(image: &MetadataImage, topic: &TopicImage, version: i16) -> Me
                 .filter(|r| image.brokers.get(r).is_none_or(|b| b.fenced))
                 .map(|r| BrokerId(*r))
                 .collect();
-            let error = if p.leader < 0 { LEADER_NOT_AVAILABLE } else { NONE };
+            let error = if p.leader < 0 {
+                LEADER_NOT_AVAILABLE
+            } else {
+                NONE
+            };
             let mut m = MetadataResponsePartition::default()
                 .with_error_code(error)
                 .with_partition_index(p.partition)

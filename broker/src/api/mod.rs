@@ -34,6 +34,7 @@ use crate::server::{ConnectionInfo, RequestFrame};
 
 pub use api_versions::SUPPORTED_APIS;
 pub use fetch_response::{encode_fetch_response, FetchPartitionRecords};
+pub use topics::valid_topic_name;
 
 /// What a request produces once it completes.
 #[derive(Debug)]
@@ -94,7 +95,11 @@ impl Dispatcher {
 
     /// Starts handling a request. `Err` closes the connection, as Kafka does for requests it
     /// cannot parse or versions it does not support.
-    pub fn dispatch(&self, connection: &ConnectionInfo, frame: RequestFrame) -> Result<Pending, String> {
+    pub fn dispatch(
+        &self,
+        connection: &ConnectionInfo,
+        frame: RequestFrame,
+    ) -> Result<Pending, String> {
         let version = frame.version();
         let rc = RequestContext {
             api_key: frame.api_key,
@@ -107,7 +112,10 @@ impl Dispatcher {
             return Ok(ready(api_versions::handle(&self.ctx, &rc, frame.body)));
         }
         let Some(range) = api_versions::supported_range(frame.api_key) else {
-            return Err(format!("api {:?} is not supported by this broker", frame.api_key));
+            return Err(format!(
+                "api {:?} is not supported by this broker",
+                frame.api_key
+            ));
         };
         if version < range.0 || version > range.1 {
             return Err(format!(
@@ -124,18 +132,34 @@ impl Dispatcher {
             ApiKey::ListOffsets => list_offsets::handle(ctx, rc.clone(), decode(&rc, body)?),
             ApiKey::CreateTopics => topics::create_topics(ctx, rc.clone(), decode(&rc, body)?),
             ApiKey::DeleteTopics => topics::delete_topics(ctx, rc.clone(), decode(&rc, body)?),
-            ApiKey::CreatePartitions => topics::create_partitions(ctx, rc.clone(), decode(&rc, body)?),
+            ApiKey::CreatePartitions => {
+                topics::create_partitions(ctx, rc.clone(), decode(&rc, body)?)
+            }
             ApiKey::DescribeConfigs => configs::describe(ctx, rc.clone(), decode(&rc, body)?),
             ApiKey::AlterConfigs => configs::alter(ctx, rc.clone(), decode(&rc, body)?),
-            ApiKey::IncrementalAlterConfigs => configs::incremental_alter(ctx, rc.clone(), decode(&rc, body)?),
+            ApiKey::IncrementalAlterConfigs => {
+                configs::incremental_alter(ctx, rc.clone(), decode(&rc, body)?)
+            }
             ApiKey::DeleteRecords => delete_records::handle(ctx, rc.clone(), decode(&rc, body)?),
-            ApiKey::OffsetForLeaderEpoch => leader_epochs::handle(ctx, rc.clone(), decode(&rc, body)?),
-            ApiKey::DescribeCluster => cluster::describe_cluster(ctx, rc.clone(), decode(&rc, body)?),
+            ApiKey::OffsetForLeaderEpoch => {
+                leader_epochs::handle(ctx, rc.clone(), decode(&rc, body)?)
+            }
+            ApiKey::DescribeCluster => {
+                cluster::describe_cluster(ctx, rc.clone(), decode(&rc, body)?)
+            }
             ApiKey::ElectLeaders => cluster::elect_leaders(ctx, rc.clone(), decode(&rc, body)?),
-            ApiKey::DescribeLogDirs => cluster::describe_log_dirs(ctx, rc.clone(), decode(&rc, body)?),
-            ApiKey::DescribeProducers => producer_ids::describe_producers(ctx, rc.clone(), decode(&rc, body)?),
-            ApiKey::InitProducerId => producer_ids::init_producer_id(ctx, rc.clone(), decode(&rc, body)?),
-            ApiKey::FindCoordinator => groups::find_coordinator(ctx, rc.clone(), decode(&rc, body)?),
+            ApiKey::DescribeLogDirs => {
+                cluster::describe_log_dirs(ctx, rc.clone(), decode(&rc, body)?)
+            }
+            ApiKey::DescribeProducers => {
+                producer_ids::describe_producers(ctx, rc.clone(), decode(&rc, body)?)
+            }
+            ApiKey::InitProducerId => {
+                producer_ids::init_producer_id(ctx, rc.clone(), decode(&rc, body)?)
+            }
+            ApiKey::FindCoordinator => {
+                groups::find_coordinator(ctx, rc.clone(), decode(&rc, body)?)
+            }
             ApiKey::JoinGroup => groups::join_group(ctx, rc.clone(), decode(&rc, body)?),
             ApiKey::SyncGroup => groups::sync_group(ctx, rc.clone(), decode(&rc, body)?),
             ApiKey::Heartbeat => groups::heartbeat(ctx, rc.clone(), decode(&rc, body)?),

@@ -53,11 +53,20 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ProduceRequest) -
             };
             let mut wait = None;
             let result = if request.transactional_id.is_some() {
-                Err((TRANSACTIONAL_ID_AUTHORIZATION_FAILED, "transactions are not supported".to_string()))
+                Err((
+                    TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                    "transactions are not supported".to_string(),
+                ))
             } else if acks != 0 && acks != 1 && acks != -1 {
-                Err((INVALID_REQUIRED_ACKS, format!("acks={acks} is not 0, 1 or -1")))
+                Err((
+                    INVALID_REQUIRED_ACKS,
+                    format!("acks={acks} is not 0, 1 or -1"),
+                ))
             } else if name == OFFSETS_TOPIC {
-                Err((INVALID_TOPIC_EXCEPTION, "cannot produce to an internal topic".to_string()))
+                Err((
+                    INVALID_TOPIC_EXCEPTION,
+                    "cannot produce to an internal topic".to_string(),
+                ))
             } else {
                 append(ctx, &tp, data.records, acks, now)
             };
@@ -67,7 +76,10 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ProduceRequest) -
                     response.log_append_time_ms = info.log_append_time;
                     response.log_start_offset = info.log_start_offset;
                     if !info.duplicate {
-                        ctx.metrics.bytes_in.with_label_values(&[&name]).inc_by(u64::from(info.size_bytes));
+                        ctx.metrics
+                            .bytes_in
+                            .with_label_values(&[&name])
+                            .inc_by(u64::from(info.size_bytes));
                         ctx.metrics
                             .messages_in
                             .with_label_values(&[&name])
@@ -80,7 +92,15 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ProduceRequest) -
                 Err((code, message)) => {
                     any_error = true;
                     response.error_code = code;
-                    if matches!(code, CORRUPT_MESSAGE | INVALID_RECORD | MESSAGE_TOO_LARGE | RECORD_LIST_TOO_LARGE | OUT_OF_ORDER_SEQUENCE_NUMBER | INVALID_PRODUCER_EPOCH) {
+                    if matches!(
+                        code,
+                        CORRUPT_MESSAGE
+                            | INVALID_RECORD
+                            | MESSAGE_TOO_LARGE
+                            | RECORD_LIST_TOO_LARGE
+                            | OUT_OF_ORDER_SEQUENCE_NUMBER
+                            | INVALID_PRODUCER_EPOCH
+                    ) {
                         warn!(peer = %rc.connection.peer, client = %rc.client_id, partition = %tp, error = name_of(code), reason = %message, "produce rejected");
                     } else {
                         debug!(peer = %rc.connection.peer, partition = %tp, error = name_of(code), reason = %message, "produce rejected");
@@ -119,7 +139,9 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ProduceRequest) -
         ctx.metrics.produce_purgatory.inc();
         let waits = appended.iter().map(|a| async {
             match &a.wait {
-                Some((partition, required)) => partition.wait_for_high_watermark(*required, timeout).await,
+                Some((partition, required)) => {
+                    partition.wait_for_high_watermark(*required, timeout).await
+                }
                 None => a.response.error_code,
             }
         });
@@ -131,7 +153,9 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ProduceRequest) -
                 a.response.base_offset = -1;
             }
         }
-        ctx.metrics.produce_latency.observe(started.elapsed().as_secs_f64() * 1000.0);
+        ctx.metrics
+            .produce_latency
+            .observe(started.elapsed().as_secs_f64() * 1000.0);
         let error = first_error(&appended);
         respond(&rc, topics, appended, error)
     }
@@ -152,8 +176,14 @@ fn append(
     let Some(partition) = ctx.replicas.partition(tp) else {
         let image = ctx.quorum.image();
         return Err(match image.partition(&tp.topic, tp.partition) {
-            Some(_) => (NOT_LEADER_OR_FOLLOWER, format!("broker {} does not host {tp}", ctx.config.node_id)),
-            None => (UNKNOWN_TOPIC_OR_PARTITION, format!("unknown partition {tp}")),
+            Some(_) => (
+                NOT_LEADER_OR_FOLLOWER,
+                format!("broker {} does not host {tp}", ctx.config.node_id),
+            ),
+            None => (
+                UNKNOWN_TOPIC_OR_PARTITION,
+                format!("unknown partition {tp}"),
+            ),
         });
     };
     let Some(records) = records else {
@@ -173,7 +203,12 @@ fn first_error(appended: &[Appended]) -> i16 {
         .unwrap_or(NONE)
 }
 
-fn respond(rc: &RequestContext, mut topics: Vec<TopicProduceResponse>, appended: Vec<Appended>, error: i16) -> Outcome {
+fn respond(
+    rc: &RequestContext,
+    mut topics: Vec<TopicProduceResponse>,
+    appended: Vec<Appended>,
+    error: i16,
+) -> Outcome {
     for a in appended {
         if let Some(t) = topics.get_mut(a.topic_index) {
             t.partition_responses.push(a.response);

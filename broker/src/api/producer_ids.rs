@@ -4,9 +4,12 @@
 use std::sync::Arc;
 
 use futures::FutureExt;
-use kafka_protocol::messages::describe_producers_response::{PartitionResponse, ProducerState, TopicResponse};
+use kafka_protocol::messages::describe_producers_response::{
+    PartitionResponse, ProducerState, TopicResponse,
+};
 use kafka_protocol::messages::{
-    DescribeProducersRequest, DescribeProducersResponse, InitProducerIdRequest, InitProducerIdResponse, ProducerId,
+    DescribeProducersRequest, DescribeProducersResponse, InitProducerIdRequest,
+    InitProducerIdResponse, ProducerId,
 };
 use kafka_protocol::protocol::StrBytes;
 use storage::TopicPartition;
@@ -16,8 +19,16 @@ use super::{ready, Pending, RequestContext};
 use crate::context::Context;
 use crate::error_codes::*;
 
-pub fn init_producer_id(ctx: &Arc<Context>, rc: RequestContext, request: InitProducerIdRequest) -> Pending {
-    if request.transactional_id.as_ref().is_some_and(|t| t.0.is_empty()) {
+pub fn init_producer_id(
+    ctx: &Arc<Context>,
+    rc: RequestContext,
+    request: InitProducerIdRequest,
+) -> Pending {
+    if request
+        .transactional_id
+        .as_ref()
+        .is_some_and(|t| t.0.is_empty())
+    {
         // Kafka: an empty transactional id is an invalid request (null means idempotent only).
         let response = InitProducerIdResponse::default()
             .with_error_code(INVALID_REQUEST)
@@ -51,7 +62,11 @@ pub fn init_producer_id(ctx: &Arc<Context>, rc: RequestContext, request: InitPro
     .boxed()
 }
 
-pub fn describe_producers(ctx: &Arc<Context>, rc: RequestContext, request: DescribeProducersRequest) -> Pending {
+pub fn describe_producers(
+    ctx: &Arc<Context>,
+    rc: RequestContext,
+    request: DescribeProducersRequest,
+) -> Pending {
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let name = topic.name.0.to_string();
@@ -82,7 +97,9 @@ pub fn describe_producers(ctx: &Arc<Context>, rc: RequestContext, request: Descr
                                     .with_last_sequence(e.last_sequence())
                                     .with_last_timestamp(e.last_timestamp)
                                     .with_coordinator_epoch(-1)
-                                    .with_current_txn_start_offset(e.current_txn_first_offset.unwrap_or(-1))
+                                    .with_current_txn_start_offset(
+                                        e.current_txn_first_offset.unwrap_or(-1),
+                                    )
                             })
                             .collect();
                     }
@@ -90,7 +107,14 @@ pub fn describe_producers(ctx: &Arc<Context>, rc: RequestContext, request: Descr
                 out
             })
             .collect();
-        topics.push(TopicResponse::default().with_name(topic.name).with_partitions(partitions));
+        topics.push(
+            TopicResponse::default()
+                .with_name(topic.name)
+                .with_partitions(partitions),
+        );
     }
-    ready(rc.respond(&DescribeProducersResponse::default().with_topics(topics), NONE))
+    ready(rc.respond(
+        &DescribeProducersResponse::default().with_topics(topics),
+        NONE,
+    ))
 }

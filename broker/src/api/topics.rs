@@ -7,11 +7,13 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
-use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{
-    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest,
-    DeleteTopicsResponse, TopicName,
+    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteTopicsRequest, DeleteTopicsResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use raft_controller::{CreateTopicSpec, QuorumError};
@@ -33,9 +35,14 @@ pub fn valid_topic_name(name: &str) -> Result<(), String> {
         return Err("Topic name cannot be \".\" or \"..\"".to_string());
     }
     if name.len() > 249 {
-        return Err(format!("Topic name is illegal, it can't be longer than 249 characters, topic name: {name}"));
+        return Err(format!(
+            "Topic name is illegal, it can't be longer than 249 characters, topic name: {name}"
+        ));
     }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-') {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
         return Err(format!(
             "Topic name {name} is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
         ));
@@ -56,12 +63,20 @@ fn message(s: impl Into<String>) -> Option<StrBytes> {
 
 /// Waits (bounded) until the local image reflects a change the controller committed, so a
 /// client's next Metadata request on this broker sees it.
-async fn await_local(ctx: &Context, done: impl Fn(&raft_controller::MetadataImage) -> bool, timeout: Duration) {
+async fn await_local(
+    ctx: &Context,
+    done: impl Fn(&raft_controller::MetadataImage) -> bool,
+    timeout: Duration,
+) {
     let mut rx = ctx.subscribe_image();
     let _ = tokio::time::timeout(timeout, rx.wait_for(|image| done(image))).await;
 }
 
-pub fn create_topics(ctx: &Arc<Context>, rc: RequestContext, request: CreateTopicsRequest) -> Pending {
+pub fn create_topics(
+    ctx: &Arc<Context>,
+    rc: RequestContext,
+    request: CreateTopicsRequest,
+) -> Pending {
     let ctx = ctx.clone();
     async move {
         let version = rc.version;
@@ -183,7 +198,11 @@ pub fn create_topics(ctx: &Arc<Context>, rc: RequestContext, request: CreateTopi
     .boxed()
 }
 
-pub fn delete_topics(ctx: &Arc<Context>, rc: RequestContext, request: DeleteTopicsRequest) -> Pending {
+pub fn delete_topics(
+    ctx: &Arc<Context>,
+    rc: RequestContext,
+    request: DeleteTopicsRequest,
+) -> Pending {
     let ctx = ctx.clone();
     async move {
         let image = ctx.quorum.image();
@@ -194,11 +213,18 @@ pub fn delete_topics(ctx: &Arc<Context>, rc: RequestContext, request: DeleteTopi
                 .iter()
                 .map(|t| match &t.name {
                     Some(n) => (Some(n.0.to_string()), t.topic_id),
-                    None => (image.topic_by_id(&t.topic_id).map(|t| t.name.clone()), t.topic_id),
+                    None => (
+                        image.topic_by_id(&t.topic_id).map(|t| t.name.clone()),
+                        t.topic_id,
+                    ),
                 })
                 .collect()
         } else {
-            request.topic_names.iter().map(|n| (Some(n.0.to_string()), uuid::Uuid::nil())).collect()
+            request
+                .topic_names
+                .iter()
+                .map(|n| (Some(n.0.to_string()), uuid::Uuid::nil()))
+                .collect()
         };
         let mut results: Vec<DeletableTopicResult> = Vec::with_capacity(wanted.len());
         let mut to_delete: Vec<(usize, String)> = Vec::new();
@@ -209,12 +235,14 @@ pub fn delete_topics(ctx: &Arc<Context>, rc: RequestContext, request: DeleteTopi
             match name {
                 _ if !ctx.config.delete_topic_enable => {
                     r.error_code = TOPIC_DELETION_DISABLED;
-                    r.error_message = message("Topic deletion is disabled (delete.topic.enable=false)");
+                    r.error_message =
+                        message("Topic deletion is disabled (delete.topic.enable=false)");
                 }
                 None => r.error_code = UNKNOWN_TOPIC_ID,
                 Some(n) if n == OFFSETS_TOPIC => {
                     r.error_code = INVALID_REQUEST;
-                    r.error_message = message("The internal topic __consumer_offsets cannot be deleted");
+                    r.error_message =
+                        message("The internal topic __consumer_offsets cannot be deleted");
                 }
                 Some(n) => match image.topic(&n) {
                     None => r.error_code = UNKNOWN_TOPIC_OR_PARTITION,
@@ -242,7 +270,12 @@ pub fn delete_topics(ctx: &Arc<Context>, rc: RequestContext, request: DeleteTopi
                             info!(topic = %name, "deleted topic");
                         }
                     }
-                    await_local(&ctx, |image| names.iter().all(|n| image.topic(n).is_none()), Duration::from_millis(request.timeout_ms.clamp(0, 5000) as u64)).await;
+                    await_local(
+                        &ctx,
+                        |image| names.iter().all(|n| image.topic(n).is_none()),
+                        Duration::from_millis(request.timeout_ms.clamp(0, 5000) as u64),
+                    )
+                    .await;
                 }
                 Err(e) => {
                     for (index, _) in &to_delete {
@@ -259,26 +292,46 @@ pub fn delete_topics(ctx: &Arc<Context>, rc: RequestContext, request: DeleteTopi
                 r.error_message = None;
             }
         }
-        let first_error = results.iter().map(|r| r.error_code).find(|c| *c != NONE).unwrap_or(NONE);
-        rc.respond(&DeleteTopicsResponse::default().with_responses(results), first_error)
+        let first_error = results
+            .iter()
+            .map(|r| r.error_code)
+            .find(|c| *c != NONE)
+            .unwrap_or(NONE);
+        rc.respond(
+            &DeleteTopicsResponse::default().with_responses(results),
+            first_error,
+        )
     }
     .boxed()
 }
 
-pub fn create_partitions(ctx: &Arc<Context>, rc: RequestContext, request: CreatePartitionsRequest) -> Pending {
+pub fn create_partitions(
+    ctx: &Arc<Context>,
+    rc: RequestContext,
+    request: CreatePartitionsRequest,
+) -> Pending {
     let ctx = ctx.clone();
     async move {
         let mut results = Vec::with_capacity(request.topics.len());
         for t in request.topics {
             let name = t.name.0.to_string();
             let mut r = CreatePartitionsTopicResult::default().with_name(t.name.clone());
-            let assignments = t
-                .assignments
-                .map(|list| list.into_iter().map(|a| a.broker_ids.into_iter().map(|b| b.0).collect()).collect());
+            let assignments = t.assignments.map(|list| {
+                list.into_iter()
+                    .map(|a| a.broker_ids.into_iter().map(|b| b.0).collect())
+                    .collect()
+            });
             let outcome = if name == OFFSETS_TOPIC {
-                Err((INVALID_REQUEST, "The internal topic __consumer_offsets cannot be changed".to_string()))
+                Err((
+                    INVALID_REQUEST,
+                    "The internal topic __consumer_offsets cannot be changed".to_string(),
+                ))
             } else {
-                match ctx.quorum.create_partitions(name.clone(), t.count, assignments, request.validate_only).await {
+                match ctx
+                    .quorum
+                    .create_partitions(name.clone(), t.count, assignments, request.validate_only)
+                    .await
+                {
                     Ok(Ok(())) => Ok(()),
                     Ok(Err(e)) => Err((e.kafka_error_code(), e.to_string())),
                     Err(e) => Err((quorum_error_code(&e), e.to_string())),
@@ -289,7 +342,16 @@ pub fn create_partitions(ctx: &Arc<Context>, rc: RequestContext, request: Create
                     if !request.validate_only {
                         info!(topic = %name, partitions = t.count, "increased partition count");
                         let count = t.count as usize;
-                        await_local(&ctx, |image| image.topic(&name).is_some_and(|x| x.partitions.len() >= count), Duration::from_secs(5)).await;
+                        await_local(
+                            &ctx,
+                            |image| {
+                                image
+                                    .topic(&name)
+                                    .is_some_and(|x| x.partitions.len() >= count)
+                            },
+                            Duration::from_secs(5),
+                        )
+                        .await;
                     }
                 }
                 Err((code, text)) => {
@@ -299,8 +361,15 @@ pub fn create_partitions(ctx: &Arc<Context>, rc: RequestContext, request: Create
             }
             results.push(r);
         }
-        let first_error = results.iter().map(|r| r.error_code).find(|c| *c != NONE).unwrap_or(NONE);
-        rc.respond(&CreatePartitionsResponse::default().with_results(results), first_error)
+        let first_error = results
+            .iter()
+            .map(|r| r.error_code)
+            .find(|c| *c != NONE)
+            .unwrap_or(NONE);
+        rc.respond(
+            &CreatePartitionsResponse::default().with_results(results),
+            first_error,
+        )
     }
     .boxed()
 }

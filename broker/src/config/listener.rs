@@ -34,7 +34,11 @@ impl Listener {
 
     /// The address to bind.
     pub fn bind_address(&self) -> String {
-        let host = if self.host.is_empty() { "0.0.0.0" } else { &self.host };
+        let host = if self.host.is_empty() {
+            "0.0.0.0"
+        } else {
+            &self.host
+        };
         if host.contains(':') {
             format!("[{host}]:{}", self.port)
         } else {

@@ -199,7 +199,11 @@ impl BrokerConfig {
             _ => r.req("node.id")?,
         };
         if node_id < 0 {
-            return Err(Resolver::invalid("node.id", &node_id.to_string(), "must be >= 0"));
+            return Err(Resolver::invalid(
+                "node.id",
+                &node_id.to_string(),
+                "must be >= 0",
+            ));
         }
 
         let controller_names = r.list("controller.listener.names");
@@ -247,7 +251,10 @@ impl BrokerConfig {
         let inter_broker_listener_name = r
             .string("inter.broker.listener.name")
             .unwrap_or_else(|| "PLAINTEXT".to_string());
-        if !listeners.iter().any(|l| l.name == inter_broker_listener_name) {
+        if !listeners
+            .iter()
+            .any(|l| l.name == inter_broker_listener_name)
+        {
             return Err(Resolver::invalid(
                 "inter.broker.listener.name",
                 &inter_broker_listener_name,
@@ -256,17 +263,23 @@ impl BrokerConfig {
         }
 
         let voters_text = r.raw("controller.quorum.voters").unwrap_or_default();
-        let voters = parse_voters(&voters_text)
-            .map_err(|reason| Resolver::invalid("controller.quorum.voters", &voters_text, reason))?;
+        let voters = parse_voters(&voters_text).map_err(|reason| {
+            Resolver::invalid("controller.quorum.voters", &voters_text, reason)
+        })?;
 
-        let mut log_dirs: Vec<PathBuf> = r.list("log.dirs").into_iter().map(PathBuf::from).collect();
+        let mut log_dirs: Vec<PathBuf> =
+            r.list("log.dirs").into_iter().map(PathBuf::from).collect();
         if props.get("log.dirs").is_none() {
             if let Some(dir) = r.string("log.dir") {
                 log_dirs = vec![PathBuf::from(dir)];
             }
         }
         if log_dirs.is_empty() {
-            return Err(Resolver::invalid("log.dirs", "", "at least one directory is required"));
+            return Err(Resolver::invalid(
+                "log.dirs",
+                "",
+                "at least one directory is required",
+            ));
         }
 
         let message_max_bytes: u32 = r.req("message.max.bytes")?;
@@ -327,7 +340,9 @@ impl BrokerConfig {
             offsets_topic_partitions: positive(&r, "offsets.topic.num.partitions")?,
             offsets_topic_replication_factor: positive(&r, "offsets.topic.replication.factor")?,
             offsets_topic_segment_bytes: r.req("offsets.topic.segment.bytes")?,
-            offsets_retention_ms: r.req::<i64>("offsets.retention.minutes")?.saturating_mul(60_000),
+            offsets_retention_ms: r
+                .req::<i64>("offsets.retention.minutes")?
+                .saturating_mul(60_000),
             offsets_retention_check_interval_ms: r.req("offsets.retention.check.interval.ms")?,
             offsets_commit_timeout_ms: r.req("offsets.commit.timeout.ms")?,
             group_initial_rebalance_delay_ms: r.req("group.initial.rebalance.delay.ms")?,
@@ -389,7 +404,11 @@ pub fn parse_voters(text: &str) -> Result<BTreeMap<i32, String>, String> {
             .parse()
             .map_err(|_| format!("{entry:?}: {id:?} is not a broker id"))?;
         let addr = addr.trim();
-        if addr.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
+        if addr
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+            .is_none()
+        {
             return Err(format!("{entry:?}: {addr:?} is not host:port"));
         }
         if voters.insert(id, addr.to_string()).is_some() {
@@ -426,14 +445,20 @@ fn log_defaults(r: &Resolver<'_>, message_max_bytes: u32) -> Result<LogConfig, C
     } else if let Some(min) = r.parse::<i64>("log.retention.minutes")? {
         min.saturating_mul(60_000)
     } else {
-        r.req::<i64>("log.retention.hours")?.saturating_mul(3_600_000)
+        r.req::<i64>("log.retention.hours")?
+            .saturating_mul(3_600_000)
     };
     if let Some(ms) = r.parse::<i64>("log.flush.interval.ms")? {
         c.flush_ms = ms;
     }
     let policy = r.raw("log.cleanup.policy").unwrap_or_default();
-    c.cleanup_policy = parse_cleanup_policy(&policy)
-        .ok_or_else(|| Resolver::invalid("log.cleanup.policy", &policy, "expected delete, compact or both"))?;
+    c.cleanup_policy = parse_cleanup_policy(&policy).ok_or_else(|| {
+        Resolver::invalid(
+            "log.cleanup.policy",
+            &policy,
+            "expected delete, compact or both",
+        )
+    })?;
     let ts = r.raw("log.message.timestamp.type").unwrap_or_default();
     c.message_timestamp_type = match ts.trim() {
         "CreateTime" => TimestampType::CreateTime,
@@ -504,7 +529,9 @@ mod tests {
 
     #[test]
     fn rejects_bad_values_with_the_key_named() {
-        let err = config(&[("num.partitions", "zero")]).unwrap_err().to_string();
+        let err = config(&[("num.partitions", "zero")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("num.partitions"), "{err}");
         assert!(config(&[("num.partitions", "0")]).is_err());
         assert!(config(&[("controller.quorum.voters", "1@nohost")]).is_err());
@@ -515,7 +542,10 @@ mod tests {
     #[test]
     fn advertised_listeners_default_to_listeners() {
         let c = config(&[
-            ("listeners", "PLAINTEXT://0.0.0.0:19092,CONTROLLER://0.0.0.0:19093"),
+            (
+                "listeners",
+                "PLAINTEXT://0.0.0.0:19092,CONTROLLER://0.0.0.0:19093",
+            ),
             ("advertised.listeners", "PLAINTEXT://broker-0.example:19092"),
         ])
         .unwrap();

@@ -34,7 +34,9 @@ impl Properties {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.values.iter().map(|(k, (v, _))| (k.as_str(), v.as_str()))
+        self.values
+            .iter()
+            .map(|(k, (v, _))| (k.as_str(), v.as_str()))
     }
 
     /// Parses Java-properties text: `key=value` or `key: value`, `#`/`!` comments, blank lines,
@@ -43,7 +45,9 @@ impl Properties {
         let mut logical = String::new();
         for (number, raw) in text.lines().enumerate() {
             let line = raw.trim_start();
-            if logical.is_empty() && (line.is_empty() || line.starts_with('#') || line.starts_with('!')) {
+            if logical.is_empty()
+                && (line.is_empty() || line.starts_with('#') || line.starts_with('!'))
+            {
                 continue;
             }
             if let Some(stripped) = line.strip_suffix('\\') {

@@ -58,7 +58,12 @@ pub struct FetcherManager {
 }
 
 impl FetcherManager {
-    pub fn new(config: Arc<BrokerConfig>, quorum: Quorum, replicas: Weak<ReplicaManager>, metrics: Arc<Metrics>) -> FetcherManager {
+    pub fn new(
+        config: Arc<BrokerConfig>,
+        quorum: Quorum,
+        replicas: Weak<ReplicaManager>,
+        metrics: Arc<Metrics>,
+    ) -> FetcherManager {
         FetcherManager {
             config,
             quorum,
@@ -158,10 +163,10 @@ impl FetcherManager {
     pub fn all_caught_up(&self) -> bool {
         let fetchers = self.fetchers.lock();
         fetchers.values().all(|f| {
-            f.partitions
-                .lock()
-                .values()
-                .all(|p| p.leader_high_watermark >= 0 && p.partition.log().log_end_offset() >= p.leader_high_watermark)
+            f.partitions.lock().values().all(|p| {
+                p.leader_high_watermark >= 0
+                    && p.partition.log().log_end_offset() >= p.leader_high_watermark
+            })
         })
     }
 }
@@ -202,12 +207,19 @@ impl FetcherTask {
                     }
                 }
             }
-            let Some(conn) = connection.as_mut() else { continue };
-            let timeout = Duration::from_millis(self.config.replica_fetch_wait_max_ms.max(0) as u64 + 30_000);
+            let Some(conn) = connection.as_mut() else {
+                continue;
+            };
+            let timeout =
+                Duration::from_millis(self.config.replica_fetch_wait_max_ms.max(0) as u64 + 30_000);
             match conn.request(&request, REPLICA_FETCH_VERSION, timeout).await {
                 Ok(response) => {
                     if response.error_code != NONE {
-                        warn!(leader = self.leader, error = name(response.error_code), "replica fetch failed");
+                        warn!(
+                            leader = self.leader,
+                            error = name(response.error_code),
+                            "replica fetch failed"
+                        );
                         tokio::time::sleep(backoff).await;
                         continue;
                     }
@@ -229,9 +241,19 @@ impl FetcherTask {
             .brokers
             .get(&self.leader)
             .and_then(|b| b.endpoints.iter().find(|e| &e.listener == listener))
-            .ok_or_else(|| PeerError::Protocol(format!("no {listener} endpoint known for broker {}", self.leader)))?;
+            .ok_or_else(|| {
+                PeerError::Protocol(format!(
+                    "no {listener} endpoint known for broker {}",
+                    self.leader
+                ))
+            })?;
         let addr = format!("{}:{}", endpoint.host, endpoint.port);
-        PeerConnection::connect(&addr, format!("rivulet-replica-fetcher-{}", self.config.node_id), Duration::from_secs(5)).await
+        PeerConnection::connect(
+            &addr,
+            format!("rivulet-replica-fetcher-{}", self.config.node_id),
+            Duration::from_secs(5),
+        )
+        .await
     }
 
     fn build_request(&self) -> Option<FetchRequest> {
@@ -270,7 +292,9 @@ impl FetcherTask {
         Some(
             FetchRequest::default()
                 .with_replica_id(BrokerId(self.config.node_id))
-                .with_replica_state(ReplicaState::default().with_replica_id(BrokerId(self.config.node_id)))
+                .with_replica_state(
+                    ReplicaState::default().with_replica_id(BrokerId(self.config.node_id)),
+                )
                 .with_max_wait_ms(self.config.replica_fetch_wait_max_ms)
                 .with_min_bytes(self.config.replica_fetch_min_bytes)
                 .with_max_bytes(self.config.replica_fetch_response_max_bytes)
@@ -293,7 +317,9 @@ impl FetcherTask {
                 };
                 let partition = {
                     let mut partitions = self.partitions.lock();
-                    let Some(f) = partitions.get_mut(&tp) else { continue };
+                    let Some(f) = partitions.get_mut(&tp) else {
+                        continue;
+                    };
                     f.leader_high_watermark = data.high_watermark;
                     f.partition.clone()
                 };
@@ -311,7 +337,11 @@ impl FetcherTask {
         self.metrics.replica_fetch_lag.set(max_lag.max(0));
     }
 
-    fn apply(&self, partition: &Arc<Partition>, data: &kafka_protocol::messages::fetch_response::PartitionData) -> Result<(), i16> {
+    fn apply(
+        &self,
+        partition: &Arc<Partition>,
+        data: &kafka_protocol::messages::fetch_response::PartitionData,
+    ) -> Result<(), i16> {
         match data.error_code {
             NONE => {
                 if data.diverging_epoch.epoch >= 0 {

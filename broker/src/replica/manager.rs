@@ -54,10 +54,20 @@ pub fn now_ms() -> i64 {
 }
 
 impl ReplicaManager {
-    pub fn new(config: Arc<BrokerConfig>, logs: Arc<LogManager>, quorum: Quorum, metrics: Arc<Metrics>) -> Arc<ReplicaManager> {
+    pub fn new(
+        config: Arc<BrokerConfig>,
+        logs: Arc<LogManager>,
+        quorum: Quorum,
+        metrics: Arc<Metrics>,
+    ) -> Arc<ReplicaManager> {
         Arc::new_cyclic(|weak| ReplicaManager {
             node_id: config.node_id,
-            fetchers: FetcherManager::new(config.clone(), quorum.clone(), weak.clone(), metrics.clone()),
+            fetchers: FetcherManager::new(
+                config.clone(),
+                quorum.clone(),
+                weak.clone(),
+                metrics.clone(),
+            ),
             config,
             logs,
             quorum,
@@ -122,7 +132,12 @@ impl ReplicaManager {
     /// Follows the metadata image until shutdown. `caught_up` turns true once this broker has
     /// applied the quorum's log up to its registration; deletions wait for that, so a broker
     /// starting with a stale image never deletes data it still needs.
-    pub async fn run(self: Arc<Self>, mut images: watch::Receiver<Arc<MetadataImage>>, mut caught_up: watch::Receiver<bool>, mut shutdown: Shutdown) {
+    pub async fn run(
+        self: Arc<Self>,
+        mut images: watch::Receiver<Arc<MetadataImage>>,
+        mut caught_up: watch::Receiver<bool>,
+        mut shutdown: Shutdown,
+    ) {
         loop {
             if *caught_up.borrow_and_update() {
                 break;
@@ -132,7 +147,10 @@ impl ReplicaManager {
                 changed = caught_up.changed() => if changed.is_err() { return },
             }
         }
-        info!(node = self.node_id, "metadata caught up; taking on partition roles");
+        info!(
+            node = self.node_id,
+            "metadata caught up; taking on partition roles"
+        );
         loop {
             let image = images.borrow_and_update().clone();
             self.apply_image(&image);
@@ -173,7 +191,11 @@ impl ReplicaManager {
         }
         let removed: Vec<(TopicPartition, Arc<Partition>)> = {
             let mut partitions = self.partitions.write();
-            let gone: Vec<TopicPartition> = partitions.keys().filter(|tp| !wanted.contains(tp)).cloned().collect();
+            let gone: Vec<TopicPartition> = partitions
+                .keys()
+                .filter(|tp| !wanted.contains(tp))
+                .cloned()
+                .collect();
             gone.into_iter()
                 .filter_map(|tp| partitions.remove(&tp).map(|p| (tp, p)))
                 .collect()
@@ -184,7 +206,9 @@ impl ReplicaManager {
                 l.removed(&tp);
             }
             match self.logs.delete(&tp) {
-                Ok(()) => info!(partition = %tp, "deleted replica (topic deleted or replica moved)"),
+                Ok(()) => {
+                    info!(partition = %tp, "deleted replica (topic deleted or replica moved)")
+                }
                 Err(e) => error!(partition = %tp, error = %e, "deleting replica failed"),
             }
         }
@@ -193,7 +217,9 @@ impl ReplicaManager {
             let tp = log.topic_partition().clone();
             if !wanted.contains(&tp) {
                 match self.logs.delete(&tp) {
-                    Ok(()) => info!(partition = %tp, "deleted stray log unknown to the metadata image"),
+                    Ok(()) => {
+                        info!(partition = %tp, "deleted stray log unknown to the metadata image")
+                    }
                     Err(e) => error!(partition = %tp, error = %e, "deleting stray log failed"),
                 }
             }
@@ -251,7 +277,9 @@ impl ReplicaManager {
             assignment_of(state),
             min_isr,
         ));
-        self.partitions.write().insert(tp.clone(), partition.clone());
+        self.partitions
+            .write()
+            .insert(tp.clone(), partition.clone());
         Ok(partition)
     }
 
@@ -269,7 +297,9 @@ impl ReplicaManager {
                     l.became_leader(partition, state.leader_epoch);
                 }
             } else if next != current {
-                partition.update_assignment(next);
+                if let Some((before, after)) = partition.update_assignment(next) {
+                    self.metrics.isr_changed(before, after);
+                }
             }
         } else {
             let leadership_changed = partition.is_leader()
@@ -281,7 +311,11 @@ impl ReplicaManager {
                     l.became_follower(partition, state.leader_epoch);
                 }
                 if state.leader >= 0 {
-                    self.fetchers.add_partition(partition.clone(), state.leader, state.leader_epoch);
+                    self.fetchers.add_partition(
+                        partition.clone(),
+                        state.leader,
+                        state.leader_epoch,
+                    );
                 } else {
                     self.fetchers.remove_partition(&partition.tp);
                 }
@@ -294,8 +328,10 @@ impl ReplicaManager {
     /// Leader duties, every `interval`: propose ISR changes; checkpoint high watermarks.
     pub async fn run_maintenance(self: Arc<Self>, mut shutdown: Shutdown) {
         let lag_max = self.config.replica_lag_time_max_ms as i64;
-        let isr_interval = Duration::from_millis((self.config.replica_lag_time_max_ms / 4).clamp(100, 5000));
-        let checkpoint_interval = Duration::from_millis(self.config.hw_checkpoint_interval_ms.max(100));
+        let isr_interval =
+            Duration::from_millis((self.config.replica_lag_time_max_ms / 4).clamp(100, 5000));
+        let checkpoint_interval =
+            Duration::from_millis(self.config.hw_checkpoint_interval_ms.max(100));
         let mut isr_tick = tokio::time::interval(isr_interval);
         let mut checkpoint_tick = tokio::time::interval(checkpoint_interval);
         isr_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -319,7 +355,12 @@ impl ReplicaManager {
 
     fn propose_isr_changes(self: &Arc<Self>, lag_max_ms: i64) {
         let image = self.quorum.image();
-        let live = |id: i32| image.brokers.get(&id).is_some_and(|b| !b.fenced && !b.in_controlled_shutdown);
+        let live = |id: i32| {
+            image
+                .brokers
+                .get(&id)
+                .is_some_and(|b| !b.fenced && !b.in_controlled_shutdown)
+        };
         let now = now_ms();
         let lifecycle_epoch = self.broker_epoch();
         for partition in self.partitions() {
@@ -327,7 +368,6 @@ impl ReplicaManager {
                 continue;
             };
             let current = partition.assignment();
-            let shrink = proposal.new_isr.len() < current.isr.len();
             info!(partition = %partition.tp, from = ?current.isr, to = ?proposal.new_isr, "proposing ISR change");
             partition.set_pending_isr(Some(proposal.new_isr.clone()));
             let request = AlterPartition {
@@ -344,12 +384,11 @@ impl ReplicaManager {
             tokio::spawn(async move {
                 match quorum.alter_partition(request).await {
                     Ok(Ok(state)) => {
-                        if shrink {
-                            metrics.isr_shrinks.inc();
-                        } else {
-                            metrics.isr_expands.inc();
+                        if let Some((before, after)) =
+                            partition.update_assignment(assignment_of(&state))
+                        {
+                            metrics.isr_changed(before, after);
                         }
-                        partition.update_assignment(assignment_of(&state));
                         partition.set_pending_isr(None);
                     }
                     Ok(Err(e)) => {

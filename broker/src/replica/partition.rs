@@ -237,7 +237,8 @@ impl Partition {
     pub fn become_leader(&self, assignment: Assignment, now_ms: i64) -> Result<(), StorageError> {
         let mut state = self.state.write();
         let leo = self.log.log_end_offset();
-        self.log.assign_epoch_start_offset(assignment.leader_epoch, leo)?;
+        self.log
+            .assign_epoch_start_offset(assignment.leader_epoch, leo)?;
         state.followers = assignment
             .replicas
             .iter()
@@ -249,7 +250,11 @@ impl Partition {
                         log_end_offset: -1,
                         last_fetch_ms: now_ms,
                         // Followers in the ISR get a full lag window to show up.
-                        last_caught_up_ms: if assignment.isr.contains(r) { now_ms } else { 0 },
+                        last_caught_up_ms: if assignment.isr.contains(r) {
+                            now_ms
+                        } else {
+                            0
+                        },
                         leader_leo_at_last_fetch: -1,
                     },
                 )
@@ -276,14 +281,18 @@ impl Partition {
         self.publish_progress(&state);
     }
 
-    /// Updates ISR / replicas / partition epoch without a leadership change.
-    pub fn update_assignment(&self, assignment: Assignment) {
+    /// Updates ISR / replicas / partition epoch without a leadership change. When this broker
+    /// leads the partition and the update applies, returns the ISR size before and after it
+    /// (for the ISR shrink/expand metrics: exactly one caller sees each change).
+    pub fn update_assignment(&self, assignment: Assignment) -> Option<(usize, usize)> {
         let mut state = self.state.write();
         if assignment.partition_epoch < state.assignment.partition_epoch {
-            return;
+            return None;
         }
         if let Some(pending) = &state.pending_isr {
-            if *pending == assignment.isr || assignment.partition_epoch > state.assignment.partition_epoch {
+            if *pending == assignment.isr
+                || assignment.partition_epoch > state.assignment.partition_epoch
+            {
                 state.pending_isr = None;
             }
         }
@@ -297,13 +306,22 @@ impl Partition {
                 });
             }
         }
+        let leading = state
+            .is_leader(self.node_id)
+            .then_some((state.assignment.isr.len(), assignment.isr.len()));
         state.assignment = assignment;
         self.maybe_advance_high_watermark(&state);
         self.publish_progress(&state);
+        leading
     }
 
     /// Leader append of one produce batch.
-    pub fn append_as_leader(&self, records: Bytes, acks: i16, now_ms: i64) -> Result<AppendInfo, PartitionError> {
+    pub fn append_as_leader(
+        &self,
+        records: Bytes,
+        acks: i16,
+        now_ms: i64,
+    ) -> Result<AppendInfo, PartitionError> {
         let state = self.state.read();
         if !state.is_leader(self.node_id) {
             return Err(PartitionError::new(
@@ -322,7 +340,9 @@ impl Partition {
         }
         // The state lock is held (shared) across the append so the leader epoch cannot change
         // under it: a broker that loses leadership stops writing at once.
-        let info = self.log.append_as_leader(records, state.assignment.leader_epoch, now_ms)?;
+        let info = self
+            .log
+            .append_as_leader(records, state.assignment.leader_epoch, now_ms)?;
         self.log_end.send_replace(self.log.log_end_offset());
         self.maybe_advance_high_watermark(&state);
         self.publish_progress(&state);
@@ -330,10 +350,17 @@ impl Partition {
     }
 
     /// Follower append of batches fetched from the leader, then the leader's HW (bounded by our LEO).
-    pub fn append_as_follower(&self, records: Bytes, leader_high_watermark: i64) -> Result<Option<AppendInfo>, PartitionError> {
+    pub fn append_as_follower(
+        &self,
+        records: Bytes,
+        leader_high_watermark: i64,
+    ) -> Result<Option<AppendInfo>, PartitionError> {
         let state = self.state.read();
         if state.is_leader(self.node_id) {
-            return Err(PartitionError::new(NOT_LEADER_OR_FOLLOWER, "this replica is the leader"));
+            return Err(PartitionError::new(
+                NOT_LEADER_OR_FOLLOWER,
+                "this replica is the leader",
+            ));
         }
         let info = if records.is_empty() {
             None
@@ -357,7 +384,9 @@ impl Partition {
         let epoch = rx.borrow().leader_epoch;
         let waited = tokio::time::timeout(
             timeout,
-            rx.wait_for(|p| p.high_watermark >= required_offset || !p.is_leader || p.leader_epoch != epoch),
+            rx.wait_for(|p| {
+                p.high_watermark >= required_offset || !p.is_leader || p.leader_epoch != epoch
+            }),
         )
         .await
         // Copy the value out: the watch's read lock must not be held while `state` is locked
@@ -388,13 +417,19 @@ impl Partition {
             if params.current_leader_epoch < epoch {
                 return Err(PartitionError::new(
                     FENCED_LEADER_EPOCH,
-                    format!("request epoch {} < current {}", params.current_leader_epoch, epoch),
+                    format!(
+                        "request epoch {} < current {}",
+                        params.current_leader_epoch, epoch
+                    ),
                 ));
             }
             if params.current_leader_epoch > epoch {
                 return Err(PartitionError::new(
                     UNKNOWN_LEADER_EPOCH,
-                    format!("request epoch {} > current {}", params.current_leader_epoch, epoch),
+                    format!(
+                        "request epoch {} > current {}",
+                        params.current_leader_epoch, epoch
+                    ),
                 ));
             }
         }
@@ -404,14 +439,19 @@ impl Partition {
                 format!("broker {} does not lead {}", self.node_id, self.tp),
             ));
         }
-        if params.replica_id.is_none() && !is_leader && !state.assignment.replicas.contains(&self.node_id) {
+        if params.replica_id.is_none()
+            && !is_leader
+            && !state.assignment.replicas.contains(&self.node_id)
+        {
             return Err(PartitionError::new(NOT_LEADER_OR_FOLLOWER, "not a replica"));
         }
 
         // KIP-320: a follower (or consumer) whose last fetched epoch ends before its fetch
         // offset here has a divergent tail; tell it where our log for that epoch ends.
         if params.last_fetched_epoch >= 0 && is_leader {
-            if let Some((end_epoch, end_offset)) = self.log.end_offset_for_epoch(params.last_fetched_epoch) {
+            if let Some((end_epoch, end_offset)) =
+                self.log.end_offset_for_epoch(params.last_fetched_epoch)
+            {
                 if end_epoch != params.last_fetched_epoch || end_offset < params.fetch_offset {
                     return Ok(PartitionRead {
                         records: empty_read(&self.log),
@@ -428,7 +468,9 @@ impl Partition {
             Some(_) => i64::MAX,
             None => self.log.high_watermark(),
         };
-        let records = self.log.read(params.fetch_offset, params.max_bytes, max_offset)?;
+        let records = self
+            .log
+            .read(params.fetch_offset, params.max_bytes, max_offset)?;
         drop(state);
 
         if let Some(follower) = params.replica_id {
@@ -457,7 +499,9 @@ impl Partition {
         };
         if fetch_offset >= leader_leo {
             progress.last_caught_up_ms = now_ms;
-        } else if progress.leader_leo_at_last_fetch >= 0 && fetch_offset >= progress.leader_leo_at_last_fetch {
+        } else if progress.leader_leo_at_last_fetch >= 0
+            && fetch_offset >= progress.leader_leo_at_last_fetch
+        {
             progress.last_caught_up_ms = progress.last_caught_up_ms.max(progress.last_fetch_ms);
         }
         progress.log_end_offset = fetch_offset;
@@ -489,7 +533,12 @@ impl Partition {
 
     /// Leader: the ISR change due now, if any — drop followers that have not caught up within
     /// `lag_max_ms`, add followers that have caught up to the HW. `None` while a change is pending.
-    pub fn isr_change_due(&self, now_ms: i64, lag_max_ms: i64, live_brokers: &dyn Fn(i32) -> bool) -> Option<IsrProposal> {
+    pub fn isr_change_due(
+        &self,
+        now_ms: i64,
+        lag_max_ms: i64,
+        live_brokers: &dyn Fn(i32) -> bool,
+    ) -> Option<IsrProposal> {
         let state = self.state.read();
         if !state.is_leader(self.node_id) || state.pending_isr.is_some() {
             return None;

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use bytes::{Buf, BufMut, BytesMut};
 use kafka_protocol::messages::{RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{encode_request_header_into_buffer, Decodable, HeaderVersion, Request, StrBytes};
+use kafka_protocol::protocol::{
+    encode_request_header_into_buffer, Decodable, HeaderVersion, Request, StrBytes,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -34,7 +36,11 @@ pub struct PeerConnection {
 }
 
 impl PeerConnection {
-    pub async fn connect(addr: &str, client_id: String, timeout: Duration) -> Result<PeerConnection, PeerError> {
+    pub async fn connect(
+        addr: &str,
+        client_id: String,
+        timeout: Duration,
+    ) -> Result<PeerConnection, PeerError> {
         let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
             .await
             .map_err(|_| PeerError::ConnectTimeout(addr.to_string()))?
@@ -53,7 +59,12 @@ impl PeerConnection {
     }
 
     /// Sends `request` at `version` and waits for its response.
-    pub async fn request<R: Request>(&mut self, request: &R, version: i16, timeout: Duration) -> Result<R::Response, PeerError> {
+    pub async fn request<R: Request>(
+        &mut self,
+        request: &R,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<R::Response, PeerError> {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
         let header = RequestHeader::default()
@@ -63,7 +74,8 @@ impl PeerConnection {
             .with_client_id(Some(self.client_id.clone()));
         let mut out = BytesMut::with_capacity(256);
         out.put_i32(0);
-        encode_request_header_into_buffer(&mut out, &header).map_err(|e| PeerError::Protocol(e.to_string()))?;
+        encode_request_header_into_buffer(&mut out, &header)
+            .map_err(|e| PeerError::Protocol(e.to_string()))?;
         request
             .encode(&mut out, version)
             .map_err(|e| PeerError::Protocol(e.to_string()))?;
@@ -73,8 +85,8 @@ impl PeerConnection {
             self.stream.write_all(&out).await?;
             let mut frame = self.read_frame().await?;
             let header_version = R::Response::header_version(version);
-            let response_header =
-                ResponseHeader::decode(&mut frame, header_version).map_err(|e| PeerError::Protocol(e.to_string()))?;
+            let response_header = ResponseHeader::decode(&mut frame, header_version)
+                .map_err(|e| PeerError::Protocol(e.to_string()))?;
             if response_header.correlation_id != correlation_id {
                 return Err(PeerError::Protocol(format!(
                     "correlation id {} does not match request {}",
@@ -90,7 +102,12 @@ impl PeerConnection {
     async fn read_frame(&mut self) -> Result<bytes::Bytes, PeerError> {
         loop {
             if self.buffer.len() >= 4 {
-                let len = i32::from_be_bytes([self.buffer[0], self.buffer[1], self.buffer[2], self.buffer[3]]);
+                let len = i32::from_be_bytes([
+                    self.buffer[0],
+                    self.buffer[1],
+                    self.buffer[2],
+                    self.buffer[3],
+                ]);
                 if len < 0 || len as usize > self.max_response_bytes {
                     return Err(PeerError::Protocol(format!("bad response length {len}")));
                 }
@@ -104,7 +121,10 @@ impl PeerConnection {
                 self.buffer.reserve(64 * 1024);
             }
             if self.stream.read_buf(&mut self.buffer).await? == 0 {
-                return Err(PeerError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, "peer closed the connection")));
+                return Err(PeerError::Io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "peer closed the connection",
+                )));
             }
         }
     }

@@ -124,7 +124,10 @@ pub async fn serve(
     if drain && !in_flight.is_empty() {
         let drain = async {
             while let Some(done) = in_flight.next().await {
-                if !matches!(write_batch(&mut writer, vec![done], &dispatcher).await, Ok(None)) {
+                if !matches!(
+                    write_batch(&mut writer, vec![done], &dispatcher).await,
+                    Ok(None)
+                ) {
                     break;
                 }
             }
@@ -163,7 +166,11 @@ fn start(
         warn!(peer = %info.peer, api = ?api_key, reason = %reason, "closing connection on bad request");
         reason
     })?;
-    in_flight.push_back(pending.map(move |outcome| (outcome, api_key, received_at)).boxed());
+    in_flight.push_back(
+        pending
+            .map(move |outcome| (outcome, api_key, received_at))
+            .boxed(),
+    );
     Ok(())
 }
 
@@ -179,7 +186,12 @@ async fn write_batch(
         match outcome {
             Outcome::Respond(response) => {
                 let zero_copy = writer.write(&response).await?;
-                metrics.request_completed(api_key, received_at.elapsed(), response.error_code, zero_copy);
+                metrics.request_completed(
+                    api_key,
+                    received_at.elapsed(),
+                    response.error_code,
+                    zero_copy,
+                );
             }
             Outcome::Silent => metrics.request_completed(api_key, received_at.elapsed(), 0, 0),
             Outcome::Close(reason) => {

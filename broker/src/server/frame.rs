@@ -124,7 +124,12 @@ impl FrameReader {
         if self.buffer.len() < 4 {
             return Ok(None);
         }
-        let declared = i32::from_be_bytes([self.buffer[0], self.buffer[1], self.buffer[2], self.buffer[3]]);
+        let declared = i32::from_be_bytes([
+            self.buffer[0],
+            self.buffer[1],
+            self.buffer[2],
+            self.buffer[3],
+        ]);
         if declared < 0 {
             return Err(FrameError::NegativeLength(declared));
         }
