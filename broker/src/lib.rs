@@ -153,6 +153,9 @@ impl Broker {
         tasks.push(tokio::spawn(groups.clone().run(shutdown.clone())));
         tasks.push(tokio::spawn(log_maintenance(ctx.clone(), shutdown.clone())));
         tasks.push(tokio::spawn(stamp_cluster_id(ctx.clone(), log_dirs_stamper(&config), shutdown.clone())));
+        if k8s::runner::enabled(&config) {
+            tasks.push(tokio::spawn(k8s::runner::run(ctx.clone(), shutdown.clone())));
+        }
 
         let dispatcher = Arc::new(Dispatcher::new(ctx.clone()));
         let limits = ConnectionLimits {

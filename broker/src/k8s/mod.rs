@@ -2,6 +2,16 @@
 //! ordinal, the rack from the node's `topology.kubernetes.io/zone` label (read through the
 //! Kubernetes API), the advertised host from the pod's stable DNS name, and the quorum voters
 //! from the StatefulSet name. Explicitly configured properties always win.
+//!
+//! The submodules hold the KafkaTopic custom resource and its reconciler, which the active
+//! controller runs (see [`runner`]).
+
+pub mod condition;
+pub mod kafka_topic;
+pub mod plan;
+pub mod reconciler;
+pub mod runner;
+pub mod topic_id;
 
 use k8s_openapi::api::core::v1::Node;
 use kube::api::Api;
@@ -41,12 +51,16 @@ impl PodEnv {
         let namespace = get("POD_NAMESPACE")?;
         let (statefulset, _) = split_ordinal(&pod_name)?;
         Some(PodEnv {
-            headless_service: get("HEADLESS_SERVICE").unwrap_or_else(|| format!("{statefulset}-headless")),
+            headless_service: get("HEADLESS_SERVICE")
+                .unwrap_or_else(|| format!("{statefulset}-headless")),
             pod_name,
             namespace,
             node_name: get("NODE_NAME").filter(|n| !n.is_empty()),
             cluster_domain: get("CLUSTER_DOMAIN").filter(|d| !d.is_empty()),
-            voter_count: get("RIVULET_VOTER_COUNT").and_then(|v| v.parse().ok()).unwrap_or(3).max(1),
+            voter_count: get("RIVULET_VOTER_COUNT")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(3)
+                .max(1),
         })
     }
 
@@ -68,7 +82,11 @@ pub fn split_ordinal(pod_name: &str) -> Option<(&str, i32)> {
 }
 
 /// The properties a pod derives for itself, leaving explicitly set ones alone.
-pub fn derived_properties(config: &BrokerConfig, pod: &PodEnv, rack: Option<String>) -> Vec<(&'static str, String)> {
+pub fn derived_properties(
+    config: &BrokerConfig,
+    pod: &PodEnv,
+    rack: Option<String>,
+) -> Vec<(&'static str, String)> {
     let explicit = |key: &str| config.properties.origin(key).is_some();
     let mut out = Vec::new();
     let Some((statefulset, ordinal)) = split_ordinal(&pod.pod_name) else {
@@ -105,26 +123,43 @@ pub fn derived_properties(config: &BrokerConfig, pod: &PodEnv, rack: Option<Stri
 }
 
 async fn node_zone(node_name: &str) -> Result<Option<String>, K8sError> {
-    let client = kube::Client::try_default().await.map_err(|e| K8sError::Api(e.to_string()))?;
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|e| K8sError::Api(e.to_string()))?;
     let nodes: Api<Node> = Api::all(client);
-    let node = nodes.get(node_name).await.map_err(|e| K8sError::Api(e.to_string()))?;
-    Ok(node.metadata.labels.and_then(|l| l.get(ZONE_LABEL).cloned()))
+    let node = nodes
+        .get(node_name)
+        .await
+        .map_err(|e| K8sError::Api(e.to_string()))?;
+    Ok(node
+        .metadata
+        .labels
+        .and_then(|l| l.get(ZONE_LABEL).cloned()))
+}
+
+/// Whether this process runs in a pod: the in-cluster API variables are set and the pod's
+/// identity can be read from its environment. What `auto` means for the Kubernetes switches.
+pub fn in_pod() -> bool {
+    std::env::var("KUBERNETES_SERVICE_HOST").is_ok()
+        && PodEnv::from_env(|k| std::env::var(k).ok()).is_some()
 }
 
 /// Applies the pod identity when `kubernetes.enabled` says so (auto: inside a pod).
 pub async fn resolve_pod_identity(config: BrokerConfig) -> Result<BrokerConfig, K8sError> {
-    let in_cluster = std::env::var("KUBERNETES_SERVICE_HOST").is_ok();
     let pod = PodEnv::from_env(|k| std::env::var(k).ok());
     let enabled = match config.kubernetes {
         Toggle::Off => false,
         Toggle::On => true,
-        Toggle::Auto => in_cluster && pod.is_some(),
+        Toggle::Auto => in_pod(),
     };
     if !enabled {
         return Ok(config);
     }
     let pod = pod.ok_or_else(|| {
-        K8sError::NotInPod("POD_NAME (or HOSTNAME as <statefulset>-<ordinal>) and POD_NAMESPACE must be set".to_string())
+        K8sError::NotInPod(
+            "POD_NAME (or HOSTNAME as <statefulset>-<ordinal>) and POD_NAMESPACE must be set"
+                .to_string(),
+        )
     })?;
     let rack = match (&pod.node_name, config.properties.origin("broker.rack")) {
         (Some(node), None) => match node_zone(node).await {
@@ -151,7 +186,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
@@ -166,7 +204,11 @@ mod tests {
     #[test]
     fn pod_derives_id_rack_advertised_and_voters() {
         let mut p = Properties::default();
-        p.set("listeners", "PLAINTEXT://0.0.0.0:9092,CONTROLLER://0.0.0.0:9093", Origin::File);
+        p.set(
+            "listeners",
+            "PLAINTEXT://0.0.0.0:9092,CONTROLLER://0.0.0.0:9093",
+            Origin::File,
+        );
         let config = BrokerConfig::from_properties(p).unwrap();
         let pod = PodEnv::from_env(env(&[
             ("POD_NAME", "rivulet-1"),
@@ -175,10 +217,16 @@ mod tests {
             ("NODE_NAME", "node-a"),
         ]))
         .unwrap();
-        let derived: HashMap<&str, String> = derived_properties(&config, &pod, Some("eu-west-1b".to_string())).into_iter().collect();
+        let derived: HashMap<&str, String> =
+            derived_properties(&config, &pod, Some("eu-west-1b".to_string()))
+                .into_iter()
+                .collect();
         assert_eq!(derived["node.id"], "1");
         assert_eq!(derived["broker.rack"], "eu-west-1b");
-        assert_eq!(derived["advertised.listeners"], "PLAINTEXT://rivulet-1.rivulet-headless.kafka.svc:9092");
+        assert_eq!(
+            derived["advertised.listeners"],
+            "PLAINTEXT://rivulet-1.rivulet-headless.kafka.svc:9092"
+        );
         assert_eq!(
             derived["controller.quorum.voters"],
             "0@rivulet-0.rivulet-headless.kafka.svc:9093,1@rivulet-1.rivulet-headless.kafka.svc:9093,2@rivulet-2.rivulet-headless.kafka.svc:9093"
@@ -191,8 +239,14 @@ mod tests {
         p.set("node.id", "7", Origin::File);
         p.set("controller.quorum.voters", "7@x:9093", Origin::File);
         let config = BrokerConfig::from_properties(p).unwrap();
-        let pod = PodEnv::from_env(env(&[("HOSTNAME", "rivulet-0"), ("POD_NAMESPACE", "default")])).unwrap();
-        let derived: HashMap<&str, String> = derived_properties(&config, &pod, None).into_iter().collect();
+        let pod = PodEnv::from_env(env(&[
+            ("HOSTNAME", "rivulet-0"),
+            ("POD_NAMESPACE", "default"),
+        ]))
+        .unwrap();
+        let derived: HashMap<&str, String> = derived_properties(&config, &pod, None)
+            .into_iter()
+            .collect();
         assert!(!derived.contains_key("node.id"));
         assert!(!derived.contains_key("controller.quorum.voters"));
         assert!(!derived.contains_key("broker.rack"));
