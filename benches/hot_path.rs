@@ -7,6 +7,8 @@
 //! - fetch transfer: sending 1 MiB of segment file to a socket with sendfile(2) versus reading
 //!   it into memory and writing it.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is a failed test
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;

@@ -1,6 +1,8 @@
 //! Admin operations with librdkafka's admin client: create topics with configs, describe and
 //! alter configs, add partitions, delete records, delete topics, and ListOffsets by timestamp.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is a failed test
+
 mod support;
 
 use std::collections::HashMap;

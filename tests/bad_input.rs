@@ -3,6 +3,8 @@
 //! answer Apache Kafka gives (an error code, or the connection closed where Kafka closes it),
 //! and the broker keeps serving other clients throughout.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is a failed test
+
 mod support;
 
 use std::sync::OnceLock;

@@ -4,6 +4,8 @@
 //!
 //! Tests here run one at a time: each owns a three-process cluster.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is a failed test
+
 mod support;
 
 use std::sync::Mutex;

@@ -1,6 +1,8 @@
 //! Consumer groups with librdkafka: members split the partitions, a member leaving triggers a
 //! rebalance with nothing lost (at-least-once), and committed offsets survive a broker restart.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is a failed test
+
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -2,6 +2,8 @@
 //! sequence gaps get OUT_OF_ORDER_SEQUENCE_NUMBER, and librdkafka retrying through a stalled
 //! broker writes every record exactly once.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is a failed test
+
 mod support;
 
 use std::collections::BTreeSet;

@@ -1,6 +1,8 @@
 //! Produce and consume with librdkafka against one broker: every acks setting and every
 //! compression codec, read back exactly (order per partition, keys, headers, timestamps).
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is a failed test
+
 mod support;
 
 use std::collections::BTreeMap;

@@ -15,8 +15,10 @@
 //! Environment: RIVULET_BENCH_BROKERS (3 or 6), RIVULET_BENCH_SHAPES (e.g. "seed-40000,throughput"),
 //! RIVULET_BENCH_PAYLOADS (e.g. "100,1024").
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is a failed test
+
 #[path = "../../tests/support/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod support;
 
 mod broker_cpu;

@@ -1,6 +1,7 @@
 //! Shared test support: the process cluster fixture, the fault-injecting proxy and Kafka
 //! client helpers (librdkafka through the `rdkafka` crate).
-#![allow(dead_code)]
+#![allow(dead_code)] // each test crate uses a different part of the support code
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is a failed test
 
 pub mod cluster;
 pub mod kafka;

@@ -260,7 +260,7 @@ pub fn encode_fetch_response(
     let prefix = frame_prefix::<FetchResponse>(version, correlation_id, body_len)?;
     let mut chunks = Vec::with_capacity(w.chunks.len() + 1);
     chunks.push(Chunk::Bytes(prefix.freeze()));
-    chunks.extend(w.chunks.into_iter().filter(|c| c.len() > 0));
+    chunks.extend(w.chunks.into_iter().filter(|c| !c.is_empty()));
     Ok(Response {
         chunks,
         error_code: response.error_code,

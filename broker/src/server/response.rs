@@ -29,6 +29,10 @@ impl Chunk {
             Chunk::File(r) => r.len as usize,
         }
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// A complete response frame, length prefix included.
@@ -43,6 +47,10 @@ impl Response {
     /// Total bytes on the wire.
     pub fn len(&self) -> usize {
         self.chunks.iter().map(Chunk::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.chunks.iter().all(Chunk::is_empty)
     }
 
     /// Bytes that go out through sendfile.
