@@ -1035,7 +1035,7 @@ impl Group {
     }
 
     fn init_next_generation(&mut self) {
-        self.generation += 1;
+        self.generation = self.generation.wrapping_add(1);
         if self.members.is_empty() {
             self.protocol_name = None;
             self.subscribed_topics = self.compute_subscribed_topics();

@@ -148,7 +148,7 @@ impl Replay {
                     }
                 }
             }
-            next = next.max(header.last_offset() + 1);
+            next = next.max(header.last_offset().saturating_add(1));
             pos += size;
         }
         next
