@@ -237,11 +237,11 @@ impl Metrics {
             ),
             isr_shrinks: f.counter(
                 "kafka_server_replicamanager_isrshrinks_total",
-                "ISR shrinks of partitions led here",
+                "ISR shrinks of partitions led here, proposed by this leader or made by the controller",
             ),
             isr_expands: f.counter(
                 "kafka_server_replicamanager_isrexpands_total",
-                "ISR expansions of partitions led here",
+                "ISR expansions of partitions led here, proposed by this leader or made by the controller",
             ),
             active_controller: f.gauge(
                 "kafka_controller_kafkacontroller_activecontrollercount",
@@ -354,6 +354,16 @@ impl Metrics {
 
     pub fn connection_closed(&self, listener: &str) {
         self.connections.with_label_values(&[listener]).dec();
+    }
+
+    /// Counts a change of the ISR of a partition led here, from `before` to `after` replicas,
+    /// whether this broker proposed it or the controller made it (fencing a broker).
+    pub fn isr_changed(&self, before: usize, after: usize) {
+        match after.cmp(&before) {
+            std::cmp::Ordering::Less => self.isr_shrinks.inc(),
+            std::cmp::Ordering::Greater => self.isr_expands.inc(),
+            std::cmp::Ordering::Equal => {}
+        }
     }
 
     /// Records a finished request: its count, its latency, its error (a response's first
@@ -523,6 +533,16 @@ mod tests {
                 "{name} missing or not 0 in\n{text}"
             );
         }
+    }
+
+    #[test]
+    fn isr_changes_count_by_direction() {
+        let m = Metrics::new();
+        m.isr_changed(3, 2);
+        m.isr_changed(2, 1);
+        m.isr_changed(1, 3);
+        m.isr_changed(3, 3);
+        assert_eq!((m.isr_shrinks.get(), m.isr_expands.get()), (2, 1));
     }
 
     #[test]

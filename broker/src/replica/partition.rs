@@ -196,6 +196,12 @@ impl Partition {
         self.state.read().assignment.leader_epoch
     }
 
+    /// Checks a client's `current_leader_epoch` against this replica's (see Kafka's
+    /// FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH).
+    pub fn check_leader_epoch(&self, requested: i32) -> Result<(), PartitionError> {
+        check_leader_epoch(requested, self.leader_epoch())
+    }
+
     pub fn high_watermark(&self) -> i64 {
         self.log.high_watermark()
     }
@@ -413,26 +419,7 @@ impl Partition {
         let state = self.state.read();
         let is_leader = state.is_leader(self.node_id);
         let epoch = state.assignment.leader_epoch;
-        if params.current_leader_epoch >= 0 {
-            if params.current_leader_epoch < epoch {
-                return Err(PartitionError::new(
-                    FENCED_LEADER_EPOCH,
-                    format!(
-                        "request epoch {} < current {}",
-                        params.current_leader_epoch, epoch
-                    ),
-                ));
-            }
-            if params.current_leader_epoch > epoch {
-                return Err(PartitionError::new(
-                    UNKNOWN_LEADER_EPOCH,
-                    format!(
-                        "request epoch {} > current {}",
-                        params.current_leader_epoch, epoch
-                    ),
-                ));
-            }
-        }
+        check_leader_epoch(params.current_leader_epoch, epoch)?;
         if params.replica_id.is_some() && !is_leader {
             return Err(PartitionError::new(
                 NOT_LEADER_OR_FOLLOWER,
@@ -619,6 +606,24 @@ impl Partition {
         self.log_end.send_replace(self.log.log_end_offset());
         self.publish_progress(&state);
         Ok(())
+    }
+}
+
+/// Kafka's check of a request's `current_leader_epoch` (-1: not checked) against the
+/// partition's: FENCED_LEADER_EPOCH when the client is behind, UNKNOWN_LEADER_EPOCH when ahead.
+fn check_leader_epoch(requested: i32, current: i32) -> Result<(), PartitionError> {
+    if requested < 0 || requested == current {
+        Ok(())
+    } else if requested < current {
+        Err(PartitionError::new(
+            FENCED_LEADER_EPOCH,
+            format!("request epoch {requested} < current {current}"),
+        ))
+    } else {
+        Err(PartitionError::new(
+            UNKNOWN_LEADER_EPOCH,
+            format!("request epoch {requested} > current {current}"),
+        ))
     }
 }
 
