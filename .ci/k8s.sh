@@ -10,25 +10,33 @@
 #        - applies the base for real and checks the brokers' ServiceAccount with kubectl auth
 #          can-i (what it may and may not do) and by acting as it: the reconciler's finalizer
 #          and status patches on a KafkaTopic,
-#        - checks the CRD schema rejects invalid KafkaTopics and the printer columns show status;
+#        - checks the CRD schema rejects invalid KafkaTopics and the printer columns show status,
+#        - runs the KafkaTopic reconciler for real: tests/k8s_reconciler.rs starts a three-broker
+#          cluster whose brokers reach this API server as the rivulet ServiceAccount (with the
+#          Role from k8s/base/rbac.yaml) and checks create / grow / re-configure / refuse /
+#          adopt / drift repair / controller failover / both delete policies;
 #   4. stops the API server and deletes its state (trap, also on failure).
+#
+# The API server is all there is: no scheduler, controller-manager or kubelet, so no pod ever
+# runs. The brokers of step 3 are local processes (the test's cluster fixture), not pods.
 #
 # The 1.20 server predates two things the manifests use, so for it only (and said so in the
 # log): the PodDisruptionBudget is sent as policy/v1beta1 (same fields) and topology spread
 # minDomains (1.25+) is dropped. Both are covered by the 1.30/1.37 schema validation.
 #
 # Needs: kubectl with kustomize v5 (kubectl >= 1.27) or a kustomize v5 binary; python3 with
-# venv; root (or sudo) for tools/kube-apiserver.sh install (cached after the first build).
+# venv; root (or sudo) for tools/kube-apiserver.sh install (cached after the first build);
+# cargo (and what the workspace tests need to build librdkafka) for the reconciler test.
 # Environment:
 #   RIVULET_TOOLS_DIR     where kube-apiserver.sh lives (default: <repo>/tools, ../shared/tools)
 #   RIVULET_K8S_VENV      venv for kubernetes-validate (default: <repo>/target/ci-tools/...)
-#   RIVULET_CI_TIMEOUT    seconds for the whole run (default 1800: a first kube-apiserver
-#                         build takes 6-12 minutes)
+#   RIVULET_CI_TIMEOUT    seconds for the whole run (default 2700: a first kube-apiserver
+#                         build takes 6-12 minutes, building the reconciler test several more)
 set -euo pipefail
 
 if [[ -z "${RIVULET_CI_BOUNDED:-}" ]]; then
     export RIVULET_CI_BOUNDED=1
-    exec timeout --kill-after=30 "${RIVULET_CI_TIMEOUT:-1800}" "$0" "$@"
+    exec timeout --kill-after=30 "${RIVULET_CI_TIMEOUT:-2700}" "$0" "$@"
 fi
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -75,6 +83,7 @@ trap 'exit 143' INT TERM
 
 # --- tools -------------------------------------------------------------------------------------
 command -v python3 >/dev/null || fail "python3 is required"
+command -v cargo >/dev/null || fail "cargo is required (the reconciler test)"
 
 render() { # dir -> stdout
     if [[ $(kubectl version --client 2>/dev/null) == *"Kustomize Version: v5."* ]]; then
@@ -244,5 +253,15 @@ if k delete kafkatopic orders -n "$NS" --as="$SA" >/dev/null 2>&1; then
 fi
 k delete kafkatopic orders -n "$NS" --wait=true --timeout=30s >/dev/null || fail "delete KafkaTopic"
 log "reconciler permissions work as its ServiceAccount; kubectl get kafkatopics shows status"
+
+# The reconciler itself, in real brokers, against this API server. The test is built only with
+# the kube-api-tests feature (so a plain `cargo test` never runs it without a server); it fails,
+# never skips, when RIVULET_KUBE_TEST or the server is missing.
+log "KafkaTopic reconciler: cargo test --features kube-api-tests --test k8s_reconciler"
+(cd "$ROOT" && timeout 900 cargo clippy --quiet --locked --no-deps --features kube-api-tests --test k8s_reconciler -- -D warnings) ||
+    fail "clippy on tests/k8s_reconciler.rs"
+(cd "$ROOT" && RIVULET_KUBE_TEST=1 timeout 1200 cargo test --locked --features kube-api-tests --test k8s_reconciler) ||
+    fail "the KafkaTopic reconciler test"
+log "KafkaTopic reconciler: create, grow, re-configure, refuse, adopt, repair, fail over and delete work"
 
 log "all Kubernetes checks passed"

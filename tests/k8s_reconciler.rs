@@ -13,6 +13,7 @@
 //! Needs `RIVULET_KUBE_TEST=1`, `KUBECONFIG` and `kubectl`; it is built only with
 //! `--features kube-api-tests`, so a plain `cargo test` does not run it, and it fails (never
 //! passes) when the API server is missing.
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is a failed test
 
 mod support;
 
