@@ -11,15 +11,11 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, ProduceRequest, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use support::raw::RawConnection;
 use support::{unique_topic, Cluster, ClusterOptions};
 
@@ -41,36 +37,7 @@ fn assert_alive(cluster: &Cluster) {
 }
 
 fn batch(records: usize) -> Bytes {
-    let records: Vec<Record> = (0..records)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // RecordBatchEncoder keeps records in one batch only while offset - sequence stays
-            // constant; this keeps the batch's base sequence at -1 (no producer id).
-            sequence: i as i32 - 1,
-            timestamp: 1_700_000_000_000,
-            key: Some(Bytes::from(format!("k{i}"))),
-            value: Some(Bytes::from(format!("v{i}"))),
-            headers: IndexMap::new(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode batch");
-    buf.freeze()
+    support::batches::batch(records, true, |i| Bytes::from(format!("v{i}")), None)
 }
 
 fn produce(topic: &str, records: Bytes, acks: i16) -> ProduceRequest {

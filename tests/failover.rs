@@ -15,7 +15,7 @@ use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use support::workload::{verify, Workload};
+use support::workload::{verify, Acks, Workload};
 use support::{kafka, unique_topic, wait_until, Cluster, ClusterOptions};
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -80,54 +80,82 @@ fn bootstrap_without(cluster: &Cluster, excluded: usize) -> String {
         .join(",")
 }
 
-#[test]
-fn leader_killed_while_producing_loses_nothing() {
-    let _serial = serial();
-    let mut cluster = three_brokers();
-    let topic = unique_topic("kill-leader");
+/// A three-broker cluster with a fresh topic and a workload at `rate` records/s that has
+/// already had `warm` records acknowledged.
+fn scenario(
+    name: &str,
+    rate: u32,
+    warm: usize,
+    extra: &[(&str, &str)],
+) -> (Cluster, String, Workload) {
+    let cluster = three_brokers();
+    let topic = unique_topic(name);
     create(&cluster, &topic);
-    let workload = Workload::start(&cluster.bootstrap(), &topic, PARTITIONS, 1000, &[]);
+    let workload = Workload::start(&cluster.bootstrap(), &topic, PARTITIONS, rate, extra);
     assert!(
-        wait_until(Duration::from_secs(30), || workload.acked_so_far() > 2000),
-        "workload did not start"
+        wait_until(Duration::from_secs(30), || workload.acked_so_far() > warm),
+        "the workload did not start"
     );
-    let victim = busiest_leader(&cluster.bootstrap(), &topic);
-    let killed_at = Instant::now();
-    cluster.kill(victim);
-    std::thread::sleep(Duration::from_secs(10));
-    let end = Instant::now();
+    (cluster, topic, workload)
+}
+
+/// Waits until every partition's ISR size satisfies `ok`.
+fn wait_for_isr(
+    bootstrap: &str,
+    topic: &str,
+    timeout: Duration,
+    ok: impl Fn(usize) -> bool,
+) -> bool {
+    wait_until(timeout, || {
+        let sizes = isr_sizes(bootstrap, topic);
+        !sizes.is_empty() && sizes.iter().all(|s| ok(*s))
+    })
+}
+
+/// Stops the workload, requires that no produce failed, and proves that every acknowledged
+/// record can be read back through `bootstrap`, in order and once.
+fn stop_and_verify(workload: Workload, bootstrap: &str, topic: &str) -> Acks {
     let acks = workload.stop();
-    let stall = acks.longest_stall(killed_at, end);
-    eprintln!("FIGURE leader failover (kill -9 -> acks again): longest stall {stall:?}, {} acked, {} failed", acks.total(), acks.failures);
     assert_eq!(
         acks.failures, 0,
         "no produce may fail: {:?}",
         acks.first_error
     );
-
-    cluster.restart(victim);
-    cluster.wait_ready(victim, Duration::from_secs(60));
     let records = kafka::read_all(
-        &cluster.bootstrap(),
-        &topic,
+        bootstrap,
+        topic,
         PARTITIONS,
         acks.total(),
         Duration::from_secs(60),
     );
     verify(&records, &acks);
+    acks
+}
+
+#[test]
+fn leader_killed_while_producing_loses_nothing() {
+    let _serial = serial();
+    let (mut cluster, topic, workload) = scenario("kill-leader", 1000, 2000, &[]);
+    let victim = busiest_leader(&cluster.bootstrap(), &topic);
+    let killed_at = Instant::now();
+    cluster.kill(victim);
+    std::thread::sleep(Duration::from_secs(10));
+    let end = Instant::now();
+    cluster.restart(victim);
+    cluster.wait_ready(victim, Duration::from_secs(60));
+    let acks = stop_and_verify(workload, &cluster.bootstrap(), &topic);
+    eprintln!(
+        "FIGURE leader failover (kill -9 -> acks again): longest stall {:?}, {} acked",
+        acks.longest_stall(killed_at, end),
+        acks.total()
+    );
 }
 
 #[test]
 fn paused_follower_leaves_and_rejoins_the_isr() {
     let _serial = serial();
-    let cluster = three_brokers();
-    let topic = unique_topic("pause-follower");
-    create(&cluster, &topic);
+    let (cluster, topic, workload) = scenario("pause-follower", 500, 500, &[]);
     let bootstrap = cluster.bootstrap();
-    let workload = Workload::start(&bootstrap, &topic, PARTITIONS, 500, &[]);
-    assert!(wait_until(Duration::from_secs(30), || workload
-        .acked_so_far()
-        > 500));
     // Pause a broker that leads nothing of this topic if possible, else any non-busiest one.
     let leaders = kafka::leaders(&bootstrap, &topic);
     let follower = (0..3)
@@ -136,10 +164,7 @@ fn paused_follower_leaves_and_rejoins_the_isr() {
     let paused_at = Instant::now();
     cluster.pause(follower);
     let others = bootstrap_without(&cluster, follower);
-    let shrunk = wait_until(Duration::from_secs(30), || {
-        let sizes = isr_sizes(&others, &topic);
-        !sizes.is_empty() && sizes.iter().all(|s| *s <= 2)
-    });
+    let shrunk = wait_for_isr(&others, &topic, Duration::from_secs(30), |s| s <= 2);
     eprintln!("FIGURE ISR shrink after SIGSTOP: {:?}", paused_at.elapsed());
     assert!(shrunk, "ISR did not shrink while the follower was paused");
     let before = workload.acked_so_far();
@@ -152,39 +177,21 @@ fn paused_follower_leaves_and_rejoins_the_isr() {
     let lag_records = workload.acked_so_far();
     let resumed_at = Instant::now();
     cluster.resume(follower);
-    let rejoined = wait_until(Duration::from_secs(60), || {
-        let sizes = isr_sizes(&bootstrap, &topic);
-        !sizes.is_empty() && sizes.iter().all(|s| *s == 3)
-    });
+    let rejoined = wait_for_isr(&bootstrap, &topic, Duration::from_secs(60), |s| s == 3);
     let catch_up = resumed_at.elapsed();
     eprintln!(
         "FIGURE ISR catch-up: rejoined after {catch_up:?} with about {lag_records} records on the leaders ({:.0} records/s including the rejoin round trip)",
         lag_records as f64 / catch_up.as_secs_f64().max(0.001)
     );
     assert!(rejoined, "the follower did not rejoin the ISR");
-    let acks = workload.stop();
-    assert_eq!(acks.failures, 0, "{:?}", acks.first_error);
-    let records = kafka::read_all(
-        &bootstrap,
-        &topic,
-        PARTITIONS,
-        acks.total(),
-        Duration::from_secs(60),
-    );
-    verify(&records, &acks);
+    stop_and_verify(workload, &bootstrap, &topic);
 }
 
 #[test]
 fn isolated_leader_cannot_ack_and_truncates_when_it_returns() {
     let _serial = serial();
-    let cluster = three_brokers();
-    let topic = unique_topic("isolate-leader");
-    create(&cluster, &topic);
+    let (cluster, topic, workload) = scenario("isolate-leader", 500, 500, &[]);
     let bootstrap = cluster.bootstrap();
-    let workload = Workload::start(&bootstrap, &topic, PARTITIONS, 500, &[]);
-    assert!(wait_until(Duration::from_secs(30), || workload
-        .acked_so_far()
-        > 500));
     let victim = busiest_leader(&bootstrap, &topic);
     let cut_at = Instant::now();
     cluster.isolate(victim);
@@ -208,34 +215,22 @@ fn isolated_leader_cannot_ack_and_truncates_when_it_returns() {
     );
     cluster.heal(victim);
     let healed_at = Instant::now();
-    let rejoined = wait_until(Duration::from_secs(60), || {
-        let sizes = isr_sizes(&bootstrap, &topic);
-        !sizes.is_empty() && sizes.iter().all(|s| *s == 3)
-    });
+    let rejoined = wait_for_isr(&bootstrap, &topic, Duration::from_secs(60), |s| s == 3);
     eprintln!(
         "FIGURE old leader rejoined the ISR {:?} after healing",
         healed_at.elapsed()
     );
     assert!(rejoined, "the old leader did not rejoin");
-    let acks = workload.stop();
-    assert_eq!(acks.failures, 0, "{:?}", acks.first_error);
-    let records = kafka::read_all(
-        &bootstrap,
-        &topic,
-        PARTITIONS,
-        acks.total(),
-        Duration::from_secs(60),
-    );
-    verify(&records, &acks);
-    // Every replica holds the same data: read from each broker's view via a consumer bound to it.
-    let victim_view = kafka::read_all(
+    let acks = stop_and_verify(workload, &bootstrap, &topic);
+    // The old leader truncated its unacknowledged tail and holds the same data: read through it.
+    let through_victim = kafka::read_all(
         &cluster.client_address(victim).to_string(),
         &topic,
         PARTITIONS,
         acks.total(),
         Duration::from_secs(60),
     );
-    verify(&victim_view, &acks);
+    verify(&through_victim, &acks);
 }
 
 #[test]
@@ -244,10 +239,9 @@ fn two_of_three_down_fails_cleanly_then_resumes() {
     let mut cluster = three_brokers();
     let topic = unique_topic("two-down");
     create(&cluster, &topic);
-    let survivor = 0;
     cluster.kill(1);
     cluster.kill(2);
-    let bootstrap = cluster.client_address(survivor).to_string();
+    let bootstrap = cluster.client_address(0).to_string();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (acked, failed) = rt.block_on(async {
         let producer = kafka::producer(
@@ -295,30 +289,18 @@ fn two_of_three_down_fails_cleanly_then_resumes() {
         "FIGURE producing resumed {:?} after a second broker returned",
         resumed_at.elapsed()
     );
-    let acks = workload.stop();
     assert!(
         resumed,
-        "producing did not resume with two of three brokers: {:?}",
-        acks.first_error
+        "producing did not resume with two of three brokers"
     );
-    let records = kafka::read_all(
-        &cluster.bootstrap(),
-        &topic,
-        PARTITIONS,
-        acks.total(),
-        Duration::from_secs(60),
-    );
-    verify(&records, &acks);
+    stop_and_verify(workload, &cluster.bootstrap(), &topic);
 }
 
 #[test]
 fn rolling_restart_while_producing_and_consuming() {
     let _serial = serial();
-    let mut cluster = three_brokers();
-    let topic = unique_topic("rolling");
-    create(&cluster, &topic);
+    let (mut cluster, topic, workload) = scenario("rolling", 500, 500, &[]);
     let bootstrap = cluster.bootstrap();
-    let workload = Workload::start(&bootstrap, &topic, PARTITIONS, 500, &[]);
     // A group consumer reading throughout.
     let group = unique_topic("rolling-group");
     let consumed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -351,9 +333,6 @@ fn rolling_restart_while_producing_and_consuming() {
             }
         })
     };
-    assert!(wait_until(Duration::from_secs(30), || workload
-        .acked_so_far()
-        > 500));
     let started = Instant::now();
     for i in 0..3 {
         let status = cluster.terminate(i, Duration::from_secs(60));
@@ -366,9 +345,9 @@ fn rolling_restart_while_producing_and_consuming() {
     }
     let ended = Instant::now();
     std::thread::sleep(Duration::from_secs(2));
-    let acks = workload.stop();
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     consumer_thread.join().expect("consumer");
+    let acks = stop_and_verify(workload, &bootstrap, &topic);
     eprintln!(
         "FIGURE rolling restart: longest produce stall {:?} over {:?}; {} acked, {} consumed by the group",
         acks.longest_stall(started, ended),
@@ -376,61 +355,36 @@ fn rolling_restart_while_producing_and_consuming() {
         acks.total(),
         consumed.load(std::sync::atomic::Ordering::SeqCst)
     );
-    assert_eq!(acks.failures, 0, "{:?}", acks.first_error);
     assert!(
         consumed.load(std::sync::atomic::Ordering::SeqCst) > 0,
         "the group consumed during the restart"
     );
-    let records = kafka::read_all(
-        &bootstrap,
-        &topic,
-        PARTITIONS,
-        acks.total(),
-        Duration::from_secs(60),
-    );
-    verify(&records, &acks);
 }
 
 #[test]
 fn terminated_leader_hands_over_quickly() {
     let _serial = serial();
-    let mut cluster = three_brokers();
-    let topic = unique_topic("sigterm-leader");
-    create(&cluster, &topic);
-    let workload = Workload::start(
-        &cluster.bootstrap(),
-        &topic,
-        PARTITIONS,
+    let (mut cluster, topic, workload) = scenario(
+        "sigterm-leader",
         1000,
+        2000,
         &[("retry.backoff.ms", "10"), ("retry.backoff.max.ms", "50")],
     );
-    assert!(wait_until(Duration::from_secs(30), || workload
-        .acked_so_far()
-        > 2000));
     let victim = busiest_leader(&cluster.bootstrap(), &topic);
     let at = Instant::now();
     let status = cluster.terminate(victim, Duration::from_secs(60));
     let stopped = Instant::now();
     std::thread::sleep(Duration::from_secs(3));
     let end = Instant::now();
-    let acks = workload.stop();
+    assert!(status.is_some_and(|s| s.success()), "clean exit");
+    cluster.restart(victim);
+    cluster.wait_ready(victim, Duration::from_secs(60));
+    let acks = stop_and_verify(workload, &cluster.bootstrap(), &topic);
     eprintln!(
         "FIGURE controlled shutdown of a leader (SIGTERM): exited after {:?}, longest produce stall {:?}",
         stopped - at,
         acks.longest_stall(at, end)
     );
-    assert!(status.is_some_and(|s| s.success()), "clean exit");
-    assert_eq!(acks.failures, 0, "{:?}", acks.first_error);
-    cluster.restart(victim);
-    cluster.wait_ready(victim, Duration::from_secs(60));
-    let records = kafka::read_all(
-        &cluster.bootstrap(),
-        &topic,
-        PARTITIONS,
-        acks.total(),
-        Duration::from_secs(60),
-    );
-    verify(&records, &acks);
 }
 
 #[test]

@@ -9,47 +9,25 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::indexmap::IndexMap;
+use bytes::Bytes;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{InitProducerIdRequest, ProduceRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use rdkafka::producer::FutureRecord;
 use support::raw::RawConnection;
 use support::{kafka, unique_topic, Cluster, ClusterOptions};
 
 fn idempotent_batch(producer_id: i64, epoch: i16, first_sequence: i32, count: usize) -> Bytes {
-    let records: Vec<Record> = (0..count)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id,
-            producer_epoch: epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: first_sequence + i as i32,
-            timestamp: 1_700_000_000_000,
-            key: None,
-            value: Some(Bytes::from(format!("seq-{}", first_sequence + i as i32))),
-            headers: IndexMap::new(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
+    support::batches::batch(
+        count,
+        false,
+        |i| Bytes::from(format!("seq-{}", first_sequence + i as i32)),
+        Some(support::batches::Producer {
+            id: producer_id,
+            epoch,
+            first_sequence,
+        }),
     )
-    .expect("encode");
-    buf.freeze()
 }
 
 fn produce(c: &mut RawConnection, topic: &str, batch: Bytes) -> (i16, i64) {

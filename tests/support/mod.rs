@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test crate uses a different part of the support code
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is a failed test
 
+pub mod batches;
 pub mod cluster;
 pub mod kafka;
 pub mod proxy;

@@ -273,52 +273,87 @@ fn broker_alter_refused(ctx: &Context, name: &str) -> (i16, String) {
     }
 }
 
+/// Carries out an alteration of one resource: topic config changes computed by `topic_ops`
+/// from the topic's current overrides; broker configs are static here.
+async fn alter_resource(
+    ctx: &Context,
+    resource_type: i8,
+    name: &str,
+    validate_only: bool,
+    topic_ops: impl FnOnce(&BTreeMap<String, String>) -> Result<Vec<ConfigOp>, (i16, String)>,
+) -> Result<(), (i16, String)> {
+    match resource_type {
+        RESOURCE_TOPIC => {
+            let current = ctx
+                .quorum
+                .image()
+                .topic(name)
+                .map(|t| t.configs.clone())
+                .ok_or_else(|| {
+                    (
+                        UNKNOWN_TOPIC_OR_PARTITION,
+                        format!("Topic {name} does not exist"),
+                    )
+                })?;
+            let ops = topic_ops(&current)?;
+            alter_topic(ctx, name, ops, validate_only).await
+        }
+        RESOURCE_BROKER => Err(broker_alter_refused(ctx, name)),
+        other => Err((
+            INVALID_REQUEST,
+            format!("Unsupported resource type {other}"),
+        )),
+    }
+}
+
+/// (error code, error message) of an alteration's outcome.
+fn outcome_fields(outcome: Result<(), (i16, String)>) -> (i16, Option<StrBytes>) {
+    match outcome {
+        Ok(()) => (NONE, None),
+        Err((code, text)) => (code, Some(StrBytes::from_string(text))),
+    }
+}
+
 pub fn alter(ctx: &Arc<Context>, rc: RequestContext, request: AlterConfigsRequest) -> Pending {
     let ctx = ctx.clone();
     async move {
         let mut responses = Vec::with_capacity(request.resources.len());
         for resource in request.resources {
             let name = resource.resource_name.to_string();
-            let outcome = match resource.resource_type {
-                RESOURCE_TOPIC => {
-                    // Legacy AlterConfigs replaces the whole set of overrides.
-                    let wanted: BTreeMap<String, String> = resource
-                        .configs
-                        .iter()
-                        .filter_map(|c| {
-                            c.value
-                                .as_ref()
-                                .map(|v| (c.name.to_string(), v.to_string()))
-                        })
-                        .collect();
-                    let current = ctx
-                        .quorum
-                        .image()
-                        .topic(&name)
-                        .map(|t| t.configs.clone())
-                        .unwrap_or_default();
+            // Legacy AlterConfigs replaces the whole set of overrides.
+            let wanted: BTreeMap<String, String> = resource
+                .configs
+                .iter()
+                .filter_map(|c| {
+                    c.value
+                        .as_ref()
+                        .map(|v| (c.name.to_string(), v.to_string()))
+                })
+                .collect();
+            let outcome = alter_resource(
+                &ctx,
+                resource.resource_type,
+                &name,
+                request.validate_only,
+                |current| {
                     let mut ops: Vec<ConfigOp> = current
                         .keys()
                         .filter(|k| !wanted.contains_key(*k))
                         .map(|k| ConfigOp::Delete(k.clone()))
                         .collect();
-                    ops.extend(wanted.into_iter().map(|(k, v)| ConfigOp::Set(k, v)));
-                    alter_topic(&ctx, &name, ops, request.validate_only).await
-                }
-                RESOURCE_BROKER => Err(broker_alter_refused(&ctx, &name)),
-                other => Err((
-                    INVALID_REQUEST,
-                    format!("Unsupported resource type {other}"),
-                )),
-            };
-            let mut r = alter_configs_response::AlterConfigsResourceResponse::default()
-                .with_resource_type(resource.resource_type)
-                .with_resource_name(resource.resource_name);
-            if let Err((code, text)) = outcome {
-                r.error_code = code;
-                r.error_message = Some(StrBytes::from_string(text));
-            }
-            responses.push(r);
+                    ops.extend(wanted.clone().into_iter().map(|(k, v)| ConfigOp::Set(k, v)));
+                    Ok(ops)
+                },
+            )
+            .await;
+            let (error_code, error_message) = outcome_fields(outcome);
+            responses.push(
+                alter_configs_response::AlterConfigsResourceResponse::default()
+                    .with_resource_type(resource.resource_type)
+                    .with_resource_name(resource.resource_name)
+                    .with_error_code(error_code)
+                    .with_error_message(error_message),
+            );
         }
         let first_error = responses
             .iter()
@@ -411,34 +446,22 @@ pub fn incremental_alter(
         let mut responses = Vec::with_capacity(request.resources.len());
         for resource in request.resources {
             let name = resource.resource_name.to_string();
-            let outcome = match resource.resource_type {
-                RESOURCE_TOPIC => {
-                    let current = ctx.quorum.image().topic(&name).map(|t| t.configs.clone());
-                    match current {
-                        None => Err((
-                            UNKNOWN_TOPIC_OR_PARTITION,
-                            format!("Topic {name} does not exist"),
-                        )),
-                        Some(current) => match incremental_ops(&current, &resource.configs) {
-                            Ok(ops) => alter_topic(&ctx, &name, ops, request.validate_only).await,
-                            Err(e) => Err(e),
-                        },
-                    }
-                }
-                RESOURCE_BROKER => Err(broker_alter_refused(&ctx, &name)),
-                other => Err((
-                    INVALID_REQUEST,
-                    format!("Unsupported resource type {other}"),
-                )),
-            };
-            let mut r = incremental_alter_configs_response::AlterConfigsResourceResponse::default()
-                .with_resource_type(resource.resource_type)
-                .with_resource_name(resource.resource_name);
-            if let Err((code, text)) = outcome {
-                r.error_code = code;
-                r.error_message = Some(StrBytes::from_string(text));
-            }
-            responses.push(r);
+            let outcome = alter_resource(
+                &ctx,
+                resource.resource_type,
+                &name,
+                request.validate_only,
+                |current| incremental_ops(current, &resource.configs),
+            )
+            .await;
+            let (error_code, error_message) = outcome_fields(outcome);
+            responses.push(
+                incremental_alter_configs_response::AlterConfigsResourceResponse::default()
+                    .with_resource_type(resource.resource_type)
+                    .with_resource_name(resource.resource_name)
+                    .with_error_code(error_code)
+                    .with_error_message(error_message),
+            );
         }
         let first_error = responses
             .iter()

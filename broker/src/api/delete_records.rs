@@ -31,37 +31,22 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: DeleteRecordsRequ
             let mut out = DeleteRecordsPartitionResult::default()
                 .with_partition_index(p.partition_index)
                 .with_low_watermark(-1);
-            let result = match ctx.replicas.partition(&tp) {
-                None => Err(
-                    if ctx
-                        .quorum
-                        .image()
-                        .partition(&tp.topic, tp.partition)
-                        .is_some()
-                    {
-                        NOT_LEADER_OR_FOLLOWER
-                    } else {
-                        UNKNOWN_TOPIC_OR_PARTITION
-                    },
-                ),
-                Some(partition) if !partition.is_leader() => Err(NOT_LEADER_OR_FOLLOWER),
-                Some(partition) => {
-                    let hw = partition.high_watermark();
-                    let target = if p.offset == HIGH_WATERMARK {
-                        hw
-                    } else {
-                        p.offset
-                    };
-                    if target < 0 || target > hw {
-                        Err(OFFSET_OUT_OF_RANGE)
-                    } else {
-                        partition
-                            .log()
-                            .delete_records_before(target)
-                            .map_err(|e| e.kafka_error_code())
-                    }
+            let result = ctx.led_partition(&tp).and_then(|partition| {
+                let hw = partition.high_watermark();
+                let target = if p.offset == HIGH_WATERMARK {
+                    hw
+                } else {
+                    p.offset
+                };
+                if target < 0 || target > hw {
+                    Err(OFFSET_OUT_OF_RANGE)
+                } else {
+                    partition
+                        .log()
+                        .delete_records_before(target)
+                        .map_err(|e| e.kafka_error_code())
                 }
-            };
+            });
             match result {
                 Ok(low) => {
                     info!(partition = %tp, log_start = low, "deleted records");

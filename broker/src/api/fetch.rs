@@ -225,15 +225,9 @@ fn read_all(
         let code = match (&w.tp, w.error) {
             (_, e) if e != NONE => e,
             (None, _) => UNKNOWN_TOPIC_OR_PARTITION,
-            (Some(tp), _) => match ctx.replicas.partition(tp) {
-                None => {
-                    if image.partition(&tp.topic, tp.partition).is_some() {
-                        NOT_LEADER_OR_FOLLOWER
-                    } else {
-                        UNKNOWN_TOPIC_OR_PARTITION
-                    }
-                }
-                Some(partition) => read_one(
+            (Some(tp), _) => match ctx.hosted_partition(tp) {
+                Err(code) => code,
+                Ok(partition) => read_one(
                     ctx,
                     image,
                     &partition,

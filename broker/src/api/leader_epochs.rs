@@ -28,39 +28,24 @@ pub fn handle(
                 topic: name.clone(),
                 partition: p.partition,
             };
+            let current = p.current_leader_epoch;
             let mut out = EpochEndOffset::default()
                 .with_partition(p.partition)
                 .with_leader_epoch(-1)
                 .with_end_offset(-1);
-            let code = match ctx.replicas.partition(&tp) {
-                None => {
-                    if ctx
-                        .quorum
-                        .image()
-                        .partition(&tp.topic, tp.partition)
-                        .is_some()
+            let code = match ctx.led_partition(&tp).and_then(|p| {
+                p.check_leader_epoch(current)
+                    .map(|()| p)
+                    .map_err(|e| e.code)
+            }) {
+                Err(code) => code,
+                Ok(partition) => {
+                    if let Some((e, offset)) = partition.log().end_offset_for_epoch(p.leader_epoch)
                     {
-                        NOT_LEADER_OR_FOLLOWER
-                    } else {
-                        UNKNOWN_TOPIC_OR_PARTITION
+                        out.leader_epoch = e;
+                        out.end_offset = offset;
                     }
-                }
-                Some(partition) if !partition.is_leader() => NOT_LEADER_OR_FOLLOWER,
-                Some(partition) => {
-                    let epoch = partition.leader_epoch();
-                    if p.current_leader_epoch >= 0 && p.current_leader_epoch < epoch {
-                        FENCED_LEADER_EPOCH
-                    } else if p.current_leader_epoch > epoch {
-                        UNKNOWN_LEADER_EPOCH
-                    } else {
-                        if let Some((e, offset)) =
-                            partition.log().end_offset_for_epoch(p.leader_epoch)
-                        {
-                            out.leader_epoch = e;
-                            out.end_offset = offset;
-                        }
-                        NONE
-                    }
+                    NONE
                 }
             };
             if code != NONE && first_error == NONE {

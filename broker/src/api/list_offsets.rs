@@ -37,28 +37,16 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ListOffsetsReques
                 .with_timestamp(-1)
                 .with_offset(-1)
                 .with_leader_epoch(-1);
-            let result = match ctx.replicas.partition(&tp) {
-                None => Err(
-                    if ctx
-                        .quorum
-                        .image()
-                        .partition(&tp.topic, tp.partition)
-                        .is_some()
-                    {
-                        NOT_LEADER_OR_FOLLOWER
-                    } else {
-                        UNKNOWN_TOPIC_OR_PARTITION
-                    },
-                ),
-                Some(partition) => lookup(
+            let result = ctx.led_partition(&tp).and_then(|partition| {
+                lookup(
                     &partition,
                     p.current_leader_epoch,
                     p.timestamp,
                     consumer,
                     read_committed,
                     rc.version,
-                ),
-            };
+                )
+            });
             match result {
                 Ok((timestamp, offset, epoch)) => {
                     out.timestamp = timestamp;
@@ -100,18 +88,9 @@ fn lookup(
     read_committed: bool,
     version: i16,
 ) -> Result<(i64, i64, i32), i16> {
-    if !partition.is_leader() {
-        return Err(NOT_LEADER_OR_FOLLOWER);
-    }
-    let epoch = partition.leader_epoch();
-    if current_leader_epoch >= 0 {
-        if current_leader_epoch < epoch {
-            return Err(FENCED_LEADER_EPOCH);
-        }
-        if current_leader_epoch > epoch {
-            return Err(UNKNOWN_LEADER_EPOCH);
-        }
-    }
+    partition
+        .check_leader_epoch(current_leader_epoch)
+        .map_err(|e| e.code)?;
     let log = partition.log();
     let latest_epoch = log.latest_epoch().unwrap_or(-1);
     // Consumers never see past the high watermark (read_committed: the last stable offset,

@@ -173,19 +173,14 @@ fn append(
     acks: i16,
     now: i64,
 ) -> Result<(Arc<Partition>, storage::AppendInfo), (i16, String)> {
-    let Some(partition) = ctx.replicas.partition(tp) else {
-        let image = ctx.quorum.image();
-        return Err(match image.partition(&tp.topic, tp.partition) {
-            Some(_) => (
-                NOT_LEADER_OR_FOLLOWER,
-                format!("broker {} does not host {tp}", ctx.config.node_id),
-            ),
-            None => (
-                UNKNOWN_TOPIC_OR_PARTITION,
-                format!("unknown partition {tp}"),
-            ),
-        });
-    };
+    let partition = ctx.hosted_partition(tp).map_err(|code| {
+        let reason = if code == NOT_LEADER_OR_FOLLOWER {
+            format!("broker {} does not host {tp}", ctx.config.node_id)
+        } else {
+            format!("unknown partition {tp}")
+        };
+        (code, reason)
+    })?;
     let Some(records) = records else {
         return Err((INVALID_RECORD, "produce request has no records".to_string()));
     };
