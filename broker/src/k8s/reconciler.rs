@@ -86,6 +86,7 @@ pub async fn reconcile(
     cx: Arc<Reconciler>,
 ) -> Result<Action, ReconcileError> {
     let Some(current) = cx.api.get_opt(&topic.name_any()).await? else {
+        cx.failures.lock().remove(&failure_key(&topic));
         return Ok(Action::await_change());
     };
     let action = reconcile_once(&current, &cx).await?;
@@ -309,11 +310,18 @@ fn refused_by_controller(error: &ControllerError) -> Verdict {
 }
 
 fn describe(name: &str, partitions: i32, replicas: i32, overrides: usize) -> String {
-    let configs = match overrides {
-        1 => "1 config override".to_string(),
-        n => format!("{n} config overrides"),
+    let plural = |n: usize, word: &str| {
+        if n == 1 {
+            format!("1 {word}")
+        } else {
+            format!("{n} {word}s")
+        }
     };
-    format!("topic {name}: {partitions} partitions, replication factor {replicas}, {configs}")
+    format!(
+        "topic {name}: {}, replication factor {replicas}, {}",
+        plural(usize::try_from(partitions).unwrap_or(0), "partition"),
+        plural(overrides, "config override")
+    )
 }
 
 /// Another live KafkaTopic that declares the same topic: with `older_only`, only one created
@@ -483,4 +491,106 @@ async fn write_status(
 async fn await_image(cx: &Reconciler, done: impl Fn(&MetadataImage) -> bool) {
     let mut images = cx.broker.quorum.subscribe();
     let _ = tokio::time::timeout(APPLY_WAIT, images.wait_for(|image| done(image))).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use kube::runtime::{reflector, watcher};
+
+    use crate::k8s::kafka_topic::KafkaTopicSpec;
+
+    fn resource(name: &str, topic: Option<&str>, created_s: i64, deleting: bool) -> KafkaTopic {
+        let mut t = KafkaTopic::new(
+            name,
+            KafkaTopicSpec {
+                topic_name: topic.map(str::to_string),
+                partitions: 1,
+                replicas: 1,
+                config: Default::default(),
+            },
+        );
+        t.metadata.namespace = Some("ns".to_string());
+        t.metadata.uid = Some(format!("uid-{name}"));
+        t.metadata.creation_timestamp = Some(Time(Timestamp::from_second(created_s).unwrap()));
+        if deleting {
+            t.metadata.deletion_timestamp =
+                Some(Time(Timestamp::from_second(created_s + 1).unwrap()));
+        }
+        t
+    }
+
+    #[test]
+    fn the_oldest_live_resource_owns_a_topic() {
+        let (store, mut writer) = reflector::store();
+        let first = resource("first", Some("orders"), 100, false);
+        let same_time = resource("aaa", Some("orders"), 200, false);
+        let second = resource("second", Some("orders"), 200, false);
+        let older_but_deleting = resource("gone", Some("orders"), 50, true);
+        let other_topic = resource("other", None, 10, false);
+        for t in [
+            &first,
+            &same_time,
+            &second,
+            &older_but_deleting,
+            &other_topic,
+        ] {
+            writer.apply_watcher_event(&watcher::Event::Apply(t.clone()));
+        }
+        assert_eq!(claimant(&first, "orders", &store, true), None);
+        assert_eq!(
+            claimant(&second, "orders", &store, true).as_deref(),
+            Some("aaa")
+        );
+        assert_eq!(
+            claimant(&same_time, "orders", &store, true).as_deref(),
+            Some("first")
+        );
+        assert_eq!(claimant(&other_topic, "other", &store, true), None);
+        // On deletion any other live resource keeps the topic alive.
+        assert_eq!(
+            claimant(&older_but_deleting, "orders", &store, false).as_deref(),
+            Some("aaa")
+        );
+        assert_eq!(claimant(&other_topic, "other", &store, false), None);
+    }
+
+    #[test]
+    fn controller_refusals_become_reasons() {
+        let reason_of = |e: ControllerError| refused_by_controller(&e).reason;
+        assert_eq!(
+            reason_of(ControllerError::InvalidReplicationFactor(
+                "3 > 2 brokers".into()
+            )),
+            "InvalidReplicationFactor"
+        );
+        assert_eq!(
+            reason_of(ControllerError::InvalidConfig("x".into())),
+            "InvalidConfig"
+        );
+        assert_eq!(
+            reason_of(ControllerError::InvalidTopic("collides".into())),
+            "InvalidTopicName"
+        );
+        assert_eq!(
+            reason_of(ControllerError::InvalidRequest("x".into())),
+            "RefusedByController"
+        );
+        let verdict = refused_by_controller(&ControllerError::InvalidPartitions("too many".into()));
+        assert!(!verdict.ready);
+        assert!(verdict.message.contains("too many"));
+    }
+
+    #[test]
+    fn messages_describe_the_topic() {
+        assert_eq!(
+            describe("orders", 6, 3, 1),
+            "topic orders: 6 partitions, replication factor 3, 1 config override"
+        );
+        assert_eq!(
+            describe("orders", 1, 1, 0),
+            "topic orders: 1 partition, replication factor 1, 0 config overrides"
+        );
+    }
 }
