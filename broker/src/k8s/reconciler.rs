@@ -48,6 +48,11 @@ pub enum ReconcileError {
         topic: String,
         source: ControllerError,
     },
+    #[error("the controller refused to delete topic {topic}: {source}")]
+    DeleteRefused {
+        topic: String,
+        source: ControllerError,
+    },
     #[error("the controller gave no answer for topic {0}")]
     NoAnswer(String),
 }
@@ -408,7 +413,7 @@ async fn delete_topic(
             Ok(())
         }
         Some(Err(ControllerError::UnknownTopicOrPartition(_))) => Ok(()),
-        Some(Err(e)) => Err(ReconcileError::Raced {
+        Some(Err(e)) => Err(ReconcileError::DeleteRefused {
             topic: name.to_string(),
             source: e,
         }),
