@@ -122,10 +122,13 @@ pub struct Cluster {
     pub options: ClusterOptions,
 }
 
-fn free_port(ip: &str) -> SocketAddr {
-    TcpListener::bind(format!("{ip}:0"))
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
+/// A free port on `ip`, kept bound in `reserved` until the brokers start, so that no proxy
+/// or other allocation of this fixture is handed the same port meanwhile.
+fn free_port(ip: &str, reserved: &mut Vec<TcpListener>) -> SocketAddr {
+    let listener = TcpListener::bind(format!("{ip}:0")).expect("a free port");
+    let addr = listener.local_addr().expect("a free port");
+    reserved.push(listener);
+    addr
 }
 
 /// Spawns `command` from a thread that lives as long as the test process, with the child set to
@@ -174,18 +177,19 @@ impl Cluster {
         let subnet = NEXT_SUBNET.fetch_add(1, Ordering::SeqCst);
         let base = 10 + (subnet % 40) * 5;
         let mut brokers = Vec::new();
+        let mut reserved = Vec::new();
         for i in 0..options.brokers {
             let ip = format!("127.0.{}.{}", 1 + subnet / 40, base + i as u32);
-            let replication = free_port(&ip);
+            let replication = free_port(&ip, &mut reserved);
             let replication_proxy = Proxy::start(runtime.handle(), &ip, replication);
             let broker_dir = dir.path().join(format!("broker-{i}"));
             std::fs::create_dir_all(&broker_dir).expect("broker dir");
             brokers.push(BrokerSlot {
                 id: i as i32,
-                client: free_port(&ip),
+                client: free_port(&ip, &mut reserved),
                 replication,
-                controller: free_port(&ip),
-                metrics: free_port(&ip),
+                controller: free_port(&ip, &mut reserved),
+                metrics: free_port(&ip, &mut reserved),
                 config_path: broker_dir.join("server.properties"),
                 log_path: broker_dir.join("broker.log"),
                 dir: broker_dir,
@@ -203,6 +207,8 @@ impl Cluster {
                 }
             }
         }
+        // Every port and proxy is allocated: release the reservations for the brokers to bind.
+        drop(reserved);
         let mut cluster = Cluster {
             brokers,
             raft_proxies,

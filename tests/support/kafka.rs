@@ -167,7 +167,9 @@ pub fn read_all(
         if let Some(result) = consumer.poll(Duration::from_millis(100)) {
             match result {
                 Ok(m) => out.push(Record::from_message(&m)),
-                Err(e) => panic!("consume error: {e}"),
+                // Broker-down and similar events are transient: librdkafka recovers and the
+                // caller checks what arrived.
+                Err(e) => eprintln!("consumer event: {e}"),
             }
         }
         if out.len() >= expected && grace.is_none() {
