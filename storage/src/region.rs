@@ -26,7 +26,7 @@ impl FileRegion {
     }
 
     /// Appends the range to `out`, reading straight into its spare capacity.
-    pub(crate) fn read_into(&self, out: &mut BytesMut) -> io::Result<()> {
+    pub fn read_into(&self, out: &mut BytesMut) -> io::Result<()> {
         let len = self.len as usize;
         out.reserve(len);
         let mut done = 0;

@@ -15,6 +15,11 @@ use crate::zerocopy;
 /// Chunks below this size are copied into the coalescing buffer rather than written alone.
 const COALESCE_LIMIT: usize = 64 * 1024;
 
+/// File regions below this size are read into the coalescing buffer (one positional read from
+/// the page cache) instead of being sent with sendfile: for small regions the syscalls that
+/// sendfile costs (plus the write it forces for the bytes before it) outweigh the copy.
+const INLINE_FILE_LIMIT: usize = 16 * 1024;
+
 /// One piece of a response frame.
 #[derive(Debug, Clone)]
 pub enum Chunk {
@@ -142,8 +147,8 @@ impl ResponseWriter {
         }
     }
 
-    /// Queues a response; file regions and large chunks force the queued bytes out first.
-    /// Returns the bytes sent with sendfile.
+    /// Queues a response; large file regions and large chunks force the queued bytes out
+    /// first. Returns the bytes sent with sendfile.
     pub async fn write(&mut self, response: &Response) -> io::Result<u64> {
         let mut zero_copy = 0;
         for chunk in &response.chunks {
@@ -157,6 +162,12 @@ impl ResponseWriter {
                 Chunk::Bytes(b) => {
                     self.flush().await?;
                     self.socket.write_all(b).await?;
+                }
+                Chunk::File(region) if (region.len as usize) < INLINE_FILE_LIMIT => {
+                    if self.pending.len() + region.len as usize > COALESCE_LIMIT {
+                        self.flush().await?;
+                    }
+                    region.read_into(&mut self.pending)?;
                 }
                 Chunk::File(region) => {
                     self.flush().await?;
