@@ -36,7 +36,13 @@ use support::{Cluster, ClusterOptions};
 use workload::Rate;
 
 const PARTITIONS: i32 = 10;
-const CONSUMERS: usize = 10;
+/// Consumers in the group (RIVULET_BENCH_CONSUMERS, default 10 as in the reference shape).
+fn consumers() -> usize {
+    std::env::var("RIVULET_BENCH_CONSUMERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10)
+}
 
 #[derive(Debug, Clone, Copy)]
 enum Shape {
@@ -61,6 +67,15 @@ impl Shape {
                 .map(Shape::Seed),
         }
     }
+}
+
+/// Runtime threads per broker (RIVULET_BENCH_IO_THREADS, default 1: several brokers and all
+/// clients share this machine's cores, so one thread per broker avoids cross-thread wake-ups).
+fn io_threads() -> usize {
+    std::env::var("RIVULET_BENCH_IO_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
 }
 
 fn env_list(name: &str, default: &str) -> Vec<String> {
@@ -92,7 +107,8 @@ fn run(
     let cluster = Cluster::start(
         ClusterOptions::new(brokers)
             .property("default.replication.factor", 3)
-            .property("min.insync.replicas", 2),
+            .property("min.insync.replicas", 2)
+            .property("num.io.threads", io_threads()),
     );
     set_brokers((0..brokers).filter_map(|i| cluster.pid(i)).collect());
     let topic = format!("bench-{}-{payload}", shape.name());
@@ -117,7 +133,7 @@ fn run(
         &topic,
         PARTITIONS,
         producers,
-        CONSUMERS,
+        consumers(),
         payload,
         rate,
         &settings,
@@ -134,6 +150,7 @@ fn run(
 
     let mut measured_wall = Duration::ZERO;
     let mut measured_cpu_ns = 0u64;
+    let mut measured_client_cpu_ns = 0u64;
     let mut measured_records = 0u64;
     let acked_before = stats.acked.load(Ordering::Relaxed);
     let started = Instant::now();
@@ -147,6 +164,7 @@ fn run(
     group.bench_function(format!("{}/{payload}B", shape.name()), |b| {
         b.iter_custom(|iters| {
             let cpu_start = brokers_cpu_ns();
+            let clients_start = broker_cpu::process_cpu_ns(std::process::id());
             let wall_start = Instant::now();
             let target = stats.consumed.load(Ordering::Relaxed) + iters * per_iteration;
             let deadline = Instant::now() + Duration::from_secs(120) * iters as u32;
@@ -158,6 +176,8 @@ fn run(
                 std::thread::sleep(Duration::from_millis(2));
             }
             let cpu = brokers_cpu_ns().saturating_sub(cpu_start);
+            measured_client_cpu_ns +=
+                broker_cpu::process_cpu_ns(std::process::id()).saturating_sub(clients_start);
             measured_wall += wall_start.elapsed();
             measured_cpu_ns += cpu;
             measured_records += iters * per_iteration;
@@ -196,10 +216,11 @@ fn run(
         },
         payload_bytes: payload,
         producers,
-        consumers: CONSUMERS,
+        consumers: consumers(),
         measured_seconds: wall_s,
         delivered_msgs_per_s: measured_records as f64 / wall_s,
         broker_cpu_cores: cpu_s / wall_s,
+        client_cpu_cores: measured_client_cpu_ns as f64 / 1e9 / wall_s,
         msgs_per_broker_cpu_s: per_core,
         ratio_to_reference: per_core / REFERENCE_PER_CORE,
         produce_p50_ms: percentile(&mut produce, 50.0) / 1000.0,

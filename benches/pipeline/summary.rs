@@ -19,6 +19,8 @@ pub struct RunSummary {
     pub measured_seconds: f64,
     pub delivered_msgs_per_s: f64,
     pub broker_cpu_cores: f64,
+    /// CPU of this process: every producer and consumer client (they share the machine).
+    pub client_cpu_cores: f64,
     pub msgs_per_broker_cpu_s: f64,
     pub ratio_to_reference: f64,
     pub produce_p50_ms: f64,
@@ -44,12 +46,13 @@ pub fn percentile(values: &mut [u32], p: f64) -> f64 {
 impl RunSummary {
     pub fn line(&self) -> String {
         format!(
-            "{} brokers, {}, {} B: {:.0} msg/s delivered, brokers used {:.2} cores -> {:.0} msg per broker-CPU-second ({:.1}x the 14,600 reference); produce p50/p99 {:.1}/{:.1} ms, end-to-end p50/p99 {:.1}/{:.1} ms, max lag {:.2} s, {} failed",
+            "{} brokers, {}, {} B: {:.0} msg/s delivered, brokers used {:.2} cores (clients {:.2}) -> {:.0} msg per broker-CPU-second ({:.1}x the 14,600 reference); produce p50/p99 {:.1}/{:.1} ms, end-to-end p50/p99 {:.1}/{:.1} ms, max lag {:.2} s, {} failed",
             self.brokers,
             self.shape,
             self.payload_bytes,
             self.delivered_msgs_per_s,
             self.broker_cpu_cores,
+            self.client_cpu_cores,
             self.msgs_per_broker_cpu_s,
             self.ratio_to_reference,
             self.produce_p50_ms,
@@ -72,6 +75,7 @@ impl RunSummary {
             "measured_seconds": self.measured_seconds,
             "delivered_msgs_per_s": self.delivered_msgs_per_s,
             "broker_cpu_cores": self.broker_cpu_cores,
+            "client_cpu_cores": self.client_cpu_cores,
             "msgs_per_broker_cpu_s": self.msgs_per_broker_cpu_s,
             "ratio_to_reference": self.ratio_to_reference,
             "produce_p50_ms": self.produce_p50_ms,
@@ -88,15 +92,16 @@ impl RunSummary {
 
 pub fn print_table(results: &[RunSummary]) {
     eprintln!();
-    eprintln!("| shape | payload | delivered msg/s | broker cores | msg per broker-CPU-s | x 14.6k | produce p50/p99 ms | e2e p50/p99 ms | max lag s |");
-    eprintln!("|---|---|---|---|---|---|---|---|---|");
+    eprintln!("| shape | payload | delivered msg/s | broker cores | client cores | msg per broker-CPU-s | x 14.6k | produce p50/p99 ms | e2e p50/p99 ms | max lag s |");
+    eprintln!("|---|---|---|---|---|---|---|---|---|---|");
     for r in results {
         eprintln!(
-            "| {} | {} B | {:.0} | {:.2} | {:.0} | {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {:.2} |",
+            "| {} | {} B | {:.0} | {:.2} | {:.2} | {:.0} | {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {:.2} |",
             r.shape,
             r.payload_bytes,
             r.delivered_msgs_per_s,
             r.broker_cpu_cores,
+            r.client_cpu_cores,
             r.msgs_per_broker_cpu_s,
             r.ratio_to_reference,
             r.produce_p50_ms,
