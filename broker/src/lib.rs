@@ -25,7 +25,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use raft_controller::{BrokerLifecycle, BrokerRegistrationRequest, BrokerState, Endpoint, Quorum, QuorumConfig};
+use raft_controller::{
+    BrokerLifecycle, BrokerRegistrationRequest, BrokerState, Endpoint, Quorum, QuorumConfig,
+};
 use storage::LogManager;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -53,7 +55,10 @@ pub enum BrokerError {
     #[error("metadata quorum: {0}")]
     Quorum(#[from] raft_controller::QuorumError),
     #[error("cannot listen on {address}: {source}")]
-    Bind { address: String, source: std::io::Error },
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Config(String),
     #[error("background task failed: {0}")]
@@ -73,10 +78,12 @@ pub struct Broker {
 }
 
 async fn bind(address: &str) -> Result<TcpListener, BrokerError> {
-    TcpListener::bind(address).await.map_err(|source| BrokerError::Bind {
-        address: address.to_string(),
-        source,
-    })
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| BrokerError::Bind {
+            address: address.to_string(),
+            source,
+        })
 }
 
 impl Broker {
@@ -113,8 +120,18 @@ impl Broker {
         };
         let metrics_address = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
 
-        let replicas = ReplicaManager::new(config.clone(), logs.clone(), quorum.clone(), metrics.clone());
-        let groups = GroupCoordinator::new(config.clone(), quorum.clone(), replicas.clone(), metrics.clone());
+        let replicas = ReplicaManager::new(
+            config.clone(),
+            logs.clone(),
+            quorum.clone(),
+            metrics.clone(),
+        );
+        let groups = GroupCoordinator::new(
+            config.clone(),
+            quorum.clone(),
+            replicas.clone(),
+            metrics.clone(),
+        );
         let role_listener: Arc<dyn RoleListener> = groups.clone();
         replicas.set_role_listeners(vec![role_listener]);
         let ctx = Arc::new(Context {
@@ -148,13 +165,26 @@ impl Broker {
         let lifecycle = quorum.start_broker_lifecycle(registration);
         let caught_up = caught_up_signal(lifecycle.state());
 
-        tasks.push(tokio::spawn(replicas.clone().run(quorum.subscribe(), caught_up, shutdown.clone())));
-        tasks.push(tokio::spawn(replicas.clone().run_maintenance(shutdown.clone())));
+        tasks.push(tokio::spawn(replicas.clone().run(
+            quorum.subscribe(),
+            caught_up,
+            shutdown.clone(),
+        )));
+        tasks.push(tokio::spawn(
+            replicas.clone().run_maintenance(shutdown.clone()),
+        ));
         tasks.push(tokio::spawn(groups.clone().run(shutdown.clone())));
         tasks.push(tokio::spawn(log_maintenance(ctx.clone(), shutdown.clone())));
-        tasks.push(tokio::spawn(stamp_cluster_id(ctx.clone(), log_dirs_stamper(&config), shutdown.clone())));
+        tasks.push(tokio::spawn(stamp_cluster_id(
+            ctx.clone(),
+            log_dirs_stamper(&config),
+            shutdown.clone(),
+        )));
         if k8s::runner::enabled(&config) {
-            tasks.push(tokio::spawn(k8s::runner::run(ctx.clone(), shutdown.clone())));
+            tasks.push(tokio::spawn(k8s::runner::run(
+                ctx.clone(),
+                shutdown.clone(),
+            )));
         }
 
         let dispatcher = Arc::new(Dispatcher::new(ctx.clone()));
@@ -165,7 +195,13 @@ impl Broker {
             drain_timeout: Duration::from_secs(5),
         };
         for (name, listener) in listeners {
-            tasks.push(tokio::spawn(server::listener::run(listener, name, dispatcher.clone(), limits, shutdown.clone())));
+            tasks.push(tokio::spawn(server::listener::run(
+                listener,
+                name,
+                dispatcher.clone(),
+                limits,
+                shutdown.clone(),
+            )));
         }
         if let Some(listener) = metrics_listener {
             let sources = http::HealthSources {
@@ -173,7 +209,11 @@ impl Broker {
                 lifecycle: lifecycle.state(),
                 roles_applied: replicas.subscribe_ready(),
             };
-            tasks.push(tokio::spawn(http::serve(listener, sources, shutdown.clone())));
+            tasks.push(tokio::spawn(http::serve(
+                listener,
+                sources,
+                shutdown.clone(),
+            )));
         }
         info!(node = node_id, "broker started");
         Ok(Broker {
@@ -213,7 +253,9 @@ impl Broker {
             info!(node, leaderships = ?health::leadership_summary(&self.ctx), "controlled shutdown: moving leaderships away");
             match self.lifecycle.controlled_shutdown(timeout).await {
                 Ok(()) => info!(node, "controlled shutdown: leaderships moved"),
-                Err(e) => warn!(node, error = %e, "controlled shutdown incomplete; stopping anyway"),
+                Err(e) => {
+                    warn!(node, error = %e, "controlled shutdown incomplete; stopping anyway")
+                }
             }
         }
         self.trigger.trigger();
@@ -247,7 +289,9 @@ async fn quorum_config(config: &BrokerConfig) -> Result<QuorumConfig, BrokerErro
             source,
         })?
         .next()
-        .ok_or_else(|| BrokerError::Config(format!("controller listener {bind} does not resolve")))?;
+        .ok_or_else(|| {
+            BrokerError::Config(format!("controller listener {bind} does not resolve"))
+        })?;
     let advertised_addr = match config.voters.get(&config.node_id) {
         Some(addr) => addr.clone(),
         None => {
@@ -260,7 +304,13 @@ async fn quorum_config(config: &BrokerConfig) -> Result<QuorumConfig, BrokerErro
         .first()
         .map(|d| d.join("__raft_metadata"))
         .ok_or_else(|| BrokerError::Config("no log dir for the metadata log".to_string()))?;
-    let mut q = QuorumConfig::new(config.node_id, listen_addr, advertised_addr, config.voters.clone(), data_dir);
+    let mut q = QuorumConfig::new(
+        config.node_id,
+        listen_addr,
+        advertised_addr,
+        config.voters.clone(),
+        data_dir,
+    );
     q.heartbeat_interval_ms = config.quorum_heartbeat_interval_ms;
     q.election_timeout_min_ms = config.quorum_election_timeout_ms;
     q.election_timeout_max_ms = config.quorum_election_timeout_ms * 2;
@@ -300,7 +350,11 @@ fn log_dirs_stamper(config: &BrokerConfig) -> (Vec<std::path::PathBuf>, i32) {
 }
 
 /// Writes the cluster id into meta.properties once the quorum knows it.
-async fn stamp_cluster_id(ctx: Arc<Context>, (dirs, node_id): (Vec<std::path::PathBuf>, i32), mut shutdown: server::Shutdown) {
+async fn stamp_cluster_id(
+    ctx: Arc<Context>,
+    (dirs, node_id): (Vec<std::path::PathBuf>, i32),
+    mut shutdown: server::Shutdown,
+) {
     let mut images = ctx.quorum.subscribe();
     let cluster_id = tokio::select! {
         _ = shutdown.wait() => return,
@@ -309,7 +363,8 @@ async fn stamp_cluster_id(ctx: Arc<Context>, (dirs, node_id): (Vec<std::path::Pa
             Err(_) => return,
         },
     };
-    let stamped = tokio::task::spawn_blocking(move || log_dirs::stamp(&dirs, node_id, &cluster_id)).await;
+    let stamped =
+        tokio::task::spawn_blocking(move || log_dirs::stamp(&dirs, node_id, &cluster_id)).await;
     match stamped {
         Ok(Ok(())) => {}
         Ok(Err(e)) => error!(error = %e, "log dirs do not belong to this cluster"),
