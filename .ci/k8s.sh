@@ -108,12 +108,15 @@ PY="$VENV/bin/python"
 # --- 1 + 2. render and validate offline ----------------------------------------------------------
 versions=()
 for v in "${SCHEMA_VERSIONS[@]}"; do versions+=(-k "$v"); done
-TARGETS=(base)
+TARGETS=(. base)
+rendered() { # target -> the file its rendering is kept in
+    if [[ $1 == . ]]; then echo "$WORK/k8s.yaml"; else echo "$WORK/${1//\//-}.yaml"; fi
+}
 for dir in "$K8S"/overlays/*/; do
     TARGETS+=("overlays/$(basename "$dir")")
 done
 for target in "${TARGETS[@]}"; do
-    out="$WORK/$(tr / - <<<"$target").yaml"
+    out=$(rendered "$target")
     render "$K8S/$target" >"$out" || fail "kustomize $target"
     count=$(grep -c '^kind: ' "$out" || true)
     ((count > 0)) || fail "$target renders nothing"
@@ -175,13 +178,13 @@ log "API server $(k version -o json | "$PY" -c 'import json,sys; print(json.load
 
 # Dry runs need the namespaces and the CRD to exist: create exactly those for real first.
 for target in "${TARGETS[@]}"; do
-    out="$WORK/$(tr / - <<<"$target").yaml"
+    out=$(rendered "$target")
     compat Namespace,CustomResourceDefinition <"$out" 2>/dev/null | k apply -f - >/dev/null ||
         fail "$target: creating its namespace and CRD"
 done
 k wait --for=condition=Established --timeout=30s crd/kafkatopics.rivulet.io >/dev/null
 for target in "${TARGETS[@]}"; do
-    out="$WORK/$(tr / - <<<"$target").yaml"
+    out=$(rendered "$target")
     compat <"$out" >"$WORK/server.yaml"
     k apply --dry-run=server -f "$WORK/server.yaml" >"$WORK/dry-run.log" 2>&1 ||
         { cat "$WORK/dry-run.log" >&2; fail "$target: kubectl apply --dry-run=server"; }
