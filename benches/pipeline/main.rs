@@ -13,7 +13,9 @@
 //! delivered rate, latencies and lag goes to `target/pipeline/summary.json`.
 //!
 //! Environment: RIVULET_BENCH_BROKERS (3 or 6), RIVULET_BENCH_SHAPES (e.g. "seed-40000,throughput"),
-//! RIVULET_BENCH_PAYLOADS (e.g. "100,1024").
+//! RIVULET_BENCH_PAYLOADS (e.g. "100,1024"), RIVULET_BENCH_TICK_MS (how often the seed shape's
+//! producers are offered their due records, default 5 = linger.ms), RIVULET_BENCH_IO_THREADS,
+//! RIVULET_BENCH_CONSUMERS.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is a failed test
 
@@ -139,13 +141,28 @@ fn run(
         &settings,
     );
     let stats = clients.stats.clone();
-    // Let the pipeline reach steady state before measuring.
+    // Let the pipeline reach steady state before measuring: enough records through, and the
+    // backlog the start-up built (producers connecting, the group forming) consumed, so the
+    // measurement neither drains it nor counts its latencies. A cluster that never gets there
+    // within a minute is measured as it is.
     let warm = Instant::now();
-    while stats.consumed.load(Ordering::Relaxed) < per_iteration.min(50_000)
-        && warm.elapsed() < Duration::from_secs(60)
-    {
+    let backlog_limit = match rate {
+        Rate::Fixed(r) => u64::from(r / 10).max(1000),
+        Rate::Unlimited => u64::MAX,
+    };
+    loop {
+        let consumed = stats.consumed.load(Ordering::Relaxed);
+        let backlog = stats
+            .offered
+            .load(Ordering::Relaxed)
+            .saturating_sub(consumed);
+        let steady = consumed >= per_iteration.min(50_000) && backlog < backlog_limit;
+        if steady || warm.elapsed() >= Duration::from_secs(60) {
+            break;
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let warm_up_seconds = warm.elapsed().as_secs_f64();
     stats.clear_latencies();
 
     let mut measured_wall = Duration::ZERO;
@@ -231,6 +248,7 @@ fn run(
         acked_during_run: acked,
         failed,
         run_seconds: elapsed.as_secs_f64(),
+        warm_up_seconds,
     }
 }
 
@@ -262,8 +280,9 @@ fn main() {
         }
     }
     criterion.final_summary();
-    summary::print_table(&results);
-    match summary::write_json(&results) {
+    let tick_ms = workload::pacing_tick().as_millis();
+    summary::print_table(&results, tick_ms);
+    match summary::write_json(&results, tick_ms) {
         Ok(path) => eprintln!("summary written to {}", path.display()),
         Err(e) => eprintln!("could not write the summary: {e}"),
     }

@@ -31,6 +31,8 @@ pub struct RunSummary {
     pub acked_during_run: u64,
     pub failed: u64,
     pub run_seconds: f64,
+    /// Time spent reaching steady state before measuring (60 s means it never did).
+    pub warm_up_seconds: f64,
 }
 
 /// The `p`th percentile of `values` (sorted in place), 0 when empty.
@@ -86,12 +88,14 @@ impl RunSummary {
             "acked_during_run": self.acked_during_run,
             "failed": self.failed,
             "run_seconds": self.run_seconds,
+            "warm_up_seconds": self.warm_up_seconds,
         })
     }
 }
 
-pub fn print_table(results: &[RunSummary]) {
+pub fn print_table(results: &[RunSummary], tick_ms: u128) {
     eprintln!();
+    eprintln!("seed shapes offered their records in ticks of {tick_ms} ms (RIVULET_BENCH_TICK_MS)");
     eprintln!("| shape | payload | delivered msg/s | broker cores | client cores | msg per broker-CPU-s | x 14.6k | produce p50/p99 ms | e2e p50/p99 ms | max lag s |");
     eprintln!("|---|---|---|---|---|---|---|---|---|---|");
     for r in results {
@@ -114,7 +118,7 @@ pub fn print_table(results: &[RunSummary]) {
 }
 
 /// Writes `target/pipeline/summary.json` (the latest run) and a timestamped copy.
-pub fn write_json(results: &[RunSummary]) -> std::io::Result<PathBuf> {
+pub fn write_json(results: &[RunSummary], tick_ms: u128) -> std::io::Result<PathBuf> {
     let dir =
         PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_string()))
             .join("pipeline");
@@ -125,6 +129,7 @@ pub fn write_json(results: &[RunSummary]) -> std::io::Result<PathBuf> {
         .unwrap_or(0);
     let doc = json!({
         "reference_msgs_per_core": REFERENCE_PER_CORE,
+        "pacing_tick_ms": tick_ms,
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         "runs": results.iter().map(RunSummary::to_json).collect::<Vec<_>>(),
     });

@@ -17,6 +17,8 @@ use rdkafka::types::RDKafkaErrorCode;
 /// Latencies in microseconds and counters, shared by all clients.
 #[derive(Default)]
 pub struct Stats {
+    /// Records handed to producers.
+    pub offered: AtomicU64,
     pub acked: AtomicU64,
     pub failed: AtomicU64,
     pub consumed: AtomicU64,
@@ -189,6 +191,18 @@ impl ProducerContext for Acknowledger {
 /// delivery reports cost no extra wake-ups.
 type Producer = BaseProducer<Acknowledger>;
 
+/// Serves every delivery report waiting. `poll(0)` serves one event, and an event carries the
+/// reports of one produce response; each served event shrinks the count of records in flight.
+fn serve_reports(producer: &Producer) {
+    loop {
+        let before = producer.in_flight_count();
+        producer.poll(Duration::ZERO);
+        if producer.in_flight_count() == before {
+            return;
+        }
+    }
+}
+
 /// Sends one record stamped with the current time; false if the local queue is full.
 fn send(producer: &Producer, topic: &str, value: &mut [u8], stats: &Stats) -> bool {
     let sent = now_us();
@@ -196,13 +210,27 @@ fn send(producer: &Producer, topic: &str, value: &mut [u8], stats: &Stats) -> bo
     match producer
         .send(BaseRecord::<(), [u8], usize>::with_opaque_to(topic, sent as usize).payload(value))
     {
-        Ok(()) => true,
+        Ok(()) => {
+            stats.offered.fetch_add(1, Ordering::Relaxed);
+            true
+        }
         Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => false,
         Err(_) => {
             stats.failed.fetch_add(1, Ordering::Relaxed);
             true
         }
     }
+}
+
+/// How often rate-limited producers are offered their due records (RIVULET_BENCH_TICK_MS,
+/// default 5 = linger.ms). Every producer that has records lingering wakes its librdkafka
+/// threads once per tick, so a longer tick costs the clients less CPU at the same rate.
+pub fn pacing_tick() -> Duration {
+    let ms = std::env::var("RIVULET_BENCH_TICK_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    Duration::from_millis(ms)
 }
 
 /// Starts `producers` producer clients (each its own librdkafka instance and connections)
@@ -248,8 +276,9 @@ pub fn start(
         .collect();
     match rate {
         Rate::Fixed(total) => {
-            // One pacing thread keeps every producer on its share of the schedule, in steps of
-            // linger.ms, and serves their delivery reports.
+            // One pacing thread keeps every producer on its share of the schedule, offering
+            // each its due records once per tick, and serves their delivery reports.
+            let tick = pacing_tick();
             let (topic, stats, stop) = (topic.to_string(), stats.clone(), stop.clone());
             threads.push(std::thread::spawn(move || {
                 let per_producer = f64::from(total) / clients.len() as f64;
@@ -262,9 +291,9 @@ pub fn start(
                         while sent[i] < due && send(producer, &topic, &mut value, &stats) {
                             sent[i] += 1;
                         }
-                        producer.poll(Duration::ZERO);
+                        serve_reports(producer);
                     }
-                    std::thread::sleep(Duration::from_millis(5));
+                    std::thread::sleep(tick);
                 }
                 for producer in &clients {
                     let _ = producer.flush(Duration::from_secs(10));
