@@ -22,7 +22,9 @@ def load(paths):
     for path in paths:
         doc = json.loads(pathlib.Path(path).read_text())
         reference = doc.get("reference_msgs_per_core", reference)
-        runs.extend(doc["runs"])
+        for run in doc["runs"]:
+            run["pacing_tick_ms"] = doc.get("pacing_tick_ms", 5)
+            runs.append(run)
     return runs, reference
 
 
@@ -34,7 +36,11 @@ def main():
     runs, reference = load(args.summaries)
     if not runs:
         sys.exit("no runs in the summaries")
-    labels = [f"{r['shape']}\n{r['payload_bytes']} B" for r in runs]
+    ticks = {r["pacing_tick_ms"] for r in runs}
+    labels = [
+        f"{r['shape']}\n{r['payload_bytes']} B" + (f"\ntick {r['pacing_tick_ms']} ms" if len(ticks) > 1 else "")
+        for r in runs
+    ]
     per_core = [r["msgs_per_broker_cpu_s"] for r in runs]
     e2e_p50 = [r["e2e_p50_ms"] for r in runs]
     e2e_p99 = [r["e2e_p99_ms"] for r in runs]

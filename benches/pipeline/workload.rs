@@ -107,11 +107,17 @@ pub fn start_consumers(
         threads.push(std::thread::spawn(move || {
             let mut counted = 0u64;
             let mut local = Vec::with_capacity(4096);
+            // Asking for the assignment is a round trip to librdkafka's main thread: do it a few
+            // times a second, not per record.
+            let mut next_check = Instant::now();
             while !stop.load(Ordering::SeqCst) {
-                let owned = consumer.assignment().map(|a| a.count() as u64).unwrap_or(0);
-                if owned != counted {
-                    assigned.fetch_add(owned.wrapping_sub(counted), Ordering::SeqCst);
-                    counted = owned;
+                if Instant::now() >= next_check {
+                    next_check = Instant::now() + Duration::from_millis(100);
+                    let owned = consumer.assignment().map(|a| a.count() as u64).unwrap_or(0);
+                    if owned != counted {
+                        assigned.fetch_add(owned.wrapping_sub(counted), Ordering::SeqCst);
+                        counted = owned;
+                    }
                 }
                 match consumer.poll(Duration::from_millis(50)) {
                     Some(Ok(m)) => {
