@@ -4,7 +4,8 @@
 //!
 //! Shapes (each with 100 B and 1 KiB payloads):
 //! - seed: 80 producer clients, linger.ms=5, rate-limited to a fixed aggregate rate
-//!   (20k, 40k, 80k msg/s), 10 consumers in one group;
+//!   (20k, 40k, 80k msg/s) by a pacing thread that offers each its due records every 20 ms,
+//!   10 consumers in one group;
 //! - throughput: 4 producers, linger.ms=5, 1 MiB batches, unthrottled, same consumers.
 //!
 //! Criterion measures broker CPU time (all broker processes, from /proc) per iteration, where an
@@ -14,7 +15,7 @@
 //!
 //! Environment: RIVULET_BENCH_BROKERS (3 or 6), RIVULET_BENCH_SHAPES (e.g. "seed-40000,throughput"),
 //! RIVULET_BENCH_PAYLOADS (e.g. "100,1024"), RIVULET_BENCH_TICK_MS (how often the seed shape's
-//! producers are offered their due records, default 5 = linger.ms), RIVULET_BENCH_IO_THREADS,
+//! producers are offered their due records, default 20), RIVULET_BENCH_IO_THREADS,
 //! RIVULET_BENCH_CONSUMERS.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is a failed test

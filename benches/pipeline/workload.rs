@@ -229,13 +229,15 @@ fn send(producer: &Producer, topic: &str, value: &mut [u8], stats: &Stats) -> bo
 }
 
 /// How often rate-limited producers are offered their due records (RIVULET_BENCH_TICK_MS,
-/// default 5 = linger.ms). Every producer that has records lingering wakes its librdkafka
-/// threads once per tick, so a longer tick costs the clients less CPU at the same rate.
+/// default 20). Every producer with records lingering wakes its librdkafka threads once per
+/// tick. With 5 ms ticks the 80 producers send so many small requests that, once acks=all takes
+/// longer than five of them (the idempotent in-flight limit), librdkafka's broker threads
+/// busy-poll: on two shared cores the clients then starve themselves and the brokers.
 pub fn pacing_tick() -> Duration {
     let ms = std::env::var("RIVULET_BENCH_TICK_MS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
+        .unwrap_or(20);
     Duration::from_millis(ms)
 }
 
