@@ -53,7 +53,8 @@ def main():
     top.axhline(10 * reference, color="#27ae60", linestyle=":", label=f"10x reference {10 * reference:,.0f}")
     for i, v in enumerate(per_core):
         top.text(i, v, f"{v / 1000:.0f}k\n({v / reference:.1f}x)", ha="center", va="bottom", fontsize=8)
-    top.set_ylabel("messages per broker-CPU-second")
+    top.set_yscale("log")
+    top.set_ylabel("messages per broker-CPU-second (log scale)")
     top.set_xticks(list(x), labels, fontsize=8)
     top.set_title(f"Rivulet pipeline, {runs[0]['brokers']} brokers, RF=3, acks=all (loopback, clients on the same cores)")
     top.legend(fontsize=8)
