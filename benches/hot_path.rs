@@ -245,22 +245,25 @@ fn produce(c: &mut Criterion) {
         let ctx = cluster.brokers[0].context();
         let spec = raft_controller::CreateTopicSpec {
             name: topic.to_string(),
-            num_partitions: 1,
-            replication_factor: 2,
+            // Kafka's rule: explicit assignments come without a count or replication factor.
+            num_partitions: -1,
+            replication_factor: -1,
             assignments: [(0, vec![0, 1])].into_iter().collect(),
             configs: Default::default(),
         };
-        let mut created = false;
+        let mut outcome = String::from("not tried");
         for _ in 0..100 {
-            if let Ok(results) = ctx.quorum.create_topics(vec![spec.clone()], false).await {
-                if results.iter().all(|r| r.is_ok()) {
-                    created = true;
+            match ctx.quorum.create_topics(vec![spec.clone()], false).await {
+                Ok(results) if results.iter().all(|r| r.is_ok()) => {
+                    outcome.clear();
                     break;
                 }
+                Ok(results) => outcome = format!("{results:?}"),
+                Err(e) => outcome = e.to_string(),
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert!(created, "topic created");
+        assert!(outcome.is_empty(), "topic not created: {outcome}");
         // Wait until broker 0 leads it with both replicas in the ISR.
         for _ in 0..200 {
             let ready = ctx
