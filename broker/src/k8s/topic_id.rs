@@ -1,47 +1,19 @@
 //! Topic ids as Kafka prints them (`kafka-topics --describe`, `partition.metadata`): the UUID's
 //! 16 bytes in URL-safe base64 without padding, 22 characters. `status.topicId` uses this form.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use uuid::Uuid;
-
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /// Kafka's text form of a topic id.
 pub fn encode(id: &Uuid) -> String {
-    let mut out = String::with_capacity(22);
-    for chunk in id.as_bytes().chunks(3) {
-        let byte = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
-        let n = (byte(0) << 16) | (byte(1) << 8) | byte(2);
-        for i in 0..=chunk.len() {
-            let index = (n >> (18 - 6 * i)) & 0x3f;
-            out.push(char::from(ALPHABET[index as usize]));
-        }
-    }
-    out
+    URL_SAFE_NO_PAD.encode(id.as_bytes())
 }
 
-/// Parses [`encode`]'s form; `None` for anything else.
+/// Parses [`encode`]'s form (canonical: no padding, no stray trailing bits); `None` for
+/// anything else.
 pub fn decode(text: &str) -> Option<Uuid> {
-    if text.len() != 22 {
-        return None;
-    }
-    let mut bits: u32 = 0;
-    let mut count = 0;
-    let mut out = Vec::with_capacity(16);
-    for c in text.bytes() {
-        let value = ALPHABET.iter().position(|a| *a == c)? as u32;
-        bits = (bits << 6) | value;
-        count += 6;
-        if count >= 8 {
-            count -= 8;
-            out.push((bits >> count) as u8);
-            bits &= (1 << count) - 1;
-        }
-    }
-    // 22 characters carry 132 bits: the last 4 must be zero in a canonical encoding.
-    if bits != 0 {
-        return None;
-    }
-    let bytes: [u8; 16] = out.try_into().ok()?;
+    let bytes: [u8; 16] = URL_SAFE_NO_PAD.decode(text).ok()?.try_into().ok()?;
     Some(Uuid::from_bytes(bytes))
 }
 
