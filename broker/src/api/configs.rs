@@ -355,11 +355,7 @@ pub fn alter(ctx: &Arc<Context>, rc: RequestContext, request: AlterConfigsReques
                     .with_error_message(error_message),
             );
         }
-        let first_error = responses
-            .iter()
-            .map(|r| r.error_code)
-            .find(|c| *c != NONE)
-            .unwrap_or(NONE);
+        let first_error = super::first_error(responses.iter().map(|r| r.error_code));
         rc.respond(
             &AlterConfigsResponse::default().with_responses(responses),
             first_error,
@@ -463,11 +459,7 @@ pub fn incremental_alter(
                     .with_error_message(error_message),
             );
         }
-        let first_error = responses
-            .iter()
-            .map(|r| r.error_code)
-            .find(|c| *c != NONE)
-            .unwrap_or(NONE);
+        let first_error = super::first_error(responses.iter().map(|r| r.error_code));
         rc.respond(
             &IncrementalAlterConfigsResponse::default().with_responses(responses),
             first_error,

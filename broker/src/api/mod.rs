@@ -73,6 +73,15 @@ impl RequestContext {
     }
 }
 
+/// The first error among a response's per-resource error codes (the one the request metrics
+/// count), or NONE when every resource succeeded.
+pub(crate) fn first_error(codes: impl IntoIterator<Item = i16>) -> i16 {
+    codes
+        .into_iter()
+        .find(|c| *c != crate::error_codes::NONE)
+        .unwrap_or(crate::error_codes::NONE)
+}
+
 /// An outcome that is already known.
 pub fn ready(outcome: Outcome) -> Pending {
     futures::future::ready(outcome).boxed()

@@ -191,7 +191,7 @@ pub fn create_topics(
                 }
             }
         }
-        let first_error = results.iter().map(|r| r.error_code).find(|c| *c != NONE).unwrap_or(NONE);
+        let first_error = super::first_error(results.iter().map(|r| r.error_code));
         let response = CreateTopicsResponse::default().with_topics(results);
         rc.respond(&response, first_error)
     }
@@ -292,11 +292,7 @@ pub fn delete_topics(
                 r.error_message = None;
             }
         }
-        let first_error = results
-            .iter()
-            .map(|r| r.error_code)
-            .find(|c| *c != NONE)
-            .unwrap_or(NONE);
+        let first_error = super::first_error(results.iter().map(|r| r.error_code));
         rc.respond(
             &DeleteTopicsResponse::default().with_responses(results),
             first_error,
@@ -361,11 +357,7 @@ pub fn create_partitions(
             }
             results.push(r);
         }
-        let first_error = results
-            .iter()
-            .map(|r| r.error_code)
-            .find(|c| *c != NONE)
-            .unwrap_or(NONE);
+        let first_error = super::first_error(results.iter().map(|r| r.error_code));
         rc.respond(
             &CreatePartitionsResponse::default().with_results(results),
             first_error,
