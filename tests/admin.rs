@@ -29,23 +29,10 @@ fn opts() -> AdminOptions {
 
 fn configs_of(bootstrap: &str, topic: &str) -> HashMap<String, (Option<String>, ConfigSource)> {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
-        let admin = kafka::admin(bootstrap);
-        let results = admin
-            .describe_configs(&[ResourceSpecifier::Topic(topic)], &opts())
-            .await
-            .expect("describe_configs");
-        let resource = results
-            .into_iter()
-            .next()
-            .expect("one result")
-            .expect("described");
-        resource
-            .entries
-            .into_iter()
-            .map(|e| (e.name, (e.value, e.source)))
-            .collect()
-    })
+    rt.block_on(kafka::describe_topic_configs(bootstrap, topic))
+        .into_iter()
+        .map(|e| (e.name, (e.value, e.source)))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -24,7 +24,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use broker::k8s::kafka_topic::{ConditionStatus, KafkaTopic, TOPIC_DELETION_FINALIZER};
-use rdkafka::admin::{AdminOptions, ConfigSource, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::admin::{AdminOptions, ConfigSource, NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde_json::{json, Value};
 use support::{kafka, Cluster, ClusterOptions};
@@ -303,23 +303,11 @@ fn overrides(
     bootstrap: &str,
     topic: &str,
 ) -> HashMap<String, String> {
-    rt.block_on(async {
-        let results = kafka::admin(bootstrap)
-            .describe_configs(&[ResourceSpecifier::Topic(topic)], &admin_opts())
-            .await
-            .expect("describe_configs");
-        let resource = results
-            .into_iter()
-            .next()
-            .expect("one result")
-            .expect("described");
-        resource
-            .entries
-            .into_iter()
-            .filter(|e| e.source == ConfigSource::DynamicTopic)
-            .filter_map(|e| Some((e.name, e.value?)))
-            .collect()
-    })
+    rt.block_on(kafka::describe_topic_configs(bootstrap, topic))
+        .into_iter()
+        .filter(|e| e.source == ConfigSource::DynamicTopic)
+        .filter_map(|e| Some((e.name, e.value?)))
+        .collect()
 }
 
 fn strings(pairs: &[(&str, &str)]) -> HashMap<String, String> {

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{
+    AdminClient, AdminOptions, ConfigEntry, NewTopic, ResourceSpecifier, TopicReplication,
+};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -59,6 +61,21 @@ pub fn producer(bootstrap: &str, extra: &[(&str, &str)]) -> FutureProducer {
 
 pub fn admin(bootstrap: &str) -> AdminClient<DefaultClientContext> {
     config(bootstrap, &[]).create().expect("admin client")
+}
+
+/// The topic's config entries as DescribeConfigs returns them.
+pub async fn describe_topic_configs(bootstrap: &str, topic: &str) -> Vec<ConfigEntry> {
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = admin(bootstrap)
+        .describe_configs(&[ResourceSpecifier::Topic(topic)], &options)
+        .await
+        .expect("describe_configs");
+    results
+        .into_iter()
+        .next()
+        .expect("one result")
+        .expect("described")
+        .entries
 }
 
 /// Creates a topic and waits until every partition has a leader that answers.
