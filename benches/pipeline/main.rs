@@ -164,7 +164,7 @@ fn run(
         std::thread::sleep(Duration::from_millis(50));
     }
     let warm_up_seconds = warm.elapsed().as_secs_f64();
-    stats.clear_latencies();
+    stats.start_measuring();
 
     let mut measured_wall = Duration::ZERO;
     let mut measured_cpu_ns = 0u64;

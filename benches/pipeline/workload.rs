@@ -15,7 +15,6 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _, ProducerContext
 use rdkafka::types::RDKafkaErrorCode;
 
 /// Latencies in microseconds and counters, shared by all clients.
-#[derive(Default)]
 pub struct Stats {
     /// Records handed to producers.
     pub offered: AtomicU64,
@@ -26,19 +25,34 @@ pub struct Stats {
     pub e2e_latency_us: Mutex<Vec<u32>>,
     /// Largest time a consumed record had spent between send and receipt, in µs.
     pub max_lag_us: AtomicU64,
+    /// Send time (µs since the epoch) from which records count in the latency and lag figures;
+    /// records sent earlier belong to the warm-up, whenever they are acknowledged or consumed.
+    measured_from_us: AtomicU64,
+}
+
+impl Default for Stats {
+    fn default() -> Stats {
+        Stats {
+            offered: AtomicU64::new(0),
+            acked: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            consumed: AtomicU64::new(0),
+            produce_latency_us: Mutex::new(Vec::new()),
+            e2e_latency_us: Mutex::new(Vec::new()),
+            max_lag_us: AtomicU64::new(0),
+            measured_from_us: AtomicU64::new(u64::MAX),
+        }
+    }
 }
 
 impl Stats {
-    pub fn clear_latencies(&self) {
-        self.produce_latency_us
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
-        self.e2e_latency_us
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
-        self.max_lag_us.store(0, Ordering::SeqCst);
+    /// Latencies and lag from now on count records sent from now on.
+    pub fn start_measuring(&self) {
+        self.measured_from_us.store(now_us(), Ordering::SeqCst);
+    }
+
+    fn measured(&self, sent_us: u64) -> bool {
+        sent_us >= self.measured_from_us.load(Ordering::Relaxed)
     }
 }
 
@@ -125,9 +139,11 @@ pub fn start_consumers(
                         if let Some(p) = m.payload() {
                             if p.len() >= 8 {
                                 let sent = u64::from_be_bytes(p[..8].try_into().unwrap_or([0; 8]));
-                                let lag = now.saturating_sub(sent);
-                                local.push(lag.min(u64::from(u32::MAX)) as u32);
-                                stats.max_lag_us.fetch_max(lag, Ordering::Relaxed);
+                                if stats.measured(sent) {
+                                    let lag = now.saturating_sub(sent);
+                                    local.push(lag.min(u64::from(u32::MAX)) as u32);
+                                    stats.max_lag_us.fetch_max(lag, Ordering::Relaxed);
+                                }
                             }
                         }
                         stats.consumed.fetch_add(1, Ordering::Relaxed);
@@ -177,14 +193,16 @@ impl ProducerContext for Acknowledger {
         match result {
             Ok(_) => {
                 self.stats.acked.fetch_add(1, Ordering::Relaxed);
-                let latency = now_us()
-                    .saturating_sub(sent_us as u64)
-                    .min(u64::from(u32::MAX)) as u32;
-                self.stats
-                    .produce_latency_us
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(latency);
+                if self.stats.measured(sent_us as u64) {
+                    let latency = now_us()
+                        .saturating_sub(sent_us as u64)
+                        .min(u64::from(u32::MAX)) as u32;
+                    self.stats
+                        .produce_latency_us
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(latency);
+                }
             }
             Err(_) => {
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);
