@@ -59,13 +59,16 @@ pub async fn serve(
     let mut in_flight: InFlight = FuturesOrdered::new();
     let idle = tokio::time::sleep(limits.idle_timeout);
     tokio::pin!(idle);
+    // Made once, not once per loop turn: every turn would otherwise register and drop a waiter.
+    let shutting_down = shutdown.wait();
+    tokio::pin!(shutting_down);
 
     // Whether requests already accepted still get their responses after the loop ends.
     let mut drain = false;
     let close_reason: String = loop {
         tokio::select! {
             biased;
-            _ = shutdown.wait() => {
+            _ = &mut shutting_down => {
                 drain = true;
                 break "broker shutting down".to_string();
             }
