@@ -188,9 +188,14 @@ fn main() -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    // One I/O thread: a single-threaded scheduler, which skips the work-stealing machinery.
+    let mut runtime = if config.io_threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
     runtime.enable_all().thread_name("rivulet");
-    if config.io_threads > 0 {
+    if config.io_threads > 1 {
         runtime.worker_threads(config.io_threads);
     }
     runtime
