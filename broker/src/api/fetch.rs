@@ -132,19 +132,19 @@ async fn fetch(ctx: Arc<Context>, rc: RequestContext, request: FetchRequest) -> 
                 else {
                     continue;
                 };
-                let mut progress = partition.subscribe_progress();
+                // Followers wait for new records (or a role change); a high watermark move alone
+                // cannot complete their fetch. Consumers wait for the high watermark (or a role
+                // change).
                 if follower.is_some() {
                     let mut log_end = partition.subscribe_log_end();
                     changes.push(
                         async move {
-                            tokio::select! {
-                                _ = log_end.changed() => {},
-                                _ = progress.changed() => {},
-                            }
+                            let _ = log_end.changed().await;
                         }
                         .boxed(),
                     );
                 } else {
+                    let mut progress = partition.subscribe_progress();
                     changes.push(
                         async move {
                             let _ = progress.changed().await;
@@ -178,8 +178,7 @@ async fn fetch(ctx: Arc<Context>, rc: RequestContext, request: FetchRequest) -> 
             ctx.metrics.fetch_purgatory.inc();
             waiting = true;
         }
-        // Wait for any requested partition to change (new data for followers, a higher HW for
-        // consumers, or a role change), or the deadline.
+        // Wait for any requested partition to change, or the deadline.
         if changes.is_empty() {
             tokio::time::sleep_until(deadline).await;
         } else {

@@ -142,6 +142,8 @@ pub struct Partition {
     log: Arc<Log>,
     state: RwLock<State>,
     progress: watch::Sender<Progress>,
+    /// The log end offset, re-announced on role changes: what a waiting follower fetch needs
+    /// (new records, or a reason to answer with an error). High watermark moves do not wake it.
     log_end: watch::Sender<i64>,
 }
 
@@ -218,6 +220,7 @@ impl Partition {
         self.progress.subscribe()
     }
 
+    /// Wakes on appends, truncations and role changes.
     pub fn subscribe_log_end(&self) -> watch::Receiver<i64> {
         self.log_end.subscribe()
     }
@@ -228,14 +231,19 @@ impl Partition {
             leader_epoch: state.assignment.leader_epoch,
             is_leader: state.is_leader(self.node_id),
         };
+        let mut role_changed = false;
         self.progress.send_if_modified(|p| {
             if *p != next {
+                role_changed = p.leader_epoch != next.leader_epoch || p.is_leader != next.is_leader;
                 *p = next;
                 true
             } else {
                 false
             }
         });
+        if role_changed {
+            self.log_end.send_modify(|_| {});
+        }
     }
 
     /// Takes on leadership at a (newer) leader epoch: records the epoch's start offset, resets
