@@ -142,9 +142,9 @@ fn run(
         &settings,
     );
     let stats = clients.stats.clone();
-    // Let the pipeline reach steady state before measuring: enough records through, and the
-    // backlog the start-up built (producers connecting, the group forming) consumed, so the
-    // measurement neither drains it nor counts its latencies. A cluster that never gets there
+    // Let the pipeline reach steady state before measuring: the offered rate at its full value,
+    // enough records through, and the backlog the start-up built (producers connecting, the
+    // group forming) consumed, so the measurement neither drains it nor counts its latencies. A cluster that never gets there
     // within a minute is measured as it is.
     let warm = Instant::now();
     let backlog_limit = match rate {
@@ -157,7 +157,8 @@ fn run(
             .offered
             .load(Ordering::Relaxed)
             .saturating_sub(consumed);
-        let steady = consumed >= per_iteration.min(50_000) && backlog < backlog_limit;
+        let ramped = rate == Rate::Unlimited || warm.elapsed() >= workload::RAMP_UP;
+        let steady = ramped && consumed >= per_iteration.min(50_000) && backlog < backlog_limit;
         if steady || warm.elapsed() >= Duration::from_secs(60) {
             break;
         }

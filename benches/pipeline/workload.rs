@@ -64,7 +64,7 @@ fn now_us() -> u64 {
 }
 
 /// How producers send.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rate {
     /// Aggregate records/s over all producers.
     Fixed(u32),
@@ -259,6 +259,22 @@ pub fn pacing_tick() -> Duration {
     Duration::from_millis(ms)
 }
 
+/// The offered rate climbs linearly to its full value over this long. Starting 80 producers at
+/// full rate at once makes a burst while they are still connecting; on two shared cores that
+/// burst can push acks=all latency past five pacing ticks, where librdkafka's idempotent
+/// producers (at their in-flight limit) busy-poll and never let the cluster catch up.
+pub const RAMP_UP: Duration = Duration::from_secs(5);
+
+/// Seconds' worth of records due `elapsed` after the start, at full rate after the ramp-up.
+fn ramped_seconds(elapsed: Duration) -> f64 {
+    let (t, ramp) = (elapsed.as_secs_f64(), RAMP_UP.as_secs_f64());
+    if t < ramp {
+        t * t / (2.0 * ramp)
+    } else {
+        t - ramp / 2.0
+    }
+}
+
 /// Starts `producers` producer clients (each its own librdkafka instance and connections)
 /// sending `payload`-byte records to `topic` at `rate`, and `consumers` group consumers.
 #[allow(clippy::too_many_arguments)]
@@ -312,7 +328,7 @@ pub fn start(
                 let mut value = vec![b'x'; payload.max(8)];
                 let started = Instant::now();
                 while !stop.load(Ordering::SeqCst) {
-                    let due = (started.elapsed().as_secs_f64() * per_producer) as u64;
+                    let due = (ramped_seconds(started.elapsed()) * per_producer) as u64;
                     for (i, producer) in clients.iter().enumerate() {
                         while sent[i] < due && send(producer, &topic, &mut value, &stats) {
                             sent[i] += 1;
