@@ -400,7 +400,10 @@ impl Log {
         let _writer = self.writer.lock();
         self.ensure_open()?;
         if offset >= self.log_end_offset() {
-            return Ok(());
+            // Nothing to cut, but an epoch entry may start at the log end: a replica that became
+            // leader and was replaced before it appended anything. Left in place, its fetches
+            // keep naming that epoch and the new leader keeps answering with a divergence.
+            return self.epochs.write().truncate_from_end(self.log_end_offset());
         }
         let segments = self.segments();
         if segments.keys().next().is_some_and(|first| *first > offset) {

@@ -337,6 +337,25 @@ fn truncation_drops_whole_batches_epochs_and_producer_state() {
     assert_eq!(log.epoch_entries(), vec![(0, 0), (5, 4)]);
 }
 
+/// A replica that became leader (an epoch entry at its log end) and was replaced before it
+/// appended anything: truncating to its log end must drop that entry, or its fetches keep
+/// naming an epoch the new leader never had and diverge forever.
+#[test]
+fn truncation_at_the_log_end_drops_an_epoch_that_never_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), small_config(700));
+    log.append_as_leader(idem(1, 0, 0, 3), 0, 0).unwrap();
+    log.assign_epoch_start_offset(1, 3).unwrap();
+    assert_eq!(log.latest_epoch(), Some(1));
+    log.truncate_to(3).unwrap();
+    assert_eq!(log.log_end_offset(), 3);
+    assert_eq!(log.epoch_entries(), vec![(0, 0)]);
+    assert_eq!(log.latest_epoch(), Some(0));
+    drop(log);
+    let log = open(dir.path(), small_config(700));
+    assert_eq!(log.epoch_entries(), vec![(0, 0)]);
+}
+
 #[test]
 fn truncate_fully_restarts_empty() {
     let dir = tempfile::tempdir().unwrap();
