@@ -144,8 +144,8 @@ fn run(
     let stats = clients.stats.clone();
     // Let the pipeline reach steady state before measuring: the offered rate at its full value,
     // enough records through, and the backlog the start-up built (producers connecting, the
-    // group forming) consumed, so the measurement neither drains it nor counts its latencies. A cluster that never gets there
-    // within a minute is measured as it is.
+    // group forming) consumed, so the measurement neither drains it nor counts its latencies.
+    // A cluster that never gets there within a minute is measured as it is.
     let warm = Instant::now();
     let backlog_limit = match rate {
         Rate::Fixed(r) => u64::from(r / 10).max(1000),

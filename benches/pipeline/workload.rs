@@ -15,6 +15,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _, ProducerContext
 use rdkafka::types::RDKafkaErrorCode;
 
 /// Latencies in microseconds and counters, shared by all clients.
+#[derive(Default)]
 pub struct Stats {
     /// Records handed to producers.
     pub offered: AtomicU64,
@@ -25,24 +26,10 @@ pub struct Stats {
     pub e2e_latency_us: Mutex<Vec<u32>>,
     /// Largest time a consumed record had spent between send and receipt, in µs.
     pub max_lag_us: AtomicU64,
-    /// Send time (µs since the epoch) from which records count in the latency and lag figures;
-    /// records sent earlier belong to the warm-up, whenever they are acknowledged or consumed.
+    /// Send time (µs since the epoch) from which records count in the latency and lag figures,
+    /// 0 before measuring starts; records sent earlier belong to the warm-up, whenever they are
+    /// acknowledged or consumed.
     measured_from_us: AtomicU64,
-}
-
-impl Default for Stats {
-    fn default() -> Stats {
-        Stats {
-            offered: AtomicU64::new(0),
-            acked: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-            consumed: AtomicU64::new(0),
-            produce_latency_us: Mutex::new(Vec::new()),
-            e2e_latency_us: Mutex::new(Vec::new()),
-            max_lag_us: AtomicU64::new(0),
-            measured_from_us: AtomicU64::new(u64::MAX),
-        }
-    }
 }
 
 impl Stats {
@@ -52,7 +39,8 @@ impl Stats {
     }
 
     fn measured(&self, sent_us: u64) -> bool {
-        sent_us >= self.measured_from_us.load(Ordering::Relaxed)
+        let from = self.measured_from_us.load(Ordering::Relaxed);
+        from != 0 && sent_us >= from
     }
 }
 
