@@ -17,7 +17,7 @@ use tracing::{debug, info, warn};
 
 use crate::context::Context;
 use crate::health::{readiness, refresh_gauges};
-use crate::server::Shutdown;
+use crate::shutdown::Shutdown;
 
 /// What the endpoint needs to answer.
 #[derive(Debug, Clone)]

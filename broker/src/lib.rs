@@ -18,6 +18,7 @@ pub mod producer_id_manager;
 pub mod replica;
 pub mod replica_selector;
 pub mod server;
+pub mod shutdown;
 pub mod topic_config;
 pub mod zerocopy;
 
@@ -43,7 +44,8 @@ use crate::log_dirs::LogDirs;
 use crate::metrics::Metrics;
 use crate::producer_id_manager::ProducerIdManager;
 use crate::replica::{now_ms, ReplicaManager, RoleListener};
-use crate::server::{ConnectionLimits, ShutdownTrigger};
+use crate::server::ConnectionLimits;
+use crate::shutdown::{Shutdown, ShutdownTrigger};
 
 /// Why the broker could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -144,7 +146,7 @@ impl Broker {
             metrics: metrics.clone(),
         });
 
-        let (trigger, shutdown) = server::shutdown::channel();
+        let (trigger, shutdown) = shutdown::channel();
         let mut tasks = Vec::new();
 
         let registration = BrokerRegistrationRequest {
@@ -353,7 +355,7 @@ fn log_dirs_stamper(config: &BrokerConfig) -> (Vec<std::path::PathBuf>, i32) {
 async fn stamp_cluster_id(
     ctx: Arc<Context>,
     (dirs, node_id): (Vec<std::path::PathBuf>, i32),
-    mut shutdown: server::Shutdown,
+    mut shutdown: Shutdown,
 ) {
     let mut images = ctx.quorum.subscribe();
     let cluster_id = tokio::select! {
@@ -373,7 +375,7 @@ async fn stamp_cluster_id(
 }
 
 /// Retention, time-based rolling, flushes and compaction, every log.retention.check.interval.ms.
-async fn log_maintenance(ctx: Arc<Context>, mut shutdown: server::Shutdown) {
+async fn log_maintenance(ctx: Arc<Context>, mut shutdown: Shutdown) {
     let period = Duration::from_millis(ctx.config.log_retention_check_interval_ms.max(100));
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -515,33 +515,13 @@ pub fn delete_groups(
 
 #[cfg(test)]
 mod tests {
-    use bytes::{Bytes, BytesMut};
-    use kafka_protocol::protocol::{Decodable, Encodable};
+    use bytes::Bytes;
 
     use super::*;
-    use crate::api::SUPPORTED_APIS;
+    use crate::api::test_support::{round_trip, versions};
     use crate::coordinator::group::MemberDescription;
     use crate::coordinator::replies::JoinedMember;
     use kafka_protocol::messages::ApiKey;
-
-    fn versions(api: ApiKey) -> std::ops::RangeInclusive<i16> {
-        let (_, min, max) = SUPPORTED_APIS
-            .iter()
-            .find(|(k, _, _)| *k == api)
-            .copied()
-            .unwrap_or((api, 0, -1));
-        min..=max
-    }
-
-    /// Encodes at `version` (what the broker sends) and decodes it back (what a client reads).
-    fn round_trip<T: Encodable + Decodable>(response: &T, version: i16) -> T {
-        let mut buf = BytesMut::new();
-        response
-            .encode(&mut buf, version)
-            .unwrap_or_else(|e| panic!("encoding at v{version} failed: {e}"));
-        T::decode(&mut buf.freeze(), version)
-            .unwrap_or_else(|e| panic!("decoding at v{version} failed: {e}"))
-    }
 
     #[test]
     fn find_coordinator_responses_encode_at_every_version() {

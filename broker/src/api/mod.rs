@@ -1,8 +1,8 @@
-//! Request dispatch by API key: version checks, body decoding, and the table of supported APIs
-//! that ApiVersions advertises.
+//! The request handlers: one module per API family, the [`table`] of served APIs, and the
+//! [`Dispatcher`] that serves the network layer from that table.
 //!
-//! Each API lives in its own module and returns a [`Pending`] future. Whatever must happen in
-//! arrival order (appends) happens before that future is returned.
+//! Each handler returns a [`Pending`] future. Whatever must happen in arrival order (appends)
+//! happens before that future is returned.
 
 mod api_versions;
 mod cluster;
@@ -17,38 +17,24 @@ mod metadata;
 mod offsets;
 mod produce;
 mod producer_ids;
+mod table;
 mod topics;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use futures::future::BoxFuture;
 use futures::FutureExt;
 use kafka_protocol::messages::ApiKey;
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
+use kafka_protocol::protocol::{Encodable, HeaderVersion};
 use tracing::error;
 
 use crate::context::Context;
 use crate::metrics::Metrics;
-use crate::server::response::{self, Response};
-use crate::server::{ConnectionInfo, RequestFrame};
+use crate::server::response;
+use crate::server::{ConnectionInfo, Outcome, Pending, RequestFrame, Service};
 
-pub use api_versions::SUPPORTED_APIS;
 pub use fetch_response::{encode_fetch_response, FetchPartitionRecords};
 pub use topics::valid_topic_name;
-
-/// What a request produces once it completes.
-#[derive(Debug)]
-pub enum Outcome {
-    /// Write this response.
-    Respond(Response),
-    /// No response (produce with acks=0).
-    Silent,
-    /// Close the connection (Kafka's way of failing acks=0 produce and broken requests).
-    Close(String),
-}
-
-/// The not-yet-finished part of a request.
-pub type Pending = BoxFuture<'static, Outcome>;
 
 /// What a handler knows about the request it serves.
 #[derive(Debug, Clone)]
@@ -87,7 +73,7 @@ pub fn ready(outcome: Outcome) -> Pending {
     futures::future::ready(outcome).boxed()
 }
 
-/// Routes decoded requests to their handlers.
+/// Serves the network layer: routes each request to its entry in the [`table`] and counts it.
 #[derive(Debug)]
 pub struct Dispatcher {
     ctx: Arc<Context>,
@@ -95,21 +81,30 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     pub fn new(ctx: Arc<Context>) -> Dispatcher {
+        for spec in table::APIS {
+            ctx.metrics.declare_api(spec.name);
+        }
         Dispatcher { ctx }
     }
 
-    pub fn metrics(&self) -> &Arc<Metrics> {
+    fn metrics(&self) -> &Metrics {
         &self.ctx.metrics
     }
+}
 
-    /// Starts handling a request. `Err` closes the connection, as Kafka does for requests it
-    /// cannot parse or versions it does not support.
-    pub fn dispatch(
+impl Service for Dispatcher {
+    fn dispatch(
         &self,
         connection: &ConnectionInfo,
         frame: RequestFrame,
     ) -> Result<Pending, String> {
         let version = frame.version();
+        let Some(spec) = table::spec(frame.api_key) else {
+            return Err(format!(
+                "api {:?} is not supported by this broker",
+                frame.api_key
+            ));
+        };
         let rc = RequestContext {
             api_key: frame.api_key,
             version,
@@ -117,76 +112,53 @@ impl Dispatcher {
             client_id: frame.client_id().to_string(),
             connection: connection.clone(),
         };
-        if frame.api_key == ApiKey::ApiVersions {
-            return Ok(ready(api_versions::handle(&self.ctx, &rc, frame.body)));
-        }
-        let Some(range) = api_versions::supported_range(frame.api_key) else {
-            return Err(format!(
-                "api {:?} is not supported by this broker",
-                frame.api_key
-            ));
-        };
-        if version < range.0 || version > range.1 {
+        if frame.api_key != ApiKey::ApiVersions && !spec.versions().contains(&version) {
             return Err(format!(
                 "{:?} v{version} is not supported (supported: v{}..=v{})",
-                frame.api_key, range.0, range.1
+                frame.api_key, spec.min_version, spec.max_version
             ));
         }
-        let ctx = &self.ctx;
-        let body = frame.body;
-        Ok(match frame.api_key {
-            ApiKey::Metadata => metadata::handle(ctx, rc.clone(), decode(&rc, body)?),
-            ApiKey::Produce => produce::handle(ctx, rc.clone(), decode(&rc, body)?),
-            ApiKey::Fetch => fetch::handle(ctx, rc.clone(), decode(&rc, body)?),
-            ApiKey::ListOffsets => list_offsets::handle(ctx, rc.clone(), decode(&rc, body)?),
-            ApiKey::CreateTopics => topics::create_topics(ctx, rc.clone(), decode(&rc, body)?),
-            ApiKey::DeleteTopics => topics::delete_topics(ctx, rc.clone(), decode(&rc, body)?),
-            ApiKey::CreatePartitions => {
-                topics::create_partitions(ctx, rc.clone(), decode(&rc, body)?)
-            }
-            ApiKey::DescribeConfigs => configs::describe(ctx, rc.clone(), decode(&rc, body)?),
-            ApiKey::AlterConfigs => configs::alter(ctx, rc.clone(), decode(&rc, body)?),
-            ApiKey::IncrementalAlterConfigs => {
-                configs::incremental_alter(ctx, rc.clone(), decode(&rc, body)?)
-            }
-            ApiKey::DeleteRecords => delete_records::handle(ctx, rc.clone(), decode(&rc, body)?),
-            ApiKey::OffsetForLeaderEpoch => {
-                leader_epochs::handle(ctx, rc.clone(), decode(&rc, body)?)
-            }
-            ApiKey::DescribeCluster => {
-                cluster::describe_cluster(ctx, rc.clone(), decode(&rc, body)?)
-            }
-            ApiKey::ElectLeaders => cluster::elect_leaders(ctx, rc.clone(), decode(&rc, body)?),
-            ApiKey::DescribeLogDirs => {
-                cluster::describe_log_dirs(ctx, rc.clone(), decode(&rc, body)?)
-            }
-            ApiKey::DescribeProducers => {
-                producer_ids::describe_producers(ctx, rc.clone(), decode(&rc, body)?)
-            }
-            ApiKey::InitProducerId => {
-                producer_ids::init_producer_id(ctx, rc.clone(), decode(&rc, body)?)
-            }
-            ApiKey::FindCoordinator => {
-                groups::find_coordinator(ctx, rc.clone(), decode(&rc, body)?)
-            }
-            ApiKey::JoinGroup => groups::join_group(ctx, rc.clone(), decode(&rc, body)?),
-            ApiKey::SyncGroup => groups::sync_group(ctx, rc.clone(), decode(&rc, body)?),
-            ApiKey::Heartbeat => groups::heartbeat(ctx, rc.clone(), decode(&rc, body)?),
-            ApiKey::LeaveGroup => groups::leave_group(ctx, rc.clone(), decode(&rc, body)?),
-            ApiKey::DescribeGroups => groups::describe_groups(ctx, rc.clone(), decode(&rc, body)?),
-            ApiKey::ListGroups => groups::list_groups(ctx, rc.clone(), decode(&rc, body)?),
-            ApiKey::DeleteGroups => groups::delete_groups(ctx, rc.clone(), decode(&rc, body)?),
-            ApiKey::OffsetCommit => offsets::offset_commit(ctx, rc.clone(), decode(&rc, body)?),
-            ApiKey::OffsetFetch => offsets::offset_fetch(ctx, rc.clone(), decode(&rc, body)?),
-            ApiKey::OffsetDelete => offsets::offset_delete(ctx, rc.clone(), decode(&rc, body)?),
-            other => return Err(format!("api {other:?} is not supported by this broker")),
-        })
+        (spec.handler)(&self.ctx, &rc, frame.body)
+    }
+
+    fn completed(&self, api: ApiKey, elapsed: Duration, error_code: i16, zero_copy_bytes: u64) {
+        let name = table::spec(api).map_or("Other", |s| s.name);
+        self.metrics()
+            .request_completed(name, elapsed, error_code, zero_copy_bytes);
+    }
+
+    fn connection_opened(&self, listener: &str) {
+        self.metrics().connection_opened(listener);
+    }
+
+    fn connection_closed(&self, listener: &str) {
+        self.metrics().connection_closed(listener);
     }
 }
 
-/// Decodes a request body; a malformed body closes the connection (Kafka's InvalidRequestException).
-fn decode<T: Decodable>(rc: &RequestContext, mut body: bytes::Bytes) -> Result<T, String> {
-    let decoded = T::decode(&mut body, rc.version)
-        .map_err(|e| format!("malformed {:?} v{} request: {e}", rc.api_key, rc.version))?;
-    Ok(decoded)
+/// Helpers for the handlers' response encoding tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::ops::RangeInclusive;
+
+    use bytes::BytesMut;
+    use kafka_protocol::messages::ApiKey;
+    use kafka_protocol::protocol::{Decodable, Encodable};
+
+    /// The versions served for `api`.
+    pub(crate) fn versions(api: ApiKey) -> RangeInclusive<i16> {
+        super::table::spec(api)
+            .map(|s| s.versions())
+            .unwrap_or_else(|| panic!("{api:?} is not served"))
+    }
+
+    /// Encodes at `version` (what the broker sends) and decodes it back (what a client reads).
+    pub(crate) fn round_trip<T: Encodable + Decodable>(response: &T, version: i16) -> T {
+        let mut buf = BytesMut::new();
+        response
+            .encode(&mut buf, version)
+            .unwrap_or_else(|e| panic!("encoding at v{version} failed: {e}"));
+        T::decode(&mut buf.freeze(), version)
+            .unwrap_or_else(|e| panic!("decoding at v{version} failed: {e}"))
+    }
 }

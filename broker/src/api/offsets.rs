@@ -388,30 +388,10 @@ pub fn offset_delete(
 
 #[cfg(test)]
 mod tests {
-    use bytes::BytesMut;
     use kafka_protocol::messages::ApiKey;
-    use kafka_protocol::protocol::{Decodable, Encodable};
 
     use super::*;
-    use crate::api::SUPPORTED_APIS;
-
-    fn versions(api: ApiKey) -> std::ops::RangeInclusive<i16> {
-        let (_, min, max) = SUPPORTED_APIS
-            .iter()
-            .find(|(k, _, _)| *k == api)
-            .copied()
-            .unwrap_or((api, 0, -1));
-        min..=max
-    }
-
-    fn round_trip<T: Encodable + Decodable>(response: &T, version: i16) -> T {
-        let mut buf = BytesMut::new();
-        response
-            .encode(&mut buf, version)
-            .unwrap_or_else(|e| panic!("encoding at v{version} failed: {e}"));
-        T::decode(&mut buf.freeze(), version)
-            .unwrap_or_else(|e| panic!("decoding at v{version} failed: {e}"))
-    }
+    use crate::api::test_support::{round_trip, versions};
 
     fn tp(topic: &str, partition: i32) -> TopicPartition {
         TopicPartition {

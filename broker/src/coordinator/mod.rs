@@ -41,7 +41,7 @@ use self::state::GroupState;
 use crate::config::BrokerConfig;
 use crate::metrics::Metrics;
 use crate::replica::{now_ms, Partition, ReplicaManager, RoleListener};
-use crate::server::Shutdown;
+use crate::shutdown::Shutdown;
 
 /// The internal topic holding committed offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";

@@ -25,7 +25,7 @@ use super::kafka_topic::KafkaTopic;
 use super::reconciler::{self, Reconciler};
 use crate::config::{BrokerConfig, Toggle};
 use crate::context::Context;
-use crate::server::Shutdown;
+use crate::shutdown::Shutdown;
 
 /// How often the controller role is checked (it is a lease, not an event).
 const ROLE_POLL: Duration = Duration::from_millis(500);

@@ -19,7 +19,7 @@ use super::fetcher::FetcherManager;
 use super::partition::{Assignment, Partition};
 use crate::config::BrokerConfig;
 use crate::metrics::Metrics;
-use crate::server::Shutdown;
+use crate::shutdown::Shutdown;
 use crate::topic_config;
 
 /// Told when this broker gains or loses leadership of a partition (the group coordinator

@@ -16,8 +16,8 @@ use tracing::{debug, info, warn};
 
 use super::frame::{FrameError, FrameReader};
 use super::response::ResponseWriter;
-use super::shutdown::Shutdown;
-use crate::api::{Dispatcher, Outcome, Pending};
+use super::service::{Outcome, Pending, Service};
+use crate::shutdown::Shutdown;
 
 /// Who is on the other end.
 #[derive(Debug, Clone)]
@@ -41,18 +41,17 @@ type InFlight = FuturesOrdered<futures::future::BoxFuture<'static, (Outcome, Api
 
 /// Serves one connection until the client closes it, it idles out, a request forces a close,
 /// or the broker shuts down.
-pub async fn serve(
+pub async fn serve<S: Service>(
     stream: TcpStream,
     info: ConnectionInfo,
-    dispatcher: Arc<Dispatcher>,
+    service: Arc<S>,
     limits: ConnectionLimits,
     mut shutdown: Shutdown,
 ) {
     if let Err(e) = stream.set_nodelay(true) {
         debug!(peer = %info.peer, error = %e, "set_nodelay failed");
     }
-    let metrics = dispatcher.metrics().clone();
-    metrics.connection_opened(&info.listener);
+    service.connection_opened(&info.listener);
     let (read_half, write_half) = stream.into_split();
     let mut reader = FrameReader::new(read_half, limits.max_frame_bytes);
     let mut writer = ResponseWriter::new(write_half);
@@ -77,7 +76,7 @@ pub async fn serve(
                 while let Some(Some(more)) = in_flight.next().now_or_never() {
                     batch.push(more);
                 }
-                match write_batch(&mut writer, batch, &dispatcher).await {
+                match write_batch(&mut writer, batch, service.as_ref()).await {
                     Ok(None) => {}
                     Ok(Some(reason)) => break reason,
                     Err(e) => break format!("write failed: {e}"),
@@ -88,7 +87,7 @@ pub async fn serve(
                 match frame {
                     Ok(Some(frame)) => {
                         idle.as_mut().reset(tokio::time::Instant::now() + limits.idle_timeout);
-                        if let Err(reason) = start(&dispatcher, &info, frame, &mut in_flight) {
+                        if let Err(reason) = start(service.as_ref(), &info, frame, &mut in_flight) {
                             break reason;
                         }
                         // Dispatch requests that arrived in the same read without waiting.
@@ -96,7 +95,7 @@ pub async fn serve(
                         while in_flight.len() < limits.max_in_flight {
                             match reader.parse_buffered() {
                                 Ok(Some(frame)) => {
-                                    if let Err(reason) = start(&dispatcher, &info, frame, &mut in_flight) {
+                                    if let Err(reason) = start(service.as_ref(), &info, frame, &mut in_flight) {
                                         failed = Some(reason);
                                         break;
                                     }
@@ -128,7 +127,7 @@ pub async fn serve(
         let drain = async {
             while let Some(done) = in_flight.next().await {
                 if !matches!(
-                    write_batch(&mut writer, vec![done], &dispatcher).await,
+                    write_batch(&mut writer, vec![done], service.as_ref()).await,
                     Ok(None)
                 ) {
                     break;
@@ -138,7 +137,7 @@ pub async fn serve(
         let _ = tokio::time::timeout(limits.drain_timeout, drain).await;
     }
     let _ = writer.shutdown().await;
-    metrics.connection_closed(&info.listener);
+    service.connection_closed(&info.listener);
     if close_reason == "closed by client" {
         debug!(peer = %info.peer, connection = info.id, "connection closed by client");
     } else {
@@ -157,15 +156,15 @@ fn frame_error_reason(e: &FrameError) -> String {
 }
 
 /// Dispatches one request; its synchronous part runs now, in arrival order.
-fn start(
-    dispatcher: &Dispatcher,
+fn start<S: Service>(
+    service: &S,
     info: &ConnectionInfo,
     frame: super::frame::RequestFrame,
     in_flight: &mut InFlight,
 ) -> Result<(), String> {
     let api_key = frame.api_key;
     let received_at = frame.received_at;
-    let pending: Pending = dispatcher.dispatch(info, frame).map_err(|reason| {
+    let pending: Pending = service.dispatch(info, frame).map_err(|reason| {
         warn!(peer = %info.peer, api = ?api_key, reason = %reason, "closing connection on bad request");
         reason
     })?;
@@ -178,25 +177,24 @@ fn start(
 }
 
 /// Writes a batch of completed responses in order. `Ok(Some(reason))` asks to close.
-async fn write_batch(
+async fn write_batch<S: Service>(
     writer: &mut ResponseWriter,
     batch: Vec<(Outcome, ApiKey, Instant)>,
-    dispatcher: &Dispatcher,
+    service: &S,
 ) -> std::io::Result<Option<String>> {
-    let metrics = dispatcher.metrics();
     let mut close = None;
     for (outcome, api_key, received_at) in batch {
         match outcome {
             Outcome::Respond(response) => {
                 let zero_copy = writer.write(&response).await?;
-                metrics.request_completed(
+                service.completed(
                     api_key,
                     received_at.elapsed(),
                     response.error_code,
                     zero_copy,
                 );
             }
-            Outcome::Silent => metrics.request_completed(api_key, received_at.elapsed(), 0, 0),
+            Outcome::Silent => service.completed(api_key, received_at.elapsed(), 0, 0),
             Outcome::Close(reason) => {
                 close = Some(reason);
                 break;

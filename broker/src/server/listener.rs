@@ -8,16 +8,16 @@ use tokio::net::TcpListener;
 use tracing::{info, warn};
 
 use super::connection::{self, ConnectionInfo, ConnectionLimits};
-use super::shutdown::Shutdown;
-use crate::api::Dispatcher;
+use super::service::Service;
+use crate::shutdown::Shutdown;
 
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Accepts connections on `listener` until shutdown.
-pub async fn run(
+pub async fn run<S: Service>(
     listener: TcpListener,
     name: String,
-    dispatcher: Arc<Dispatcher>,
+    service: Arc<S>,
     limits: ConnectionLimits,
     mut shutdown: Shutdown,
 ) {
@@ -38,7 +38,7 @@ pub async fn run(
                 tokio::spawn(connection::serve(
                     stream,
                     info,
-                    dispatcher.clone(),
+                    service.clone(),
                     limits,
                     shutdown.clone(),
                 ));

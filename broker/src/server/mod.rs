@@ -1,12 +1,13 @@
-//! The network server: listeners, connections, frames and responses.
+//! The network layer: listeners, connections, frames and responses. It serves any
+//! [`Service`]; the request handlers plug in from above.
 
 pub mod connection;
 pub mod frame;
 pub mod listener;
 pub mod response;
-pub mod shutdown;
+pub mod service;
 
 pub use connection::{ConnectionInfo, ConnectionLimits};
 pub use frame::RequestFrame;
 pub use response::{Chunk, Response};
-pub use shutdown::{Shutdown, ShutdownTrigger};
+pub use service::{Outcome, Pending, Service};

@@ -1,0 +1,131 @@
+//! The one table of served APIs: each API's key, the versions served and its handler. Dispatch,
+//! the ApiVersions answer and the per-API request metrics all read it, so an API is added (or
+//! its versions widened) in exactly one place.
+
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::Decodable;
+
+use super::{
+    api_versions, cluster, configs, delete_records, fetch, groups, leader_epochs, list_offsets,
+    metadata, offsets, produce, producer_ids, ready, topics, Pending, RequestContext,
+};
+use crate::context::Context;
+
+/// Starts a request on its handler: decodes the body and returns what is left to wait for.
+/// `Err` closes the connection (a malformed body: Kafka's InvalidRequestException).
+type Handler = fn(&Arc<Context>, &RequestContext, Bytes) -> Result<Pending, String>;
+
+/// One served API.
+#[derive(Debug)]
+pub(crate) struct ApiSpec {
+    pub(crate) key: ApiKey,
+    pub(crate) min_version: i16,
+    pub(crate) max_version: i16,
+    /// Kafka's request name, the `request=` label of the request metrics.
+    pub(crate) name: &'static str,
+    pub(crate) handler: Handler,
+}
+
+impl ApiSpec {
+    pub(crate) fn versions(&self) -> RangeInclusive<i16> {
+        self.min_version..=self.max_version
+    }
+}
+
+/// Decodes the body as `$request` and hands it to `$handler`.
+macro_rules! api {
+    ($key:ident, $min:literal ..= $max:literal, $handler:path) => {
+        ApiSpec {
+            key: ApiKey::$key,
+            min_version: $min,
+            max_version: $max,
+            name: stringify!($key),
+            handler: |ctx, rc, body| Ok($handler(ctx, rc.clone(), decode(rc, body)?)),
+        }
+    };
+}
+
+/// Every API this broker serves, with the versions it really implements.
+pub(crate) const APIS: &[ApiSpec] = &[
+    api!(Produce, 3..=11, produce::handle),
+    api!(Fetch, 4..=17, fetch::handle),
+    api!(ListOffsets, 1..=8, list_offsets::handle),
+    api!(Metadata, 0..=12, metadata::handle),
+    api!(OffsetCommit, 2..=9, offsets::offset_commit),
+    api!(OffsetFetch, 1..=9, offsets::offset_fetch),
+    api!(FindCoordinator, 0..=6, groups::find_coordinator),
+    api!(JoinGroup, 0..=9, groups::join_group),
+    api!(Heartbeat, 0..=4, groups::heartbeat),
+    api!(LeaveGroup, 0..=5, groups::leave_group),
+    api!(SyncGroup, 0..=5, groups::sync_group),
+    api!(DescribeGroups, 0..=5, groups::describe_groups),
+    api!(ListGroups, 0..=5, groups::list_groups),
+    ApiSpec {
+        key: ApiKey::ApiVersions,
+        min_version: 0,
+        max_version: 4,
+        name: "ApiVersions",
+        // Decodes its own body: an unsupported version is answered, not refused (KIP-511).
+        handler: |_, rc, body| Ok(ready(api_versions::handle(rc, body))),
+    },
+    api!(CreateTopics, 2..=7, topics::create_topics),
+    api!(DeleteTopics, 1..=6, topics::delete_topics),
+    api!(DeleteRecords, 0..=2, delete_records::handle),
+    api!(InitProducerId, 0..=5, producer_ids::init_producer_id),
+    api!(OffsetForLeaderEpoch, 2..=4, leader_epochs::handle),
+    api!(DescribeConfigs, 1..=4, configs::describe),
+    api!(AlterConfigs, 0..=2, configs::alter),
+    api!(DescribeLogDirs, 1..=4, cluster::describe_log_dirs),
+    api!(CreatePartitions, 0..=3, topics::create_partitions),
+    api!(DeleteGroups, 0..=2, groups::delete_groups),
+    api!(ElectLeaders, 0..=2, cluster::elect_leaders),
+    api!(IncrementalAlterConfigs, 0..=1, configs::incremental_alter),
+    api!(OffsetDelete, 0..=0, offsets::offset_delete),
+    api!(DescribeCluster, 0..=1, cluster::describe_cluster),
+    api!(DescribeProducers, 0..=0, producer_ids::describe_producers),
+];
+
+/// The table entry of `api`, if it is served at all.
+pub(crate) fn spec(api: ApiKey) -> Option<&'static ApiSpec> {
+    APIS.iter().find(|s| s.key == api)
+}
+
+/// Decodes a request body; a malformed body closes the connection.
+fn decode<T: Decodable>(rc: &RequestContext, mut body: Bytes) -> Result<T, String> {
+    T::decode(&mut body, rc.version)
+        .map_err(|e| format!("malformed {:?} v{} request: {e}", rc.api_key, rc.version))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::protocol::Message;
+
+    #[test]
+    fn each_api_once_within_what_the_codec_supports() {
+        for (i, s) in APIS.iter().enumerate() {
+            let codec = s.key.valid_versions();
+            assert!(s.min_version <= s.max_version, "{:?}", s.key);
+            assert!(
+                s.min_version >= codec.min && s.max_version <= codec.max,
+                "{:?} {:?} vs codec {codec}",
+                s.key,
+                s.versions()
+            );
+            assert_eq!(format!("{:?}", s.key), s.name);
+            assert!(
+                APIS[..i].iter().all(|other| other.key != s.key),
+                "{:?} listed twice",
+                s.key
+            );
+        }
+        assert_eq!(
+            spec(ApiKey::ApiVersions).map(ApiSpec::versions),
+            Some(0..=kafka_protocol::messages::ApiVersionsRequest::VERSIONS.max)
+        );
+    }
+}
