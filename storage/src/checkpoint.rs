@@ -10,7 +10,7 @@ use std::path::Path;
 
 use crate::atomic_file::write_atomically;
 use crate::error::{Result, StorageError};
-use crate::topic_partition::TopicPartition;
+use crate::TopicPartition;
 
 const VERSION: &str = "0";
 
