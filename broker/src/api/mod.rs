@@ -34,7 +34,6 @@ use crate::server::{ConnectionInfo, RequestFrame};
 
 pub use api_versions::SUPPORTED_APIS;
 pub use fetch_response::{encode_fetch_response, FetchPartitionRecords};
-pub use topics::valid_topic_name;
 
 /// What a request produces once it completes.
 #[derive(Debug)]
