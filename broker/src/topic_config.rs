@@ -1,167 +1,22 @@
-//! Topic-level configs: Kafka's names, their broker-level synonyms, validation, and the log
-//! settings they turn into.
+//! Topic-level configs as the broker serves them: the subset of kafka-core's table Rivulet
+//! honours, the broker-side checks on top of Kafka's, broker-level defaults, and the log
+//! settings the configs turn into.
 
 use std::collections::BTreeMap;
 
-use storage::{CleanupPolicy, LogConfig, TimestampType};
+use kafka_core::TopicConfig;
+use storage::LogConfig;
 
-use crate::config::{BrokerConfig, ConfigType};
+use crate::config::BrokerConfig;
 
-/// One topic config: its name, the broker property that sets its default, and its type.
-#[derive(Debug, Clone, Copy)]
-pub struct TopicConfigDef {
-    pub name: &'static str,
-    pub broker_synonym: &'static str,
-    pub kind: ConfigType,
-    pub doc: &'static str,
+/// The topic configs Rivulet honours (DescribeConfigs lists these; others are refused).
+pub fn topic_configs() -> impl Iterator<Item = &'static TopicConfig> {
+    kafka_core::TOPIC_CONFIGS.iter().filter(|d| d.honoured)
 }
 
-const fn t(
-    name: &'static str,
-    broker_synonym: &'static str,
-    kind: ConfigType,
-    doc: &'static str,
-) -> TopicConfigDef {
-    TopicConfigDef {
-        name,
-        broker_synonym,
-        kind,
-        doc,
-    }
-}
-
-/// Every topic config Rivulet honours.
-pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
-    t(
-        "cleanup.policy",
-        "log.cleanup.policy",
-        ConfigType::List,
-        "delete, compact, or both",
-    ),
-    t(
-        "compression.type",
-        "compression.type",
-        ConfigType::String,
-        "Only \"producer\": batches are stored as produced",
-    ),
-    t(
-        "delete.retention.ms",
-        "log.cleaner.delete.retention.ms",
-        ConfigType::Long,
-        "How long tombstones survive compaction",
-    ),
-    t(
-        "file.delete.delay.ms",
-        "log.segment.delete.delay.ms",
-        ConfigType::Long,
-        "Delay before a deleted segment's file is removed",
-    ),
-    t(
-        "flush.messages",
-        "log.flush.interval.messages",
-        ConfigType::Long,
-        "Records between fsyncs",
-    ),
-    t(
-        "flush.ms",
-        "log.flush.interval.ms",
-        ConfigType::Long,
-        "Time between fsyncs",
-    ),
-    t(
-        "index.interval.bytes",
-        "log.index.interval.bytes",
-        ConfigType::Int,
-        "Bytes between index entries",
-    ),
-    t(
-        "max.compaction.lag.ms",
-        "log.cleaner.max.compaction.lag.ms",
-        ConfigType::Long,
-        "Maximum time a record stays uncompacted",
-    ),
-    t(
-        "max.message.bytes",
-        "message.max.bytes",
-        ConfigType::Int,
-        "Largest record batch accepted",
-    ),
-    t(
-        "message.timestamp.type",
-        "log.message.timestamp.type",
-        ConfigType::String,
-        "CreateTime or LogAppendTime",
-    ),
-    t(
-        "min.cleanable.dirty.ratio",
-        "log.cleaner.min.cleanable.ratio",
-        ConfigType::Double,
-        "Dirty ratio that triggers compaction",
-    ),
-    t(
-        "min.compaction.lag.ms",
-        "log.cleaner.min.compaction.lag.ms",
-        ConfigType::Long,
-        "Minimum time a record stays uncompacted",
-    ),
-    t(
-        "min.insync.replicas",
-        "min.insync.replicas",
-        ConfigType::Int,
-        "Minimum ISR size for acks=all",
-    ),
-    t(
-        "preallocate",
-        "log.preallocate",
-        ConfigType::Boolean,
-        "Preallocate segment files",
-    ),
-    t(
-        "retention.bytes",
-        "log.retention.bytes",
-        ConfigType::Long,
-        "Maximum partition size before old segments are deleted",
-    ),
-    t(
-        "retention.ms",
-        "log.retention.ms",
-        ConfigType::Long,
-        "How long segments are kept",
-    ),
-    t(
-        "segment.bytes",
-        "log.segment.bytes",
-        ConfigType::Int,
-        "Segment size",
-    ),
-    t(
-        "segment.index.bytes",
-        "log.index.size.max.bytes",
-        ConfigType::Int,
-        "Maximum index file size",
-    ),
-    t(
-        "segment.jitter.ms",
-        "log.roll.jitter.ms",
-        ConfigType::Long,
-        "Random jitter subtracted from segment.ms",
-    ),
-    t(
-        "segment.ms",
-        "log.roll.ms",
-        ConfigType::Long,
-        "Maximum segment age before rolling",
-    ),
-    t(
-        "unclean.leader.election.enable",
-        "unclean.leader.election.enable",
-        ConfigType::Boolean,
-        "Allow leaders outside the ISR",
-    ),
-];
-
-pub fn topic_config_def(name: &str) -> Option<&'static TopicConfigDef> {
-    TOPIC_CONFIGS.iter().find(|d| d.name == name)
+/// Looks up a topic config Rivulet honours.
+pub fn topic_config_def(name: &str) -> Option<&'static TopicConfig> {
+    kafka_core::topic_config(name).filter(|d| d.honoured)
 }
 
 /// Why a topic config is refused (maps to INVALID_CONFIG).
@@ -169,38 +24,21 @@ pub fn topic_config_def(name: &str) -> Option<&'static TopicConfigDef> {
 #[error("{0}")]
 pub struct InvalidTopicConfig(pub String);
 
-/// Checks a full set of topic overrides: known names, parseable values.
-pub fn validate(
-    broker: &BrokerConfig,
-    configs: &BTreeMap<String, String>,
-) -> Result<(), InvalidTopicConfig> {
+/// Checks a full set of topic overrides: honoured names, values Kafka accepts, and only the
+/// `producer` compression type (batches are stored as the producer compressed them).
+pub fn validate(configs: &BTreeMap<String, String>) -> Result<(), InvalidTopicConfig> {
     for (name, value) in configs {
-        if topic_config_def(name).is_none() {
+        let def = topic_config_def(name)
+            .ok_or_else(|| InvalidTopicConfig(format!("Unknown topic config name: {name}")))?;
+        def.parse(value)
+            .map_err(|e| InvalidTopicConfig(e.to_string()))?;
+        if name == "compression.type" && value.trim() != "producer" {
             return Err(InvalidTopicConfig(format!(
-                "Unknown topic config name: {name}"
+                "compression.type={value} is not supported: batches are stored as the producer compressed them (use \"producer\")"
             )));
         }
-        match name.as_str() {
-            "compression.type" if value != "producer" => {
-                return Err(InvalidTopicConfig(format!(
-                    "compression.type={value} is not supported: batches are stored as the producer compressed them (use \"producer\")"
-                )))
-            }
-            "min.insync.replicas" => match value.trim().parse::<i32>() {
-                Ok(n) if n >= 1 => {}
-                _ => return Err(InvalidTopicConfig(format!("Invalid value {value} for configuration min.insync.replicas: must be >= 1"))),
-            },
-            "unclean.leader.election.enable" | "preallocate" if value != "true" && value != "false" => {
-                return Err(InvalidTopicConfig(format!("Invalid value {value} for configuration {name}: expected true or false")))
-            }
-            _ => {}
-        }
     }
-    broker
-        .log_defaults
-        .with_overrides(configs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .map(|_| ())
-        .map_err(|e| InvalidTopicConfig(e.to_string()))
+    Ok(())
 }
 
 /// The log settings of a topic: broker defaults with the topic's overrides. Overrides were
@@ -226,39 +64,19 @@ pub fn min_insync_replicas(broker: &BrokerConfig, configs: &BTreeMap<String, Str
         .unwrap_or(broker.min_insync_replicas)
 }
 
-/// The broker's default for a topic config, as a string.
+/// The broker's default for a topic config, as a string: the broker setting where the broker
+/// has one, else Kafka's default.
 pub fn default_value(broker: &BrokerConfig, name: &str) -> Option<String> {
-    let d = &broker.log_defaults;
+    let def = topic_config_def(name)?;
     Some(match name {
-        "cleanup.policy" => match d.cleanup_policy {
-            CleanupPolicy::Delete => "delete".to_string(),
-            CleanupPolicy::Compact => "compact".to_string(),
-            CleanupPolicy::CompactDelete => "compact,delete".to_string(),
-        },
-        "compression.type" => "producer".to_string(),
-        "delete.retention.ms" => d.delete_retention_ms.to_string(),
-        "file.delete.delay.ms" => d.file_delete_delay_ms.to_string(),
-        "flush.messages" => d.flush_messages.to_string(),
-        "flush.ms" => d.flush_ms.to_string(),
-        "index.interval.bytes" => d.index_interval_bytes.to_string(),
-        "max.compaction.lag.ms" => d.max_compaction_lag_ms.to_string(),
-        "max.message.bytes" => d.max_message_bytes.to_string(),
-        "message.timestamp.type" => match d.message_timestamp_type {
-            TimestampType::CreateTime => "CreateTime".to_string(),
-            TimestampType::LogAppendTime => "LogAppendTime".to_string(),
-        },
-        "min.cleanable.dirty.ratio" => d.min_cleanable_dirty_ratio.to_string(),
-        "min.compaction.lag.ms" => d.min_compaction_lag_ms.to_string(),
         "min.insync.replicas" => broker.min_insync_replicas.to_string(),
-        "preallocate" => d.preallocate.to_string(),
-        "retention.bytes" => d.retention_bytes.to_string(),
-        "retention.ms" => d.retention_ms.to_string(),
-        "segment.bytes" => d.segment_bytes.to_string(),
-        "segment.index.bytes" => d.segment_index_bytes.to_string(),
-        "segment.jitter.ms" => d.segment_jitter_ms.to_string(),
-        "segment.ms" => d.segment_ms.to_string(),
         "unclean.leader.election.enable" => broker.unclean_leader_election.to_string(),
-        _ => return None,
+        _ => broker
+            .log_defaults
+            .to_kafka_pairs()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .map_or_else(|| def.default.to_string(), |(_, v)| v),
     })
 }
 
@@ -274,35 +92,44 @@ mod tests {
     #[test]
     fn every_topic_config_has_a_default() {
         let b = broker();
-        for d in TOPIC_CONFIGS {
+        for d in topic_configs() {
             assert!(default_value(&b, d.name).is_some(), "{}", d.name);
         }
     }
 
     #[test]
     fn validation_rejects_unknown_names_and_bad_values() {
-        let b = broker();
         let ok: BTreeMap<String, String> =
             [("retention.ms", "1000"), ("cleanup.policy", "compact")]
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
-        assert!(validate(&b, &ok).is_ok());
+        assert!(validate(&ok).is_ok());
         let unknown: BTreeMap<String, String> = [("no.such", "1")]
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        assert!(validate(&b, &unknown).is_err());
+        assert!(validate(&unknown).is_err());
         let bad: BTreeMap<String, String> = [("retention.ms", "soon")]
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        assert!(validate(&b, &bad).is_err());
+        assert!(validate(&bad).is_err());
         let isr: BTreeMap<String, String> = [("min.insync.replicas", "0")]
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        assert!(validate(&b, &isr).is_err());
+        assert!(validate(&isr).is_err());
+        let unhonoured: BTreeMap<String, String> = [("remote.storage.enable", "false")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert!(validate(&unhonoured).is_err());
+        let zstd: BTreeMap<String, String> = [("compression.type", "zstd")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert!(validate(&zstd).is_err());
     }
 
     #[test]

@@ -151,73 +151,14 @@ pub fn ordinal_voters(
         .collect()
 }
 
-/// Parses Kafka's `controller.quorum.voters`, e.g.
-/// `0@rivulet-0.rivulet-headless:9093,1@rivulet-1.rivulet-headless:9093`.
-pub fn parse_voters(s: &str) -> Result<BTreeMap<i32, String>, QuorumError> {
-    let mut voters = BTreeMap::new();
-    for item in s.split(',').map(str::trim).filter(|item| !item.is_empty()) {
-        let bad = || {
-            QuorumError::InvalidConfig(format!("bad voter entry {item:?}, expected id@host:port"))
-        };
-        let (id, addr) = item.split_once('@').ok_or_else(bad)?;
-        let id: i32 = id.trim().parse().map_err(|_| bad())?;
-        if id < 0 {
-            return Err(bad());
-        }
-        let addr = addr.trim();
-        let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
-        if host.is_empty() || port.parse::<u16>().is_err() {
-            return Err(bad());
-        }
-        if voters.insert(id, addr.to_string()).is_some() {
-            return Err(QuorumError::InvalidConfig(format!(
-                "voter {id} is listed twice"
-            )));
-        }
-    }
-    if voters.is_empty() {
-        return Err(QuorumError::InvalidConfig(
-            "controller.quorum.voters is empty".to_string(),
-        ));
-    }
-    Ok(voters)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn parses_kafka_voter_string() {
-        let voters = parse_voters(
-            "0@rivulet-0.rivulet-headless:9093, 1@rivulet-1.rivulet-headless:9093,2@10.0.0.3:9093",
-        )
-        .unwrap();
-        assert_eq!(voters.len(), 3);
-        assert_eq!(voters[&0], "rivulet-0.rivulet-headless:9093");
-        assert_eq!(voters[&2], "10.0.0.3:9093");
-    }
-
-    #[test]
     fn kubernetes_ordinal_voters() {
         let voters = ordinal_voters("rivulet", "rivulet-headless", 9093, 3);
-        assert_eq!(voters, parse_voters("0@rivulet-0.rivulet-headless:9093,1@rivulet-1.rivulet-headless:9093,2@rivulet-2.rivulet-headless:9093").unwrap());
-    }
-
-    #[test]
-    fn rejects_malformed_voters() {
-        for bad in [
-            "",
-            "0",
-            "x@h:1",
-            "0@h",
-            "0@h:port",
-            "0@:9093",
-            "-1@h:1",
-            "0@h:1,0@h:2",
-        ] {
-            assert!(parse_voters(bad).is_err(), "{bad:?} should be rejected");
-        }
+        assert_eq!(voters, kafka_core::parse_voters("0@rivulet-0.rivulet-headless:9093,1@rivulet-1.rivulet-headless:9093,2@rivulet-2.rivulet-headless:9093").unwrap());
     }
 
     #[test]

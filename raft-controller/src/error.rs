@@ -1,6 +1,7 @@
 //! Error types: `ControllerError` is the controller's answer to a request (each maps to the
 //! Kafka error code a real controller returns); `QuorumError` is a failure to get an answer.
 
+use kafka_core::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 /// A controller's refusal of a request.
@@ -30,7 +31,7 @@ pub enum ControllerError {
     /// FENCED_LEADER_EPOCH (74): the proposer's leader epoch is not the current one.
     #[error("the leader epoch in the request is not current")]
     FencedLeaderEpoch,
-    /// INVALID_UPDATE_VERSION (108): the proposer's partition epoch is not the current one.
+    /// INVALID_UPDATE_VERSION (95): the proposer's partition epoch is not the current one.
     #[error("the partition epoch in the request is not current")]
     InvalidUpdateVersion,
     /// STALE_BROKER_EPOCH (77).
@@ -64,26 +65,32 @@ pub enum ControllerError {
 
 impl ControllerError {
     /// The Kafka protocol error code for this answer.
-    pub fn kafka_error_code(&self) -> i16 {
+    pub fn kafka_error_code(&self) -> ErrorCode {
         match self {
-            ControllerError::TopicAlreadyExists(_) => 36,
-            ControllerError::UnknownTopicOrPartition(_) => 3,
-            ControllerError::InvalidTopic(_) => 17,
-            ControllerError::InvalidPartitions(_) => 37,
-            ControllerError::InvalidReplicationFactor(_) => 38,
-            ControllerError::InvalidReplicaAssignment(_) => 39,
-            ControllerError::InvalidConfig(_) => 40,
-            ControllerError::FencedLeaderEpoch => 74,
-            ControllerError::InvalidUpdateVersion => 108,
-            ControllerError::StaleBrokerEpoch => 77,
-            ControllerError::IneligibleReplica(_) => 107,
-            ControllerError::NotLeaderOrFollower => 6,
-            ControllerError::BrokerIdNotRegistered(_) => 102,
-            ControllerError::DuplicateBrokerRegistration(_) => 101,
-            ControllerError::PreferredLeaderNotAvailable => 80,
-            ControllerError::ElectionNotNeeded => 84,
-            ControllerError::EligibleLeadersNotAvailable => 83,
-            ControllerError::InvalidRequest(_) => 42,
+            ControllerError::TopicAlreadyExists(_) => ErrorCode::TOPIC_ALREADY_EXISTS,
+            ControllerError::UnknownTopicOrPartition(_) => ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+            ControllerError::InvalidTopic(_) => ErrorCode::INVALID_TOPIC_EXCEPTION,
+            ControllerError::InvalidPartitions(_) => ErrorCode::INVALID_PARTITIONS,
+            ControllerError::InvalidReplicationFactor(_) => ErrorCode::INVALID_REPLICATION_FACTOR,
+            ControllerError::InvalidReplicaAssignment(_) => ErrorCode::INVALID_REPLICA_ASSIGNMENT,
+            ControllerError::InvalidConfig(_) => ErrorCode::INVALID_CONFIG,
+            ControllerError::FencedLeaderEpoch => ErrorCode::FENCED_LEADER_EPOCH,
+            ControllerError::InvalidUpdateVersion => ErrorCode::INVALID_UPDATE_VERSION,
+            ControllerError::StaleBrokerEpoch => ErrorCode::STALE_BROKER_EPOCH,
+            ControllerError::IneligibleReplica(_) => ErrorCode::INELIGIBLE_REPLICA,
+            ControllerError::NotLeaderOrFollower => ErrorCode::NOT_LEADER_OR_FOLLOWER,
+            ControllerError::BrokerIdNotRegistered(_) => ErrorCode::BROKER_ID_NOT_REGISTERED,
+            ControllerError::DuplicateBrokerRegistration(_) => {
+                ErrorCode::DUPLICATE_BROKER_REGISTRATION
+            }
+            ControllerError::PreferredLeaderNotAvailable => {
+                ErrorCode::PREFERRED_LEADER_NOT_AVAILABLE
+            }
+            ControllerError::ElectionNotNeeded => ErrorCode::ELECTION_NOT_NEEDED,
+            ControllerError::EligibleLeadersNotAvailable => {
+                ErrorCode::ELIGIBLE_LEADERS_NOT_AVAILABLE
+            }
+            ControllerError::InvalidRequest(_) => ErrorCode::INVALID_REQUEST,
         }
     }
 }
@@ -129,18 +136,22 @@ mod tests {
 
     #[test]
     fn kafka_codes() {
+        assert_eq!(ErrorCode::INVALID_UPDATE_VERSION.code(), 95);
         assert_eq!(
             ControllerError::InvalidUpdateVersion.kafka_error_code(),
-            108
+            ErrorCode::INVALID_UPDATE_VERSION
         );
-        assert_eq!(ControllerError::FencedLeaderEpoch.kafka_error_code(), 74);
+        assert_eq!(
+            ControllerError::FencedLeaderEpoch.kafka_error_code(),
+            ErrorCode::FENCED_LEADER_EPOCH
+        );
         assert_eq!(
             ControllerError::TopicAlreadyExists("t".into()).kafka_error_code(),
-            36
+            ErrorCode::TOPIC_ALREADY_EXISTS
         );
         assert_eq!(
             ControllerError::InvalidTopic("t".into()).kafka_error_code(),
-            17
+            ErrorCode::INVALID_TOPIC_EXCEPTION
         );
     }
 }

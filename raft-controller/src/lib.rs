@@ -22,8 +22,7 @@ mod signal;
 mod store;
 mod types;
 
-pub use config::{ordinal_voters, parse_voters, QuorumConfig};
-pub use controller::topics::{validate_topic_name, MAX_TOPIC_NAME_LENGTH};
+pub use config::{ordinal_voters, QuorumConfig};
 pub use error::{ControllerError, QuorumError};
 pub use image::{
     BrokerRegistration, Endpoint, MetadataImage, PartitionState, TopicImage, NO_LEADER,

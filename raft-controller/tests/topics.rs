@@ -58,7 +58,7 @@ async fn create_one(
 async fn create_validates_like_kafka() {
     let (cluster, q, _) = start().await;
     let code = |r: Result<raft_controller::CreatedTopic, ControllerError>| {
-        r.unwrap_err().kafka_error_code()
+        r.unwrap_err().kafka_error_code().code()
     };
     assert_eq!(code(create_one(&q, spec("bad name", 1, 1)).await), 17);
     assert_eq!(code(create_one(&q, spec("..", 1, 1)).await), 17);
@@ -109,7 +109,7 @@ async fn create_validates_like_kafka() {
         .unwrap();
     assert!(both
         .iter()
-        .all(|r| r.as_ref().unwrap_err().kafka_error_code() == 42));
+        .all(|r| r.as_ref().unwrap_err().kafka_error_code().code() == 42));
     assert_eq!(
         code(create_one(&q, spec("a_b", 1, 1)).await),
         17,
@@ -158,7 +158,7 @@ async fn placement_is_rack_aware_and_leaders_are_balanced() {
             t.partitions.iter().position(|x| x == p).unwrap()
         );
     }
-    let err = |r: Result<(), ControllerError>| r.unwrap_err().kafka_error_code();
+    let err = |r: Result<(), ControllerError>| r.unwrap_err().kafka_error_code().code();
     assert_eq!(
         err(q
             .create_partitions("spread".into(), 15, None, false)
@@ -214,7 +214,10 @@ async fn delete_configs_producer_ids_and_registrations() {
         .await
         .unwrap();
     assert_eq!(deleted[0], Ok(first.id));
-    assert_eq!(deleted[1].as_ref().unwrap_err().kafka_error_code(), 3);
+    assert_eq!(
+        deleted[1].as_ref().unwrap_err().kafka_error_code().code(),
+        3
+    );
     assert!(q.image().topic("doomed").is_none() && q.image().topic_by_id(&first.id).is_none());
     let again = create_one(&q, spec("doomed", 1, 1)).await.unwrap();
     assert_ne!(again.id, first.id);
@@ -245,7 +248,10 @@ async fn delete_configs_producer_ids_and_registrations() {
         vec![ConfigOp::Set("segment.ms".into(), "0".into())],
         false,
     );
-    assert_eq!(bad.await.unwrap().unwrap_err().kafka_error_code(), 40);
+    assert_eq!(
+        bad.await.unwrap().unwrap_err().kafka_error_code().code(),
+        40
+    );
     let dry = q.alter_topic_configs(
         "doomed".into(),
         vec![ConfigOp::Set("segment.ms".into(), "5".into())],
@@ -262,7 +268,7 @@ async fn delete_configs_producer_ids_and_registrations() {
         .alter_topic_configs("ghost".into(), vec![], false)
         .await
         .unwrap();
-    assert_eq!(missing.unwrap_err().kafka_error_code(), 3);
+    assert_eq!(missing.unwrap_err().kafka_error_code().code(), 3);
 
     let (a, n) = q
         .allocate_producer_ids(1, epochs[&1])

@@ -383,7 +383,8 @@ mod tests {
         assert_eq!(
             check_replicated(&Bytes::from(overlapping), &config)
                 .unwrap_err()
-                .kafka_error_code(),
+                .kafka_error_code()
+                .code(),
             87
         );
         let mut corrupt = at(0).to_vec();
@@ -392,7 +393,8 @@ mod tests {
         assert_eq!(
             check_replicated(&Bytes::from(corrupt), &config)
                 .unwrap_err()
-                .kafka_error_code(),
+                .kafka_error_code()
+                .code(),
             2
         );
     }

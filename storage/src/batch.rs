@@ -319,25 +319,31 @@ mod tests {
         assert_eq!(
             BatchHeader::parse(&bad_magic)
                 .unwrap_err()
-                .kafka_error_code(),
+                .kafka_error_code()
+                .code(),
             87
         );
         assert_eq!(
             BatchHeader::parse(&bytes[..40])
                 .unwrap_err()
-                .kafka_error_code(),
+                .kafka_error_code()
+                .code(),
             2
         );
         let mut bad_crc = bytes.to_vec();
         let last = bad_crc.len() - 1;
         bad_crc[last] ^= 0xff;
-        assert_eq!(check_batch(&bad_crc).unwrap_err().kafka_error_code(), 2);
+        assert_eq!(
+            check_batch(&bad_crc).unwrap_err().kafka_error_code().code(),
+            2
+        );
         let mut short_len = bytes.to_vec();
         short_len[8..12].copy_from_slice(&10i32.to_be_bytes());
         assert_eq!(
             BatchHeader::parse(&short_len)
                 .unwrap_err()
-                .kafka_error_code(),
+                .kafka_error_code()
+                .code(),
             2
         );
     }

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use crate::atomic_file::write_atomically;
 use crate::error::{Result, StorageError};
-use crate::topic_partition::TopicPartition;
+use crate::TopicPartition;
 
 const VERSION: &str = "0";
 
@@ -146,7 +146,7 @@ mod tests {
         for bad in ["1\n0\n", "0\n2\n0 0\n", "0\n1\nx 1\n", "0\n1\n1 2 3\n", ""] {
             fs::write(&path, bad).unwrap();
             assert_eq!(
-                read_epochs(&path).unwrap_err().kafka_error_code(),
+                read_epochs(&path).unwrap_err().kafka_error_code().code(),
                 56,
                 "{bad:?}"
             );

@@ -108,6 +108,6 @@ mod tests {
             *b = 0x55;
         }
         let err = payload(&Bytes::from(broken), &h).unwrap_err();
-        assert_eq!(err.kafka_error_code(), 2);
+        assert_eq!(err.kafka_error_code().code(), 2);
     }
 }

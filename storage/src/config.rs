@@ -1,5 +1,7 @@
 //! Per-partition log configuration, named and defaulted after Kafka's topic configs, and the
-//! parser for Kafka topic-level overrides.
+//! application of Kafka topic-level overrides (checked against `kafka_core`'s config table).
+
+use kafka_core::{ConfigValue, TopicConfigError};
 
 use crate::error::{Result, StorageError};
 
@@ -34,16 +36,10 @@ impl CleanupPolicy {
         }
     }
 
-    fn parse(value: &str) -> Option<CleanupPolicy> {
-        let mut delete = false;
-        let mut compact = false;
-        for part in value.split(',').map(str::trim) {
-            match part.to_ascii_lowercase().as_str() {
-                "delete" => delete = true,
-                "compact" => compact = true,
-                _ => return None,
-            }
-        }
+    /// The policy named by the items of a `cleanup.policy` list, if they name one.
+    fn from_items(items: &[String]) -> Option<CleanupPolicy> {
+        let delete = items.iter().any(|i| i == "delete");
+        let compact = items.iter().any(|i| i == "compact");
         match (compact, delete) {
             (true, true) => Some(CleanupPolicy::CompactDelete),
             (true, false) => Some(CleanupPolicy::Compact),
@@ -115,7 +111,8 @@ pub struct LogConfig {
     pub file_delete_delay_ms: i64,
     /// `preallocate` (false).
     pub preallocate: bool,
-    /// `producer.id.expiration.ms` (86400000): idle producers are forgotten after this.
+    /// Broker property `producer.id.expiration.ms` (86400000): idle producers are forgotten
+    /// after this. Not a topic config.
     pub producer_id_expiration_ms: i64,
 }
 
@@ -149,8 +146,8 @@ impl Default for LogConfig {
 
 impl LogConfig {
     /// Applies Kafka topic-level config names on top of `self` (normally the broker defaults).
-    /// Keys this struct does not model are ignored (the broker validates names); a bad value for
-    /// a known key is [`StorageError::InvalidConfig`].
+    /// Names this struct does not model are ignored (the broker validates names); a value Kafka
+    /// would refuse for a modelled name is [`StorageError::InvalidConfig`].
     pub fn with_overrides<'a, I: IntoIterator<Item = (&'a str, &'a str)>>(
         &self,
         overrides: I,
@@ -162,7 +159,8 @@ impl LogConfig {
         Ok(config)
     }
 
-    /// The topic-level configs this struct models, as Kafka names and strings.
+    /// The topic-level configs this struct models, as Kafka names and strings
+    /// (`producer_id_expiration_ms` is a broker-level setting, not among them).
     pub fn to_kafka_pairs(&self) -> Vec<(&'static str, String)> {
         vec![
             ("segment.bytes", self.segment_bytes.to_string()),
@@ -212,10 +210,6 @@ impl LogConfig {
                 self.file_delete_delay_ms.to_string(),
             ),
             ("preallocate", self.preallocate.to_string()),
-            (
-                "producer.id.expiration.ms",
-                self.producer_id_expiration_ms.to_string(),
-            ),
         ]
     }
 
@@ -225,62 +219,54 @@ impl LogConfig {
     }
 
     fn apply(&mut self, key: &str, value: &str) -> Result<()> {
-        match key {
-            "segment.bytes" => self.segment_bytes = unsigned(key, value, 14, i32::MAX as u64)?,
-            "segment.ms" => self.segment_ms = signed(key, value, 1)?,
-            "segment.jitter.ms" => self.segment_jitter_ms = signed(key, value, 0)?,
-            "segment.index.bytes" => {
-                self.segment_index_bytes = unsigned(key, value, 4, i32::MAX as u64)?
+        let parsed = match kafka_core::parse_topic_config(key, value) {
+            Ok(parsed) => parsed,
+            Err(TopicConfigError::UnknownName(_)) => return Ok(()),
+            Err(TopicConfigError::InvalidValue { reason, .. }) => {
+                return Err(invalid(key, value, &reason))
             }
-            "index.interval.bytes" => {
-                self.index_interval_bytes = unsigned(key, value, 0, i32::MAX as u64)?
+        };
+        let size =
+            |n: i32| u64::try_from(n).map_err(|_| invalid(key, value, "must not be negative"));
+        match (key, parsed) {
+            ("segment.bytes", ConfigValue::Int(n)) => self.segment_bytes = size(n)?,
+            ("segment.ms", ConfigValue::Long(n)) => self.segment_ms = n,
+            ("segment.jitter.ms", ConfigValue::Long(n)) => self.segment_jitter_ms = n,
+            ("segment.index.bytes", ConfigValue::Int(n)) => self.segment_index_bytes = size(n)?,
+            ("index.interval.bytes", ConfigValue::Int(n)) => self.index_interval_bytes = size(n)?,
+            ("retention.ms", ConfigValue::Long(n)) => self.retention_ms = n,
+            ("retention.bytes", ConfigValue::Long(n)) => self.retention_bytes = n,
+            ("cleanup.policy", ConfigValue::List(items)) => {
+                self.cleanup_policy = CleanupPolicy::from_items(&items)
+                    .ok_or_else(|| invalid(key, value, "expected delete, compact or both"))?
             }
-            "retention.ms" => self.retention_ms = signed(key, value, -1)?,
-            "retention.bytes" => self.retention_bytes = signed(key, value, i64::MIN)?,
-            "cleanup.policy" => {
-                self.cleanup_policy = CleanupPolicy::parse(value).ok_or_else(|| {
-                    invalid(key, value, "expected delete, compact or compact,delete")
-                })?
+            ("delete.retention.ms", ConfigValue::Long(n)) => self.delete_retention_ms = n,
+            ("min.compaction.lag.ms", ConfigValue::Long(n)) => self.min_compaction_lag_ms = n,
+            ("max.compaction.lag.ms", ConfigValue::Long(n)) => self.max_compaction_lag_ms = n,
+            ("min.cleanable.dirty.ratio", ConfigValue::Double(x)) => {
+                self.min_cleanable_dirty_ratio = x
             }
-            "delete.retention.ms" => self.delete_retention_ms = signed(key, value, 0)?,
-            "min.compaction.lag.ms" => self.min_compaction_lag_ms = signed(key, value, 0)?,
-            "max.compaction.lag.ms" => self.max_compaction_lag_ms = signed(key, value, 1)?,
-            "min.cleanable.dirty.ratio" => {
-                let ratio: f64 = value
-                    .parse()
-                    .map_err(|_| invalid(key, value, "not a number"))?;
-                if !(0.0..=1.0).contains(&ratio) {
-                    return Err(invalid(key, value, "must be between 0 and 1"));
-                }
-                self.min_cleanable_dirty_ratio = ratio;
+            ("flush.messages", ConfigValue::Long(n)) => self.flush_messages = n,
+            ("flush.ms", ConfigValue::Long(n)) => self.flush_ms = n,
+            ("max.message.bytes", ConfigValue::Int(n)) => {
+                self.max_message_bytes =
+                    u32::try_from(n).map_err(|_| invalid(key, value, "must not be negative"))?
             }
-            "flush.messages" => self.flush_messages = signed(key, value, 1)?,
-            "flush.ms" => self.flush_ms = signed(key, value, 0)?,
-            "max.message.bytes" => {
-                self.max_message_bytes = unsigned(key, value, 0, i32::MAX as u64)? as u32
-            }
-            "message.timestamp.type" => {
-                self.message_timestamp_type = match value {
-                    "CreateTime" => TimestampType::CreateTime,
-                    "LogAppendTime" => TimestampType::LogAppendTime,
-                    _ => return Err(invalid(key, value, "expected CreateTime or LogAppendTime")),
-                }
-            }
-            "message.timestamp.before.max.ms" => {
-                self.message_timestamp_before_max_ms = signed(key, value, 0)?
-            }
-            "message.timestamp.after.max.ms" => {
-                self.message_timestamp_after_max_ms = signed(key, value, 0)?
-            }
-            "file.delete.delay.ms" => self.file_delete_delay_ms = signed(key, value, 0)?,
-            "preallocate" => {
-                self.preallocate = match value.to_ascii_lowercase().as_str() {
-                    "true" => true,
-                    "false" => false,
-                    _ => return Err(invalid(key, value, "expected true or false")),
+            ("message.timestamp.type", ConfigValue::String(s)) => {
+                self.message_timestamp_type = if s == TimestampType::LogAppendTime.as_kafka_str() {
+                    TimestampType::LogAppendTime
+                } else {
+                    TimestampType::CreateTime
                 }
             }
-            "producer.id.expiration.ms" => self.producer_id_expiration_ms = signed(key, value, 1)?,
+            ("message.timestamp.before.max.ms", ConfigValue::Long(n)) => {
+                self.message_timestamp_before_max_ms = n
+            }
+            ("message.timestamp.after.max.ms", ConfigValue::Long(n)) => {
+                self.message_timestamp_after_max_ms = n
+            }
+            ("file.delete.delay.ms", ConfigValue::Long(n)) => self.file_delete_delay_ms = n,
+            ("preallocate", ConfigValue::Boolean(b)) => self.preallocate = b,
             _ => {}
         }
         Ok(())
@@ -293,30 +279,6 @@ fn invalid(key: &str, value: &str, reason: &str) -> StorageError {
         value: value.to_string(),
         reason: reason.to_string(),
     }
-}
-
-fn signed(key: &str, value: &str, min: i64) -> Result<i64> {
-    let parsed: i64 = value
-        .parse()
-        .map_err(|_| invalid(key, value, "not an integer"))?;
-    if parsed < min {
-        return Err(invalid(key, value, &format!("must be at least {min}")));
-    }
-    Ok(parsed)
-}
-
-fn unsigned(key: &str, value: &str, min: u64, max: u64) -> Result<u64> {
-    let parsed: u64 = value
-        .parse()
-        .map_err(|_| invalid(key, value, "not a non-negative integer"))?;
-    if parsed < min || parsed > max {
-        return Err(invalid(
-            key,
-            value,
-            &format!("must be between {min} and {max}"),
-        ));
-    }
-    Ok(parsed)
 }
 
 #[cfg(test)]
@@ -367,8 +329,52 @@ mod tests {
             ("preallocate", "yes"),
         ] {
             let err = LogConfig::default().with_overrides([(k, v)]).unwrap_err();
-            assert_eq!(err.kafka_error_code(), 40, "{k}={v}");
+            assert_eq!(
+                err.kafka_error_code(),
+                kafka_core::ErrorCode::INVALID_CONFIG,
+                "{k}={v}"
+            );
         }
+    }
+
+    #[test]
+    fn defaults_are_the_topic_config_tables() {
+        for (name, value) in LogConfig::default().to_kafka_pairs() {
+            let def = kafka_core::topic_config(name);
+            assert_eq!(def.map(|d| d.default), Some(value.as_str()), "{name}");
+        }
+    }
+
+    #[test]
+    fn every_modelled_config_is_applied() {
+        let c = LogConfig {
+            segment_bytes: 1 << 20,
+            segment_ms: 1,
+            segment_jitter_ms: 2,
+            segment_index_bytes: 1 << 16,
+            index_interval_bytes: 3,
+            retention_ms: -1,
+            retention_bytes: 5,
+            cleanup_policy: CleanupPolicy::CompactDelete,
+            delete_retention_ms: 6,
+            min_compaction_lag_ms: 7,
+            max_compaction_lag_ms: 8,
+            min_cleanable_dirty_ratio: 0.25,
+            flush_messages: 9,
+            flush_ms: 10,
+            max_message_bytes: 11,
+            message_timestamp_type: TimestampType::LogAppendTime,
+            message_timestamp_before_max_ms: 12,
+            message_timestamp_after_max_ms: 13,
+            file_delete_delay_ms: 14,
+            preallocate: true,
+            ..LogConfig::default()
+        };
+        let pairs = c.to_kafka_pairs();
+        let again = LogConfig::default()
+            .with_overrides(pairs.iter().map(|(k, v)| (*k, v.as_str())))
+            .unwrap();
+        assert_eq!(c, again);
     }
 
     #[test]

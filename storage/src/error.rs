@@ -3,6 +3,8 @@
 
 use std::io;
 
+use kafka_core::ErrorCode;
+
 /// Result alias for storage operations.
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
@@ -71,19 +73,19 @@ pub enum StorageError {
 
 impl StorageError {
     /// The Kafka protocol error code for this error.
-    pub fn kafka_error_code(&self) -> i16 {
+    pub fn kafka_error_code(&self) -> ErrorCode {
         match self {
-            StorageError::CorruptMessage(_) => 2,
-            StorageError::InvalidRecord(_) => 87,
-            StorageError::MessageTooLarge { .. } => 10,
-            StorageError::RecordListTooLarge { .. } => 18,
-            StorageError::OffsetOutOfRange { .. } => 1,
-            StorageError::OutOfOrderSequence { .. } => 45,
-            StorageError::InvalidProducerEpoch { .. } => 47,
-            StorageError::InvalidTimestamp(_) => 32,
-            StorageError::UnexpectedAppendOffset { .. } => -1,
-            StorageError::InvalidConfig { .. } => 40,
-            StorageError::LogClosed(_) | StorageError::Io { .. } => 56,
+            StorageError::CorruptMessage(_) => ErrorCode::CORRUPT_MESSAGE,
+            StorageError::InvalidRecord(_) => ErrorCode::INVALID_RECORD,
+            StorageError::MessageTooLarge { .. } => ErrorCode::MESSAGE_TOO_LARGE,
+            StorageError::RecordListTooLarge { .. } => ErrorCode::RECORD_LIST_TOO_LARGE,
+            StorageError::OffsetOutOfRange { .. } => ErrorCode::OFFSET_OUT_OF_RANGE,
+            StorageError::OutOfOrderSequence { .. } => ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
+            StorageError::InvalidProducerEpoch { .. } => ErrorCode::INVALID_PRODUCER_EPOCH,
+            StorageError::InvalidTimestamp(_) => ErrorCode::INVALID_TIMESTAMP,
+            StorageError::UnexpectedAppendOffset { .. } => ErrorCode::UNKNOWN_SERVER_ERROR,
+            StorageError::InvalidConfig { .. } => ErrorCode::INVALID_CONFIG,
+            StorageError::LogClosed(_) | StorageError::Io { .. } => ErrorCode::KAFKA_STORAGE_ERROR,
         }
     }
 
@@ -115,19 +117,19 @@ mod tests {
     fn codes_match_kafka() {
         assert_eq!(
             StorageError::CorruptMessage("x".into()).kafka_error_code(),
-            2
+            ErrorCode::CORRUPT_MESSAGE
         );
         assert_eq!(
             StorageError::InvalidRecord("x".into()).kafka_error_code(),
-            87
+            ErrorCode::INVALID_RECORD
         );
         assert_eq!(
             StorageError::MessageTooLarge { size: 2, max: 1 }.kafka_error_code(),
-            10
+            ErrorCode::MESSAGE_TOO_LARGE
         );
         assert_eq!(
             StorageError::RecordListTooLarge { size: 2, max: 1 }.kafka_error_code(),
-            18
+            ErrorCode::RECORD_LIST_TOO_LARGE
         );
         assert_eq!(
             StorageError::OffsetOutOfRange {
@@ -136,7 +138,7 @@ mod tests {
                 log_end: 1
             }
             .kafka_error_code(),
-            1
+            ErrorCode::OFFSET_OUT_OF_RANGE
         );
         assert_eq!(
             StorageError::OutOfOrderSequence {
@@ -145,7 +147,7 @@ mod tests {
                 got: 3
             }
             .kafka_error_code(),
-            45
+            ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
         );
         assert_eq!(
             StorageError::InvalidProducerEpoch {
@@ -154,11 +156,11 @@ mod tests {
                 got: 1
             }
             .kafka_error_code(),
-            47
+            ErrorCode::INVALID_PRODUCER_EPOCH
         );
         assert_eq!(
             StorageError::InvalidTimestamp("t".into()).kafka_error_code(),
-            32
+            ErrorCode::INVALID_TIMESTAMP
         );
         assert_eq!(
             StorageError::UnexpectedAppendOffset {
@@ -166,7 +168,7 @@ mod tests {
                 got: 0
             }
             .kafka_error_code(),
-            -1
+            ErrorCode::UNKNOWN_SERVER_ERROR
         );
         assert_eq!(
             StorageError::InvalidConfig {
@@ -175,11 +177,14 @@ mod tests {
                 reason: "r".into()
             }
             .kafka_error_code(),
-            40
+            ErrorCode::INVALID_CONFIG
         );
         let io = StorageError::io("write", io::Error::other("disk"));
-        assert_eq!(io.kafka_error_code(), 56);
+        assert_eq!(io.kafka_error_code(), ErrorCode::KAFKA_STORAGE_ERROR);
         assert_eq!(io.to_string(), "write: disk");
-        assert_eq!(StorageError::LogClosed("t-0".into()).kafka_error_code(), 56);
+        assert_eq!(
+            StorageError::LogClosed("t-0".into()).kafka_error_code(),
+            ErrorCode::KAFKA_STORAGE_ERROR
+        );
     }
 }

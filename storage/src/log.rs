@@ -29,7 +29,7 @@ use crate::producer_state::{ProducerEntry, ProducerStateManager};
 use crate::recovery::{load_segments, LoadOptions, SegmentMap, DELETED_SUFFIX};
 use crate::segment::Segment;
 use crate::timestamp_search::{self, TimestampOffset};
-use crate::topic_partition::TopicPartition;
+use crate::TopicPartition;
 
 /// Per-partition marker written by a clean close; holds the log end offset at that time.
 pub(crate) const CLEAN_SHUTDOWN_FILE: &str = ".clean-shutdown";

@@ -24,7 +24,7 @@ use crate::checkpoint::{read_offsets, write_offsets};
 use crate::config::LogConfig;
 use crate::error::{IoContext, Result, StorageError};
 use crate::log::{now_ms, Log, CLEAN_SHUTDOWN_FILE};
-use crate::topic_partition::TopicPartition;
+use crate::TopicPartition;
 
 pub(crate) const CLEAN_SHUTDOWN_MARKER: &str = ".kafka_cleanshutdown";
 pub(crate) const REPLICATION_OFFSET_CHECKPOINT: &str = "replication-offset-checkpoint";

@@ -205,13 +205,13 @@ mod tests {
         let bytes = batch(&BatchSpec::values(&[b"a", b"b"]));
         let payload = &bytes[HEADER_SIZE..];
         let too_few: Result<Vec<_>> = RecordIter::new(payload, 1).collect();
-        assert_eq!(too_few.unwrap_err().kafka_error_code(), 87);
+        assert_eq!(too_few.unwrap_err().kafka_error_code().code(), 87);
         let too_many: Result<Vec<_>> = RecordIter::new(payload, 3).collect();
-        assert_eq!(too_many.unwrap_err().kafka_error_code(), 87);
+        assert_eq!(too_many.unwrap_err().kafka_error_code().code(), 87);
         let mut bad = payload.to_vec();
         bad[0] = 0x7e;
         let r: Result<Vec<_>> = RecordIter::new(&bad, 2).collect();
-        assert_eq!(r.unwrap_err().kafka_error_code(), 87);
+        assert_eq!(r.unwrap_err().kafka_error_code().code(), 87);
     }
 
     #[test]

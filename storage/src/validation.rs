@@ -164,6 +164,7 @@ mod tests {
         validate_produced(records, config, 10_000)
             .unwrap_err()
             .kafka_error_code()
+            .code()
     }
 
     #[test]

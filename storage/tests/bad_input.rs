@@ -26,10 +26,10 @@ proptest! {
         let bytes = Bytes::from(data);
         let leader = log.append_as_leader(bytes.clone(), 0, 0);
         let follower = log.append_as_follower(bytes);
-        let code = |r: &storage::Result<storage::AppendInfo>| r.as_ref().err().map(|e| e.kafka_error_code());
+        let code = |r: &storage::Result<storage::AppendInfo>| r.as_ref().err().map(|e| e.kafka_error_code().code());
         prop_assert!(leader.is_err(), "{:?}", leader);
         if let Err(e) = &follower {
-            prop_assert!([-1, 2, 18, 87].contains(&e.kafka_error_code()), "{:?}", code(&follower));
+            prop_assert!([-1, 2, 18, 87].contains(&e.kafka_error_code().code()), "{:?}", code(&follower));
         } else {
             prop_assert_eq!(follower.unwrap().record_count, 0);
         }

@@ -107,20 +107,22 @@ fn produce_errors_map_to_kafka_codes() {
     let mut two = good.to_vec();
     two.extend_from_slice(&good);
     let err = log.append_as_leader(Bytes::from(two), 0, 0).unwrap_err();
-    assert_eq!(err.kafka_error_code(), 87);
+    assert_eq!(err.kafka_error_code().code(), 87);
     let mut bad = good.to_vec();
     let n = bad.len();
     bad[n - 1] ^= 0x40;
     assert_eq!(
         log.append_as_leader(Bytes::from(bad), 0, 0)
             .unwrap_err()
-            .kafka_error_code(),
+            .kafka_error_code()
+            .code(),
         2
     );
     assert_eq!(
         log.append_as_leader(sized(1, 600, 0), 0, 0)
             .unwrap_err()
-            .kafka_error_code(),
+            .kafka_error_code()
+            .code(),
         10
     );
     assert_eq!(log.log_end_offset(), 0);
@@ -154,14 +156,16 @@ fn idempotent_producer_sequences_epochs_and_duplicates() {
     assert_eq!(
         log.append_as_leader(idem(7, 1, 4, 1), 0, 0)
             .unwrap_err()
-            .kafka_error_code(),
+            .kafka_error_code()
+            .code(),
         45
     );
     log.append_as_leader(idem(7, 1, 0, 2), 0, 0).unwrap();
     assert_eq!(
         log.append_as_leader(idem(7, 0, 4, 1), 0, 0)
             .unwrap_err()
-            .kafka_error_code(),
+            .kafka_error_code()
+            .code(),
         47
     );
     let entry = log
@@ -200,7 +204,8 @@ fn producer_state_survives_clean_and_unclean_restarts() {
     assert_eq!(
         log.append_as_leader(idem(9, 2, 30, 1), 0, 0)
             .unwrap_err()
-            .kafka_error_code(),
+            .kafka_error_code()
+            .code(),
         45
     );
     log.append_as_leader(idem(9, 2, 22, 1), 0, 0).unwrap();
@@ -327,7 +332,8 @@ fn truncation_drops_whole_batches_epochs_and_producer_state() {
     assert_eq!(
         log.append_as_leader(idem(1, 0, 8, 1), 5, 0)
             .unwrap_err()
-            .kafka_error_code(),
+            .kafka_error_code()
+            .code(),
         45
     );
     log.append_as_leader(idem(1, 0, 4, 1), 5, 0).unwrap();
@@ -533,7 +539,8 @@ fn clean_close_reopens_without_recovery() {
     assert_eq!(
         log.append_as_leader(sized(1, 1, 0), 0, 0)
             .unwrap_err()
-            .kafka_error_code(),
+            .kafka_error_code()
+            .code(),
         56
     );
     drop(log);

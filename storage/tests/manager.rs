@@ -156,5 +156,5 @@ fn maintain_all_applies_retention_and_compaction() {
 #[test]
 fn no_log_dirs_is_a_config_error() {
     let err = LogManager::open(&[], LogConfig::default(), 1).unwrap_err();
-    assert_eq!(err.kafka_error_code(), 40);
+    assert_eq!(err.kafka_error_code().code(), 40);
 }

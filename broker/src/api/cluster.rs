@@ -92,7 +92,7 @@ pub fn elect_leaders(
                 for r in results {
                     let mut pr = PartitionResult::default().with_partition_id(r.partition);
                     if let Err(e) = r.result {
-                        pr.error_code = e.kafka_error_code();
+                        pr.error_code = e.kafka_error_code().code();
                         pr.error_message = Some(StrBytes::from_string(e.to_string()));
                     }
                     by_topic.entry(r.topic).or_default().push(pr);

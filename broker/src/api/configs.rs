@@ -23,7 +23,7 @@ use crate::config::{BrokerConfig, ConfigType, Origin, BROKER_PROPERTIES};
 use crate::context::Context;
 use crate::coordinator::OFFSETS_TOPIC;
 use crate::error_codes::*;
-use crate::topic_config::{self, TOPIC_CONFIGS};
+use crate::topic_config;
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
@@ -63,16 +63,19 @@ pub fn topic_entries(
     broker: &BrokerConfig,
     overrides: &BTreeMap<String, String>,
 ) -> Vec<ConfigEntry> {
-    TOPIC_CONFIGS
-        .iter()
+    topic_config::topic_configs()
         .map(|d| {
             let default = topic_config::default_value(broker, d.name);
-            let broker_src = broker_source(broker, d.broker_synonym);
+            let broker_src = d
+                .synonym
+                .map_or(SOURCE_DEFAULT, |synonym| broker_source(broker, synonym));
             let mut synonyms = Vec::new();
             if let Some(v) = overrides.get(d.name) {
                 synonyms.push((d.name.to_string(), Some(v.clone()), SOURCE_TOPIC));
             }
-            synonyms.push((d.broker_synonym.to_string(), default.clone(), broker_src));
+            if let Some(synonym) = d.synonym {
+                synonyms.push((synonym.to_string(), default.clone(), broker_src));
+            }
             let (value, source) = match overrides.get(d.name) {
                 Some(v) => (Some(v.clone()), SOURCE_TOPIC),
                 None => (default, broker_src),
@@ -125,7 +128,7 @@ pub fn describe(
         let entries = match resource.resource_type {
             RESOURCE_TOPIC => match image.topic(&name) {
                 Some(topic) => Ok(topic_entries(&ctx.config, &topic.configs)),
-                None if crate::api::topics::valid_topic_name(&name).is_err() => Err((
+                None if kafka_core::validate_topic_name(&name).is_err() => Err((
                     INVALID_TOPIC_EXCEPTION,
                     format!("Invalid topic name {name}"),
                 )),
@@ -238,7 +241,7 @@ async fn alter_topic(
             }
         }
     }
-    topic_config::validate(&ctx.config, &next).map_err(|e| (INVALID_CONFIG, e.0))?;
+    topic_config::validate(&next).map_err(|e| (INVALID_CONFIG, e.0))?;
     match ctx
         .quorum
         .alter_topic_configs(topic.to_string(), ops, validate_only)
@@ -256,7 +259,7 @@ async fn alter_topic(
             }
             Ok(())
         }
-        Ok(Err(e)) => Err((e.kafka_error_code(), e.to_string())),
+        Ok(Err(e)) => Err((e.kafka_error_code().code(), e.to_string())),
         Err(QuorumError::Timeout) => Err((
             REQUEST_TIMED_OUT,
             "controller request timed out".to_string(),

@@ -44,7 +44,7 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: DeleteRecordsRequ
                     partition
                         .log()
                         .delete_records_before(target)
-                        .map_err(|e| e.kafka_error_code())
+                        .map_err(|e| e.kafka_error_code().code())
                 }
             });
             match result {

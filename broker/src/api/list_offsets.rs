@@ -117,7 +117,7 @@ fn lookup(
                 Ok((t.timestamp, t.offset, t.leader_epoch.unwrap_or(-1)))
             }
             Ok(_) => Ok((-1, -1, -1)),
-            Err(e) => Err(e.kafka_error_code()),
+            Err(e) => Err(e.kafka_error_code().code()),
         },
         ts if ts < 0 => Err(INVALID_REQUEST),
         ts => match log.offset_for_timestamp(ts) {
@@ -125,7 +125,7 @@ fn lookup(
                 Ok((t.timestamp, t.offset, t.leader_epoch.unwrap_or(-1)))
             }
             Ok(_) => Ok((-1, -1, -1)),
-            Err(e) => Err(e.kafka_error_code()),
+            Err(e) => Err(e.kafka_error_code().code()),
         },
     }
 }

@@ -84,7 +84,7 @@ async fn metadata(ctx: Arc<Context>, rc: RequestContext, request: MetadataReques
             .filter(|n| {
                 image.topic(n).is_none()
                     && n != OFFSETS_TOPIC
-                    && crate::api::topics::valid_topic_name(n).is_ok()
+                    && kafka_core::validate_topic_name(n).is_ok()
             })
             .collect();
         if !missing.is_empty() {
@@ -108,7 +108,7 @@ async fn metadata(ctx: Arc<Context>, rc: RequestContext, request: MetadataReques
                 Some(topic) => topics.push(describe_topic(&image, topic, version)),
                 None => {
                     let code = match &name {
-                        Some(n) if crate::api::topics::valid_topic_name(n).is_err() => {
+                        Some(n) if kafka_core::validate_topic_name(n).is_err() => {
                             INVALID_TOPIC_EXCEPTION
                         }
                         Some(_) if allow_auto_create => LEADER_NOT_AVAILABLE,

@@ -34,7 +34,6 @@ use crate::server::response;
 use crate::server::{ConnectionInfo, Outcome, Pending, RequestFrame, Service};
 
 pub use fetch_response::{encode_fetch_response, FetchPartitionRecords};
-pub use topics::valid_topic_name;
 
 /// What a handler knows about the request it serves.
 #[derive(Debug, Clone)]

@@ -26,30 +26,6 @@ use crate::coordinator::OFFSETS_TOPIC;
 use crate::error_codes::*;
 use crate::topic_config;
 
-/// Kafka's topic name rules.
-pub fn valid_topic_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("Topic name is illegal, it can't be empty".to_string());
-    }
-    if name == "." || name == ".." {
-        return Err("Topic name cannot be \".\" or \"..\"".to_string());
-    }
-    if name.len() > 249 {
-        return Err(format!(
-            "Topic name is illegal, it can't be longer than 249 characters, topic name: {name}"
-        ));
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
-    {
-        return Err(format!(
-            "Topic name {name} is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
-        ));
-    }
-    Ok(())
-}
-
 fn quorum_error_code(e: &QuorumError) -> i16 {
     match e {
         QuorumError::Timeout => REQUEST_TIMED_OUT,
@@ -99,8 +75,8 @@ pub fn create_topics(
                 .collect();
             let problem = if counts.get(&name).copied().unwrap_or(0) > 1 {
                 Some((INVALID_REQUEST, format!("Create topics request from client `{}` contains multiple entries for the following topics: {name}", rc.client_id)))
-            } else if let Err(e) = valid_topic_name(&name) {
-                Some((INVALID_TOPIC_EXCEPTION, e))
+            } else if let Err(e) = kafka_core::validate_topic_name(&name) {
+                Some((INVALID_TOPIC_EXCEPTION, e.to_string()))
             } else if name == OFFSETS_TOPIC {
                 Some((INVALID_REQUEST, "The internal topic __consumer_offsets is created by the broker".to_string()))
             } else if !t.assignments.is_empty() && (t.num_partitions != -1 || t.replication_factor != -1) {
@@ -109,7 +85,7 @@ pub fn create_topics(
                 Some((INVALID_PARTITIONS, "Number of partitions was set to an invalid non-positive value.".to_string()))
             } else if t.replication_factor == 0 || t.replication_factor < -1 {
                 Some((INVALID_REPLICATION_FACTOR, "Replication factor must be larger than 0, or -1 to use the default value.".to_string()))
-            } else if let Err(e) = topic_config::validate(&ctx.config, &configs) {
+            } else if let Err(e) = topic_config::validate(&configs) {
                 Some((INVALID_CONFIG, e.0))
             } else {
                 None
@@ -171,7 +147,7 @@ pub fn create_topics(
                                 }
                             }
                             Err(e) => {
-                                result.error_code = e.kafka_error_code();
+                                result.error_code = e.kafka_error_code().code();
                                 result.error_message = message(e.to_string());
                             }
                         }
@@ -263,7 +239,7 @@ pub fn delete_topics(
                     for ((index, name), outcome) in to_delete.iter().zip(outcomes) {
                         if let Err(e) = outcome {
                             if let Some(r) = results.get_mut(*index) {
-                                r.error_code = e.kafka_error_code();
+                                r.error_code = e.kafka_error_code().code();
                                 r.error_message = message(e.to_string());
                             }
                         } else {
@@ -329,7 +305,7 @@ pub fn create_partitions(
                     .await
                 {
                     Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => Err((e.kafka_error_code(), e.to_string())),
+                    Ok(Err(e)) => Err((e.kafka_error_code().code(), e.to_string())),
                     Err(e) => Err((quorum_error_code(&e), e.to_string())),
                 }
             };
@@ -364,20 +340,4 @@ pub fn create_partitions(
         )
     }
     .boxed()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn topic_name_rules() {
-        assert!(valid_topic_name("orders.v1_eu-west").is_ok());
-        assert!(valid_topic_name("").is_err());
-        assert!(valid_topic_name(".").is_err());
-        assert!(valid_topic_name("..").is_err());
-        assert!(valid_topic_name("has space").is_err());
-        assert!(valid_topic_name(&"x".repeat(250)).is_err());
-        assert!(valid_topic_name(&"x".repeat(249)).is_ok());
-    }
 }

@@ -3,34 +3,7 @@
 //! One table feeds the defaults, `rivulet --help`, and DescribeConfigs for the broker resource, so
 //! the three never disagree.
 
-/// The type of a property value, as reported by DescribeConfigs (`configType`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ConfigType {
-    Boolean,
-    String,
-    Int,
-    Short,
-    Long,
-    Double,
-    List,
-    Password,
-}
-
-impl ConfigType {
-    /// Kafka's `DescribeConfigsResponse` config type code.
-    pub fn code(self) -> i8 {
-        match self {
-            ConfigType::Boolean => 1,
-            ConfigType::String => 2,
-            ConfigType::Int => 3,
-            ConfigType::Short => 4,
-            ConfigType::Long => 5,
-            ConfigType::Double => 6,
-            ConfigType::List => 7,
-            ConfigType::Password => 9,
-        }
-    }
-}
+pub use kafka_core::ConfigType;
 
 /// One broker property.
 #[derive(Clone, Copy, Debug)]

@@ -7,7 +7,7 @@ pub mod sources;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use storage::{CleanupPolicy, LogConfig, TimestampType};
+use storage::LogConfig;
 
 pub use definitions::{definition, ConfigType, Definition, BROKER_PROPERTIES};
 pub use listener::Listener;
@@ -263,8 +263,8 @@ impl BrokerConfig {
         }
 
         let voters_text = r.raw("controller.quorum.voters").unwrap_or_default();
-        let voters = parse_voters(&voters_text).map_err(|reason| {
-            Resolver::invalid("controller.quorum.voters", &voters_text, reason)
+        let voters = kafka_core::parse_voters(&voters_text).map_err(|e| {
+            Resolver::invalid("controller.quorum.voters", &voters_text, e.to_string())
         })?;
 
         let mut log_dirs: Vec<PathBuf> =
@@ -392,35 +392,6 @@ where
     Ok(v)
 }
 
-/// `id@host:port,...` (Kafka's controller.quorum.voters).
-pub fn parse_voters(text: &str) -> Result<BTreeMap<i32, String>, String> {
-    let mut voters = BTreeMap::new();
-    for entry in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (id, addr) = entry
-            .split_once('@')
-            .ok_or_else(|| format!("{entry:?} is not id@host:port"))?;
-        let id: i32 = id
-            .trim()
-            .parse()
-            .map_err(|_| format!("{entry:?}: {id:?} is not a broker id"))?;
-        let addr = addr.trim();
-        if addr
-            .rsplit_once(':')
-            .and_then(|(_, p)| p.parse::<u16>().ok())
-            .is_none()
-        {
-            return Err(format!("{entry:?}: {addr:?} is not host:port"));
-        }
-        if voters.insert(id, addr.to_string()).is_some() {
-            return Err(format!("voter {id} is listed twice"));
-        }
-    }
-    if voters.is_empty() {
-        return Err("at least one voter is required".to_string());
-    }
-    Ok(voters)
-}
-
 fn log_defaults(r: &Resolver<'_>, message_max_bytes: u32) -> Result<LogConfig, ConfigError> {
     let mut c = LogConfig {
         segment_bytes: r.req("log.segment.bytes")?,
@@ -451,45 +422,17 @@ fn log_defaults(r: &Resolver<'_>, message_max_bytes: u32) -> Result<LogConfig, C
     if let Some(ms) = r.parse::<i64>("log.flush.interval.ms")? {
         c.flush_ms = ms;
     }
-    let policy = r.raw("log.cleanup.policy").unwrap_or_default();
-    c.cleanup_policy = parse_cleanup_policy(&policy).ok_or_else(|| {
-        Resolver::invalid(
-            "log.cleanup.policy",
-            &policy,
-            "expected delete, compact or both",
-        )
-    })?;
-    let ts = r.raw("log.message.timestamp.type").unwrap_or_default();
-    c.message_timestamp_type = match ts.trim() {
-        "CreateTime" => TimestampType::CreateTime,
-        "LogAppendTime" => TimestampType::LogAppendTime,
-        other => {
-            return Err(Resolver::invalid(
-                "log.message.timestamp.type",
-                other,
-                "expected CreateTime or LogAppendTime",
-            ))
-        }
-    };
+    // The policy and timestamp type are checked by the topic config they default.
+    for (key, topic_key) in [
+        ("log.cleanup.policy", "cleanup.policy"),
+        ("log.message.timestamp.type", "message.timestamp.type"),
+    ] {
+        let value = r.raw(key).unwrap_or_default();
+        c = c
+            .with_overrides([(topic_key, value.as_str())])
+            .map_err(|e| Resolver::invalid(key, &value, e.to_string()))?;
+    }
     Ok(c)
-}
-
-fn parse_cleanup_policy(text: &str) -> Option<CleanupPolicy> {
-    let mut delete = false;
-    let mut compact = false;
-    for part in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        match part {
-            "delete" => delete = true,
-            "compact" => compact = true,
-            _ => return None,
-        }
-    }
-    match (delete, compact) {
-        (true, false) => Some(CleanupPolicy::Delete),
-        (false, true) => Some(CleanupPolicy::Compact),
-        (true, true) => Some(CleanupPolicy::CompactDelete),
-        (false, false) => None,
-    }
 }
 
 #[cfg(test)]
@@ -555,10 +498,12 @@ mod tests {
 
     #[test]
     fn parses_voters() {
-        let v = parse_voters("0@a:9093, 1@b:9093,2@c:9093").unwrap();
-        assert_eq!(v.len(), 3);
-        assert_eq!(v[&1], "b:9093");
-        assert!(parse_voters("0@a:9093,0@b:9093").is_err());
-        assert!(parse_voters("").is_err());
+        let c = config(&[("controller.quorum.voters", "0@a:9093, 1@b:9093,2@c:9093")]).unwrap();
+        assert_eq!(c.voters.len(), 3);
+        assert_eq!(c.voters[&1], "b:9093");
+        assert!(config(&[("controller.quorum.voters", "0@a:9093,0@b:9093")]).is_err());
+        assert!(config(&[("controller.quorum.voters", "")]).is_err());
+        assert!(config(&[("controller.quorum.voters", "-1@a:9093")]).is_err());
+        assert!(config(&[("controller.quorum.voters", "0@:9093")]).is_err());
     }
 }

@@ -14,8 +14,6 @@ use uuid::Uuid;
 use super::condition::{reason, Verdict};
 use super::kafka_topic::KafkaTopicSpec;
 use super::topic_id;
-use crate::api::valid_topic_name;
-use crate::config::BrokerConfig;
 use crate::coordinator::OFFSETS_TOPIC;
 use crate::topic_config;
 
@@ -52,8 +50,9 @@ impl Change {
 
 /// Checks that do not depend on the topic: a legal, non-internal name, a replication factor
 /// Kafka can represent, and configs the broker accepts.
-pub fn check_spec(broker: &BrokerConfig, name: &str, spec: &KafkaTopicSpec) -> Result<(), Verdict> {
-    valid_topic_name(name).map_err(|e| Verdict::not_ready(reason::INVALID_TOPIC_NAME, e))?;
+pub fn check_spec(name: &str, spec: &KafkaTopicSpec) -> Result<(), Verdict> {
+    kafka_core::validate_topic_name(name)
+        .map_err(|e| Verdict::not_ready(reason::INVALID_TOPIC_NAME, e.to_string()))?;
     if name == OFFSETS_TOPIC {
         return Err(Verdict::not_ready(
             reason::INVALID_TOPIC_NAME,
@@ -69,7 +68,7 @@ pub fn check_spec(broker: &BrokerConfig, name: &str, spec: &KafkaTopicSpec) -> R
             ),
         ));
     }
-    topic_config::validate(broker, &spec.config)
+    topic_config::validate(&spec.config)
         .map_err(|e| Verdict::not_ready(reason::INVALID_CONFIG, e.0))
 }
 
@@ -141,13 +140,8 @@ pub fn config_ops(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Properties;
     use raft_controller::{PartitionState, TopicImage};
     use std::sync::Arc;
-
-    fn broker() -> BrokerConfig {
-        BrokerConfig::from_properties(Properties::default()).unwrap()
-    }
 
     fn spec(partitions: i32, replicas: i32, config: &[(&str, &str)]) -> KafkaTopicSpec {
         KafkaTopicSpec {
@@ -328,10 +322,8 @@ mod tests {
 
     #[test]
     fn spec_checks() {
-        let b = broker();
-        assert!(check_spec(&b, "orders", &spec(1, 1, &[("retention.ms", "1000")])).is_ok());
-        let reason_of =
-            |name: &str, s: KafkaTopicSpec| check_spec(&b, name, &s).unwrap_err().reason;
+        assert!(check_spec("orders", &spec(1, 1, &[("retention.ms", "1000")])).is_ok());
+        let reason_of = |name: &str, s: KafkaTopicSpec| check_spec(name, &s).unwrap_err().reason;
         assert_eq!(reason_of("a/b", spec(1, 1, &[])), "InvalidTopicName");
         assert_eq!(reason_of("..", spec(1, 1, &[])), "InvalidTopicName");
         assert_eq!(
@@ -352,7 +344,7 @@ mod tests {
         );
         assert_eq!(reason_of("orders", spec(1, 40000, &[])), "InvalidSpec");
         assert_eq!(reason_of("orders", spec(0, 1, &[])), "InvalidSpec");
-        let message = check_spec(&b, "orders", &spec(1, 1, &[("no.such.config", "1")]))
+        let message = check_spec("orders", &spec(1, 1, &[("no.such.config", "1")]))
             .unwrap_err()
             .message;
         assert!(message.contains("no.such.config"), "{message}");

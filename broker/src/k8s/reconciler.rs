@@ -156,7 +156,7 @@ async fn apply(
     cx: &Reconciler,
 ) -> Result<(Verdict, Option<String>), ReconcileError> {
     let name = topic.topic_name();
-    if let Err(verdict) = plan::check_spec(&cx.broker.config, &name, &topic.spec) {
+    if let Err(verdict) = plan::check_spec(&name, &topic.spec) {
         return Ok((verdict, managed));
     }
     if let Some(owner) = claimant(topic, &name, &cx.store, true) {

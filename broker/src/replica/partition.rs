@@ -93,7 +93,7 @@ impl PartitionError {
 
 impl From<StorageError> for PartitionError {
     fn from(e: StorageError) -> Self {
-        PartitionError::new(e.kafka_error_code(), e.to_string())
+        PartitionError::new(e.kafka_error_code().code(), e.to_string())
     }
 }
 

@@ -1,4 +1,4 @@
-//! Topics: name rules, planning a creation / partition increase / config change from a request
+//! Topics: planning a creation / partition increase / config change from a request
 //! (validation and replica placement, done by the controller before proposing), and applying
 //! the resulting commands to the image.
 
@@ -18,35 +18,12 @@ use crate::image::{
 };
 use crate::requests::{ConfigOp, CreateTopicSpec, CreatedTopic};
 
-/// Longest legal topic name (Kafka's limit).
-pub const MAX_TOPIC_NAME_LENGTH: usize = 249;
-
 /// Most partitions one request may create; guards the image against absurd requests.
 pub const MAX_PARTITIONS_PER_REQUEST: usize = 100_000;
 
-/// Checks a topic name the way Kafka does: 1..=249 chars of `[a-zA-Z0-9._-]`, not `.` or `..`.
-pub fn validate_topic_name(name: &str) -> Result<(), ControllerError> {
-    let invalid = |why: String| Err(ControllerError::InvalidTopic(why));
-    if name.is_empty() {
-        return invalid("Topic name is illegal, it can't be empty".into());
-    }
-    if name == "." || name == ".." {
-        return invalid("Topic name cannot be \".\" or \"..\"".into());
-    }
-    if name.len() > MAX_TOPIC_NAME_LENGTH {
-        return invalid(format!(
-            "Topic name is illegal, it can't be longer than {MAX_TOPIC_NAME_LENGTH} characters, topic name: {name}"
-        ));
-    }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
-    {
-        return invalid(format!(
-            "Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
-        ));
-    }
-    Ok(())
+/// Checks a topic name the way Kafka does (INVALID_TOPIC_EXCEPTION).
+fn validate_topic_name(name: &str) -> Result<(), ControllerError> {
+    kafka_core::validate_topic_name(name).map_err(|e| ControllerError::InvalidTopic(e.to_string()))
 }
 
 /// '.' and '_' map to the same metric name, so Kafka refuses names differing only there.
@@ -208,14 +185,8 @@ fn check_config_ops(ops: &[ConfigOp]) -> Result<(), ControllerError> {
     for op in ops {
         match op {
             ConfigOp::Set(k, v) => topic_config::validate(k, v)?,
-            ConfigOp::Delete(k) => {
-                // Deleting an unset config is fine; the name must still be a topic config.
-                if !topic_config::is_known(k) {
-                    return Err(ControllerError::InvalidConfig(format!(
-                        "Unknown topic config name: {k}"
-                    )));
-                }
-            }
+            // Deleting an unset config is fine; the name must still be a topic config.
+            ConfigOp::Delete(k) => topic_config::validate_name(k)?,
         }
     }
     Ok(())

@@ -1,4 +1,5 @@
-//! Topic-partition identity and its on-disk directory name (`<topic>-<partition>`).
+//! Topic-partition identity, printed and parsed as Kafka names it (`<topic>-<partition>`, also
+//! the name of the partition's log directory).
 
 use std::fmt;
 

@@ -1,0 +1,20 @@
+//! The Kafka knowledge every Rivulet crate needs, with no Rivulet machinery: protocol error
+//! codes, topic-partition identity, topic name rules, the topic config table and the
+//! `controller.quorum.voters` syntax.
+
+mod config_type;
+mod error_code;
+mod topic_config;
+mod topic_name;
+mod topic_partition;
+mod voters;
+
+pub use config_type::ConfigType;
+pub use error_code::ErrorCode;
+pub use topic_config::{
+    parse_topic_config, topic_config, ConfigValue, Rule, TopicConfig, TopicConfigError,
+    TOPIC_CONFIGS,
+};
+pub use topic_name::{validate_topic_name, InvalidTopicName, MAX_TOPIC_NAME_LENGTH};
+pub use topic_partition::TopicPartition;
+pub use voters::{parse_voters, InvalidVoters};
