@@ -205,7 +205,10 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(config: BrokerConfig) -> anyhow::Result<()> {
+    #[cfg(feature = "kubernetes")]
     let config = broker::k8s::resolve_pod_identity(config).await?;
+    #[cfg(not(feature = "kubernetes"))]
+    refuse_kubernetes_switches(&config)?;
     let controlled = config.controlled_shutdown;
     let broker = Broker::start(config).await.context("starting the broker")?;
     info!(addresses = ?broker.client_addresses(), "ready for clients");
@@ -226,5 +229,25 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     tokio::time::timeout(Duration::from_secs(120), broker.shutdown(controlled))
         .await
         .context("shutdown took longer than 120 s")??;
+    Ok(())
+}
+
+/// A build without the `kubernetes` feature has no pod identity and no KafkaTopic reconciler: it
+/// runs with the configuration it was given, `auto` meaning off as it does outside a pod. A switch
+/// explicitly set to true cannot be honoured, so it fails the start rather than being ignored.
+#[cfg(not(feature = "kubernetes"))]
+fn refuse_kubernetes_switches(config: &BrokerConfig) -> anyhow::Result<()> {
+    use broker::config::Toggle;
+    for (key, toggle) in [
+        ("kubernetes.enabled", config.kubernetes),
+        (
+            "kubernetes.topic.reconciler.enable",
+            config.topic_reconciler,
+        ),
+    ] {
+        if toggle == Toggle::On {
+            anyhow::bail!("{key}=true, but rivulet was built without the kubernetes feature");
+        }
+    }
     Ok(())
 }

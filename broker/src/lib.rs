@@ -11,6 +11,7 @@ pub mod coordinator;
 pub mod error_codes;
 pub mod health;
 pub mod http;
+#[cfg(feature = "kubernetes")]
 pub mod k8s;
 pub mod log_dirs;
 pub mod metrics;
@@ -182,6 +183,7 @@ impl Broker {
             log_dirs_stamper(&config),
             shutdown.clone(),
         )));
+        #[cfg(feature = "kubernetes")]
         if k8s::runner::enabled(&config) {
             tasks.push(tokio::spawn(k8s::runner::run(
                 ctx.clone(),
