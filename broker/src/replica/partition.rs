@@ -644,3 +644,7 @@ fn empty_read(log: &Log) -> ReadInfo {
         high_watermark: log.high_watermark(),
     }
 }
+
+#[cfg(test)]
+#[path = "partition_tests.rs"]
+mod tests;
