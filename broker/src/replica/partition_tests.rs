@@ -882,3 +882,50 @@ fn divergent_follower_truncates_to_the_new_leaders_epoch_end_and_converges() {
         "both logs hold the same batches"
     );
 }
+
+#[test]
+fn append_racing_a_caught_up_fetch_does_not_deny_it_caught_up_credit() {
+    // Kafka judges a follower fetch against the leader's LEO from *before* the read, so that
+    // appends landing while the fetch is served do not keep a follower out of sync. Here a
+    // produce lands between the fetch's log read and the recording of the follower's
+    // progress: follower 3, outside the ISR, fetched from the LEO and must count as caught up.
+    let (_dir, p) = leader(&[1, 2], 1);
+    let p = Arc::new(p);
+    produce(&p, 3, T0);
+    fetch(&p, 2, 3, T0 + 1);
+    assert_eq!(p.high_watermark(), 3);
+
+    // Holding the state lock (shared) parks the fetch once it has read the log and wants to
+    // record progress (exclusively); the produce below then lands inside that window. It goes
+    // to the log directly: the leader's own append path would queue behind the waiting fetch.
+    let guard = p.state.read();
+    let fetcher = {
+        let p = p.clone();
+        std::thread::spawn(move || fetch(&p, 3, 3, T0 + 2))
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !p.state.is_locked_exclusive() {
+        assert!(
+            !fetcher.is_finished(),
+            "the fetch did not wait for the state lock"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fetch never got to recording"
+        );
+        std::thread::yield_now();
+    }
+    p.log().append_as_leader(batch(1, T0), 1, T0 + 2).unwrap();
+    drop(guard);
+    let read = fetcher.join().unwrap();
+    assert_eq!(
+        read.records.size_bytes, 0,
+        "the fetch was at the log end when it read"
+    );
+
+    assert_eq!(p.followers()[&3].last_caught_up_ms, T0 + 2);
+    let proposal = p
+        .isr_change_due(T0 + 2, LAG_MAX_MS, &always_live)
+        .expect("3 caught up to the HW and the LEO of its fetch");
+    assert_eq!(proposal.new_isr, vec![1, 2, 3]);
+}
