@@ -371,8 +371,9 @@ fn follower_reaching_the_previous_fetch_log_end_stays_in_sync_under_steady_load(
 
 #[test]
 fn follower_falling_behind_is_dropped_once_lag_time_passes() {
-    // Follower 2 fetches regularly but each fetch is behind the leader's LEO at the previous
-    // one: its last caught-up time stays put and it leaves the ISR after the lag time.
+    // Follower 2 fetches regularly but, after a burst of 100 records, each fetch is behind the
+    // leader's LEO at the previous one: its last caught-up time stays at its last fetch before
+    // the burst and it leaves the ISR once the lag time has passed since then.
     let (_dir, p) = leader(&[1, 2], 1);
     produce(&p, 10, T0);
     fetch(&p, 2, 10, T0 + 1_000);
