@@ -463,13 +463,16 @@ impl Partition {
             Some(_) => i64::MAX,
             None => self.log.high_watermark(),
         };
+        // The LEO from before the read, as Kafka does: appends landing while the fetch is
+        // served must not keep a follower that fetched from the log end out of sync.
+        let leader_leo = self.log.log_end_offset();
         let records = self
             .log
             .read(params.fetch_offset, params.max_bytes, max_offset)?;
         drop(state);
 
         if let Some(follower) = params.replica_id {
-            self.record_follower_fetch(follower, params.fetch_offset, params.now_ms);
+            self.record_follower_fetch(follower, params.fetch_offset, leader_leo, params.now_ms);
         }
         let hw = self.log.high_watermark();
         Ok(PartitionRead {
@@ -481,13 +484,19 @@ impl Partition {
         })
     }
 
-    /// Leader: a follower fetched from `fetch_offset`, so its LEO is that.
-    fn record_follower_fetch(&self, follower: i32, fetch_offset: i64, now_ms: i64) {
+    /// Leader: a follower fetched from `fetch_offset`, so its LEO is that; `leader_leo` is the
+    /// leader's LEO when the fetch read the log.
+    fn record_follower_fetch(
+        &self,
+        follower: i32,
+        fetch_offset: i64,
+        leader_leo: i64,
+        now_ms: i64,
+    ) {
         let mut state = self.state.write();
         if !state.is_leader(self.node_id) {
             return;
         }
-        let leader_leo = self.log.log_end_offset();
         let Some(progress) = state.followers.get_mut(&follower) else {
             debug!(partition = %self.tp, follower, "fetch from a broker that is not a replica");
             return;
@@ -644,3 +653,7 @@ fn empty_read(log: &Log) -> ReadInfo {
         high_watermark: log.high_watermark(),
     }
 }
+
+#[cfg(test)]
+#[path = "partition_tests.rs"]
+mod tests;
