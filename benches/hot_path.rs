@@ -18,9 +18,8 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use broker::api::{encode_fetch_response, FetchPartitionRecords};
 use broker::config::{BrokerConfig, Origin, Properties};
-use broker::server::response::encode;
+use broker::wire::{encode, encode_fetch_response, FetchPartitionRecords};
 use broker::Broker;
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
@@ -242,7 +241,7 @@ fn produce(c: &mut Criterion) {
     let topic = "bench-produce";
     // Create the topic through a produce on an auto-created topic's metadata: use the admin path.
     cluster.runtime.block_on(async {
-        let ctx = cluster.brokers[0].context();
+        let broker = &cluster.brokers[0];
         let spec = raft_controller::CreateTopicSpec {
             name: topic.to_string(),
             // Kafka's rule: explicit assignments come without a count or replication factor.
@@ -253,7 +252,11 @@ fn produce(c: &mut Criterion) {
         };
         let mut outcome = String::from("not tried");
         for _ in 0..100 {
-            match ctx.quorum.create_topics(vec![spec.clone()], false).await {
+            match broker
+                .quorum()
+                .create_topics(vec![spec.clone()], false)
+                .await
+            {
                 Ok(results) if results.iter().all(|r| r.is_ok()) => {
                     outcome.clear();
                     break;
@@ -266,13 +269,9 @@ fn produce(c: &mut Criterion) {
         assert!(outcome.is_empty(), "topic not created: {outcome}");
         // Wait until broker 0 leads it with both replicas in the ISR.
         for _ in 0..200 {
-            let ready = ctx
-                .replicas
-                .partition(&storage::TopicPartition {
-                    topic: topic.to_string(),
-                    partition: 0,
-                })
-                .is_some_and(|p| p.is_leader() && p.assignment().isr.len() == 2);
+            let ready = broker
+                .replica_status(topic, 0)
+                .is_some_and(|r| r.is_leader && r.isr.len() == 2);
             if ready {
                 return;
             }
@@ -342,7 +341,7 @@ fn fetch_transfer(c: &mut Criterion) {
     group.bench_function("1 MiB region, sendfile", |b| {
         b.iter(|| {
             runtime
-                .block_on(broker::zerocopy::send_region(&socket, &region))
+                .block_on(broker::wire::send_region(&socket, &region))
                 .expect("sendfile")
         })
     });

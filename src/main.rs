@@ -142,9 +142,7 @@ fn load_config(cli: &Cli) -> anyhow::Result<BrokerConfig> {
     }
     props.load_overrides(&cli.overrides)?;
     for (key, _) in props.iter() {
-        if broker::config::definition(key).is_none()
-            && broker::topic_config::topic_config_def(key).is_none()
-        {
+        if !broker::config::is_known_property(key) {
             warn!(property = key, "unknown property ignored");
         }
     }

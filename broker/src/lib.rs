@@ -3,30 +3,42 @@
 //!
 //! A produce request flows listener -> connection -> api/produce -> replica/partition ->
 //! storage; the metadata quorum (raft-controller) drives which partitions this broker leads.
+//!
+//! The public surface is small: [`Broker`] (start, observe, shut down), [`BrokerError`],
+//! [`ReplicaStatus`], [`config`] (Kafka's property names, read from files, environment and
+//! flags), [`k8s`] (with the `kubernetes` feature: pod identity and the KafkaTopic operator)
+//! and [`wire`] (the encoders the hot-path benchmarks measure). Everything else is internal.
+//!
+//! Inside, the modules layer downwards: `server` (network) serves a `server::Service` that
+//! `api` (handlers, one table of APIs) implements; handlers reach the broker through
+//! `context`; `replica` and `coordinator` sit below them, `storage` and `raft_controller`
+//! below that.
 
-pub mod api;
+mod api;
 pub mod config;
-pub mod context;
-pub mod coordinator;
+mod context;
+mod coordinator;
 pub mod error_codes;
-pub mod health;
-pub mod http;
+mod health;
+mod http;
 #[cfg(feature = "kubernetes")]
 pub mod k8s;
-pub mod log_dirs;
-pub mod metrics;
-pub mod producer_id_manager;
-pub mod replica;
-pub mod replica_selector;
-pub mod server;
-pub mod shutdown;
-pub mod topic_config;
-pub mod zerocopy;
+mod log_dirs;
+mod metrics;
+mod producer_id_manager;
+mod replica;
+mod replica_selector;
+mod server;
+mod shutdown;
+mod topic_config;
+pub mod wire;
+mod zerocopy;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use kafka_core::TopicPartition;
 use raft_controller::{
     BrokerLifecycle, BrokerRegistrationRequest, BrokerState, Endpoint, Quorum, QuorumConfig,
 };
@@ -66,6 +78,15 @@ pub enum BrokerError {
     Config(String),
     #[error("background task failed: {0}")]
     Task(String),
+}
+
+/// What a broker knows of one partition replica it hosts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaStatus {
+    pub is_leader: bool,
+    pub leader_epoch: i32,
+    pub isr: Vec<i32>,
+    pub high_watermark: i64,
 }
 
 /// A running broker.
@@ -236,14 +257,33 @@ impl Broker {
         &self.client_addresses
     }
 
+    /// Where `/metrics`, `/livez` and `/readyz` are served, if anywhere.
     pub fn metrics_address(&self) -> Option<SocketAddr> {
         self.metrics_address
     }
 
-    pub fn context(&self) -> &Arc<Context> {
-        &self.ctx
+    /// The metadata quorum this broker belongs to (admin operations through the controller).
+    pub fn quorum(&self) -> &Quorum {
+        &self.ctx.quorum
     }
 
+    /// This broker's replica of `topic`-`partition`, if it hosts one.
+    pub fn replica_status(&self, topic: &str, partition: i32) -> Option<ReplicaStatus> {
+        let tp = TopicPartition {
+            topic: topic.to_string(),
+            partition,
+        };
+        let p = self.ctx.replicas.partition(&tp)?;
+        let assignment = p.assignment();
+        Some(ReplicaStatus {
+            is_leader: p.is_leader(),
+            leader_epoch: assignment.leader_epoch,
+            isr: assignment.isr,
+            high_watermark: p.high_watermark(),
+        })
+    }
+
+    /// The broker's registration state in the quorum (registered, fenced), as it changes.
     pub fn lifecycle_state(&self) -> watch::Receiver<BrokerState> {
         self.lifecycle.state()
     }

@@ -24,12 +24,6 @@ impl ShutdownTrigger {
     pub fn trigger(&self) {
         self.tx.send_replace(true);
     }
-
-    pub fn subscribe(&self) -> Shutdown {
-        Shutdown {
-            rx: self.tx.subscribe(),
-        }
-    }
 }
 
 impl Shutdown {
@@ -51,7 +45,7 @@ mod tests {
     #[tokio::test]
     async fn receivers_see_the_trigger() {
         let (trigger, mut a) = channel();
-        let mut b = trigger.subscribe();
+        let mut b = a.clone();
         assert!(!a.is_triggered());
         trigger.trigger();
         a.wait().await;

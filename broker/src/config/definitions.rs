@@ -117,6 +117,12 @@ pub fn definition(name: &str) -> Option<&'static Definition> {
     BROKER_PROPERTIES.iter().find(|d| d.name == name)
 }
 
+/// Whether `name` means something to Rivulet: a broker property, or a topic config given as a
+/// broker-wide default.
+pub fn is_known_property(name: &str) -> bool {
+    definition(name).is_some() || crate::topic_config::topic_config_def(name).is_some()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

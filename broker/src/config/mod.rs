@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use storage::LogConfig;
 
-pub use definitions::{definition, ConfigType, Definition, BROKER_PROPERTIES};
+pub use definitions::{definition, is_known_property, ConfigType, Definition, BROKER_PROPERTIES};
 pub use listener::Listener;
 pub use sources::{Origin, Properties};
 

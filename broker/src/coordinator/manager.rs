@@ -145,7 +145,6 @@ impl GroupManager {
                 existing.unload();
             }
             let shard = Arc::new(Shard::new(
-                index,
                 partition,
                 self.config.clone(),
                 self.metrics.clone(),

@@ -14,7 +14,7 @@ use super::*;
 use crate::coordinator::group::GroupSettings;
 use crate::coordinator::replies::Reply;
 use crate::coordinator::OFFSETS_TOPIC;
-use crate::replica::Assignment;
+use crate::replica::partition::Assignment;
 
 fn config(initial_delay_ms: u64, retention_ms: i64) -> Arc<CoordinatorConfig> {
     Arc::new(CoordinatorConfig {

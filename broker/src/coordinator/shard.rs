@@ -57,7 +57,6 @@ impl GroupHandle {
 
 #[derive(Debug)]
 pub struct Shard {
-    pub index: i32,
     pub partition: Arc<Partition>,
     config: Arc<CoordinatorConfig>,
     metrics: Arc<Metrics>,
@@ -67,13 +66,11 @@ pub struct Shard {
 
 impl Shard {
     pub fn new(
-        index: i32,
         partition: Arc<Partition>,
         config: Arc<CoordinatorConfig>,
         metrics: Arc<Metrics>,
     ) -> Shard {
         Shard {
-            index,
             partition,
             config,
             metrics,

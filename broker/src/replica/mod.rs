@@ -6,5 +6,5 @@ pub mod manager;
 pub mod partition;
 pub mod peer_client;
 
-pub use manager::{assignment_of, now_ms, ReplicaManager, RoleListener};
-pub use partition::{Assignment, Partition, PartitionError, PartitionRead, Progress, ReadParams};
+pub use manager::{now_ms, ReplicaManager, RoleListener};
+pub use partition::{Partition, ReadParams};

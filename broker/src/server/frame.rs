@@ -38,7 +38,6 @@ pub struct RequestFrame {
     pub api_key: ApiKey,
     pub header: RequestHeader,
     pub body: Bytes,
-    pub size: usize,
     pub received_at: Instant,
 }
 
@@ -76,7 +75,6 @@ impl RequestFrame {
             api_key,
             header,
             body: frame,
-            size,
             received_at,
         })
     }

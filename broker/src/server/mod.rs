@@ -9,5 +9,4 @@ pub mod service;
 
 pub use connection::{ConnectionInfo, ConnectionLimits};
 pub use frame::RequestFrame;
-pub use response::{Chunk, Response};
 pub use service::{Outcome, Pending, Service};
