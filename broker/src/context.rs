@@ -1,57 +1,154 @@
-//! Everything a request handler may use, shared by all connections of a broker.
+//! What a request handler may use, shared by all connections of a broker: the metadata it may
+//! read and the controller operations it may ask for ([`MetadataView`]), the partition replicas
+//! it may read and append to ([`PartitionLookup`]), and a few named services (groups, producer
+//! ids, log dir usage). Handlers never hold the broker's components themselves.
 
 use std::sync::Arc;
 
 use raft_controller::{MetadataImage, Quorum};
-use storage::{LogManager, TopicPartition};
+use storage::{LogDirUsage, TopicPartition};
 use tokio::sync::watch;
 
 use crate::config::BrokerConfig;
-use crate::coordinator::GroupCoordinator;
+use crate::coordinator::discovery::Located;
+use crate::coordinator::manager::GroupManager;
 use crate::error_codes::{NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION};
 use crate::metrics::Metrics;
+use crate::parts::Parts;
 use crate::producer_id_manager::ProducerIdManager;
-use crate::replica::{Partition, ReplicaManager};
+use crate::replica::Partition;
 
-#[derive(Debug)]
-pub struct Context {
-    pub config: Arc<BrokerConfig>,
-    pub quorum: Quorum,
-    pub logs: Arc<LogManager>,
-    pub replicas: Arc<ReplicaManager>,
-    pub groups: Arc<GroupCoordinator>,
-    pub producer_ids: ProducerIdManager,
-    pub metrics: Arc<Metrics>,
-}
-
-impl Context {
+/// The cluster metadata as handlers see it, and the controller they send admin writes to.
+pub(crate) trait MetadataView {
     /// The metadata clients are shown: once partition roles follow the image, the image this
     /// broker has applied, so a client never learns of a leadership before this broker acts on
     /// it; before that (start-up), the quorum's image.
-    pub fn image(&self) -> Arc<MetadataImage> {
-        if self.replicas.is_ready() {
-            self.replicas.applied_image()
-        } else {
-            self.quorum.image()
-        }
-    }
+    fn image(&self) -> Arc<MetadataImage>;
 
-    /// Changes to [`Context::image`].
-    pub fn subscribe_image(&self) -> watch::Receiver<Arc<MetadataImage>> {
-        if self.replicas.is_ready() {
-            self.replicas.subscribe_applied()
-        } else {
-            self.quorum.subscribe()
-        }
-    }
+    /// Changes to [`MetadataView::image`].
+    fn subscribe_image(&self) -> watch::Receiver<Arc<MetadataImage>>;
+
+    /// The newest image this broker's quorum member has (admin APIs read and wait on it).
+    fn latest_image(&self) -> Arc<MetadataImage>;
+
+    /// Changes to [`MetadataView::latest_image`].
+    fn subscribe_latest_image(&self) -> watch::Receiver<Arc<MetadataImage>>;
+
+    /// The controller: topic creation and deletion, leader elections, config changes.
+    fn controller(&self) -> &Quorum;
+}
+
+/// The partition replicas this broker hosts, with the codes a client sees where it hosts none.
+pub(crate) trait PartitionLookup {
+    /// The replica of `tp` hosted here, if any.
+    fn partition(&self, tp: &TopicPartition) -> Option<Arc<Partition>>;
+
+    /// Every replica hosted here.
+    fn partitions(&self) -> Vec<Arc<Partition>>;
 
     /// The replica of `tp` this broker hosts, or the code Kafka answers when it hosts none:
     /// NOT_LEADER_OR_FOLLOWER for a partition that exists elsewhere, else
     /// UNKNOWN_TOPIC_OR_PARTITION.
-    pub fn hosted_partition(&self, tp: &TopicPartition) -> Result<Arc<Partition>, i16> {
-        match self.replicas.partition(tp) {
+    fn hosted_partition(&self, tp: &TopicPartition) -> Result<Arc<Partition>, i16>;
+
+    /// The replica of `tp` if this broker leads it; else the code a client must see.
+    fn led_partition(&self, tp: &TopicPartition) -> Result<Arc<Partition>, i16> {
+        let p = self.hosted_partition(tp)?;
+        if p.is_leader() {
+            Ok(p)
+        } else {
+            Err(NOT_LEADER_OR_FOLLOWER)
+        }
+    }
+}
+
+/// The handlers' view of the broker.
+#[derive(Debug)]
+pub(crate) struct Context {
+    parts: Arc<Parts>,
+    producer_ids: ProducerIdManager,
+}
+
+impl Context {
+    pub(crate) fn new(parts: Arc<Parts>) -> Context {
+        let producer_ids = ProducerIdManager::new(parts.quorum.clone(), parts.config.node_id);
+        Context {
+            parts,
+            producer_ids,
+        }
+    }
+
+    pub(crate) fn config(&self) -> &BrokerConfig {
+        &self.parts.config
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.parts.metrics
+    }
+
+    /// The groups and offsets coordinated here.
+    pub(crate) fn groups(&self) -> &Arc<GroupManager> {
+        self.parts.groups.groups()
+    }
+
+    /// Where the coordinator of `group_id` is for a client on `listener`.
+    pub(crate) fn locate_coordinator(&self, group_id: &str, listener: &str) -> Located {
+        self.parts.groups.locate(group_id, listener)
+    }
+
+    pub(crate) fn producer_ids(&self) -> &ProducerIdManager {
+        &self.producer_ids
+    }
+
+    pub(crate) fn log_dir_usage(&self) -> Vec<LogDirUsage> {
+        self.parts.logs.dir_usage()
+    }
+}
+
+impl MetadataView for Context {
+    fn image(&self) -> Arc<MetadataImage> {
+        if self.parts.replicas.is_ready() {
+            self.parts.replicas.applied_image()
+        } else {
+            self.parts.quorum.image()
+        }
+    }
+
+    fn subscribe_image(&self) -> watch::Receiver<Arc<MetadataImage>> {
+        if self.parts.replicas.is_ready() {
+            self.parts.replicas.subscribe_applied()
+        } else {
+            self.parts.quorum.subscribe()
+        }
+    }
+
+    fn latest_image(&self) -> Arc<MetadataImage> {
+        self.parts.quorum.image()
+    }
+
+    fn subscribe_latest_image(&self) -> watch::Receiver<Arc<MetadataImage>> {
+        self.parts.quorum.subscribe()
+    }
+
+    fn controller(&self) -> &Quorum {
+        &self.parts.quorum
+    }
+}
+
+impl PartitionLookup for Context {
+    fn partition(&self, tp: &TopicPartition) -> Option<Arc<Partition>> {
+        self.parts.replicas.partition(tp)
+    }
+
+    fn partitions(&self) -> Vec<Arc<Partition>> {
+        self.parts.replicas.partitions()
+    }
+
+    fn hosted_partition(&self, tp: &TopicPartition) -> Result<Arc<Partition>, i16> {
+        match self.parts.replicas.partition(tp) {
             Some(p) => Ok(p),
             None if self
+                .parts
                 .quorum
                 .image()
                 .partition(&tp.topic, tp.partition)
@@ -60,16 +157,6 @@ impl Context {
                 Err(NOT_LEADER_OR_FOLLOWER)
             }
             None => Err(UNKNOWN_TOPIC_OR_PARTITION),
-        }
-    }
-
-    /// The replica of `tp` if this broker leads it; else the code a client must see.
-    pub fn led_partition(&self, tp: &TopicPartition) -> Result<Arc<Partition>, i16> {
-        let p = self.hosted_partition(tp)?;
-        if p.is_leader() {
-            Ok(p)
-        } else {
-            Err(NOT_LEADER_OR_FOLLOWER)
         }
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use raft_controller::{BrokerState, NO_LEADER};
 use tokio::sync::watch;
 
-use crate::context::Context;
+use crate::parts::Parts;
 
 /// Why the broker is or is not ready to take traffic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,7 +17,7 @@ pub struct Readiness {
 /// Ready = registered with the quorum, not fenced, partition roles applied, and every
 /// followed partition caught up with its leader.
 pub fn readiness(
-    ctx: &Context,
+    parts: &Parts,
     lifecycle: &watch::Receiver<BrokerState>,
     roles_applied: &watch::Receiver<bool>,
 ) -> Readiness {
@@ -30,12 +30,12 @@ pub fn readiness(
         (false, "shutting down".to_string())
     } else if !*roles_applied.borrow() {
         (false, "partition roles not applied yet".to_string())
-    } else if !ctx.replicas.followers_caught_up() {
+    } else if !parts.replicas.followers_caught_up() {
         (
             false,
             format!(
                 "followed partitions lag by up to {} records",
-                ctx.replicas.max_follower_lag()
+                parts.replicas.max_follower_lag()
             ),
         )
     } else {
@@ -46,22 +46,22 @@ pub fn readiness(
 
 /// Refreshes the gauges that describe state rather than count events. Scrapes must not run
 /// this concurrently (labelled families are reset and refilled); [`crate::http`] serialises them.
-pub fn refresh_gauges(ctx: &Context) {
-    let m = &ctx.metrics;
-    for listener in &ctx.config.listeners {
+pub fn refresh_gauges(parts: &Parts) {
+    let m = &parts.metrics;
+    for listener in &parts.config.listeners {
         m.declare_listener(&listener.name);
     }
-    let status = ctx.quorum.status();
+    let status = parts.quorum.status();
     m.raft_term.set(saturating_i64(status.term));
     m.raft_commit_index.set(saturating_i64(status.commit_index));
     m.raft_applied_index
         .set(saturating_i64(status.applied_index));
     m.raft_leader
         .set(status.leader.map(i64::from).unwrap_or(-1));
-    refresh_controller_gauges(ctx);
-    refresh_partition_gauges(ctx);
-    m.replica_fetch_lag.set(ctx.replicas.max_follower_lag());
-    for usage in ctx.logs.dir_usage() {
+    refresh_controller_gauges(parts);
+    refresh_partition_gauges(parts);
+    m.replica_fetch_lag.set(parts.replicas.max_follower_lag());
+    for usage in parts.logs.dir_usage() {
         let dir = usage.path.display().to_string();
         m.log_dir_free
             .with_label_values(&[&dir])
@@ -70,14 +70,14 @@ pub fn refresh_gauges(ctx: &Context) {
             .with_label_values(&[&dir])
             .set(saturating_i64(usage.total_bytes));
     }
-    ctx.groups.refresh_metrics();
+    parts.groups.refresh_metrics();
 }
 
 /// Cluster-wide gauges, reported by the active controller only (0 on every other broker), so a
 /// sum over the cluster counts each thing once and `activecontrollercount` sums to exactly 1.
-fn refresh_controller_gauges(ctx: &Context) {
-    let m = &ctx.metrics;
-    let is_controller = ctx.quorum.is_controller();
+fn refresh_controller_gauges(parts: &Parts) {
+    let m = &parts.metrics;
+    let is_controller = parts.quorum.is_controller();
     m.active_controller.set(i64::from(is_controller));
     if !is_controller {
         for gauge in [
@@ -91,7 +91,7 @@ fn refresh_controller_gauges(ctx: &Context) {
         }
         return;
     }
-    let image = ctx.quorum.image();
+    let image = parts.quorum.image();
     let partitions = || image.topics.values().flat_map(|t| t.partitions.iter());
     let leader_alive = |leader: i32| image.brokers.get(&leader).is_some_and(|b| !b.fenced);
     let offline = partitions()
@@ -108,8 +108,8 @@ fn refresh_controller_gauges(ctx: &Context) {
 }
 
 /// Per-broker replica gauges: what this broker hosts and leads, and how replicated it is.
-fn refresh_partition_gauges(ctx: &Context) {
-    let m = &ctx.metrics;
+fn refresh_partition_gauges(parts: &Parts) {
+    let m = &parts.metrics;
     let mut leaders = 0;
     let mut under_replicated = 0;
     let mut under_min_isr = 0;
@@ -117,7 +117,7 @@ fn refresh_partition_gauges(ctx: &Context) {
     m.log_size.reset();
     m.log_end_offset.reset();
     m.partition_under_replicated.reset();
-    let partitions = ctx.replicas.partitions();
+    let partitions = parts.replicas.partitions();
     for p in &partitions {
         let log = p.log();
         let partition = p.tp.partition.to_string();
@@ -154,6 +154,6 @@ fn saturating_i64<N: TryInto<i64>>(n: N) -> i64 {
 }
 
 /// Leaders per topic, for logs at shutdown.
-pub fn leadership_summary(ctx: &Context) -> BTreeMap<String, usize> {
-    ctx.replicas.leader_counts()
+pub fn leadership_summary(parts: &Parts) -> BTreeMap<String, usize> {
+    parts.replicas.leader_counts()
 }

@@ -15,14 +15,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::context::Context;
 use crate::health::{readiness, refresh_gauges};
+use crate::parts::Parts;
 use crate::shutdown::Shutdown;
 
 /// What the endpoint needs to answer.
 #[derive(Debug, Clone)]
 pub struct HealthSources {
-    pub ctx: Arc<Context>,
+    pub parts: Arc<Parts>,
     pub lifecycle: watch::Receiver<BrokerState>,
     pub roles_applied: watch::Receiver<bool>,
 }
@@ -99,11 +99,11 @@ async fn handle(mut stream: TcpStream, sources: HealthSources, scrape: Arc<Mutex
     };
     let (status, content_type, body) = match path {
         "/metrics" => {
-            let ctx = sources.ctx.clone();
+            let parts = sources.parts.clone();
             let rendered = tokio::task::spawn_blocking(move || {
                 let _serial = scrape.lock();
-                refresh_gauges(&ctx);
-                ctx.metrics.render()
+                refresh_gauges(&parts);
+                parts.metrics.render()
             })
             .await;
             match rendered {
@@ -116,7 +116,7 @@ async fn handle(mut stream: TcpStream, sources: HealthSources, scrape: Arc<Mutex
         }
         "/livez" => (200, "text/plain", "ok\n".to_string()),
         "/readyz" => {
-            let r = readiness(&sources.ctx, &sources.lifecycle, &sources.roles_applied);
+            let r = readiness(&sources.parts, &sources.lifecycle, &sources.roles_applied);
             (
                 if r.ready { 200 } else { 503 },
                 "text/plain",

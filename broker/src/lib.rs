@@ -25,6 +25,7 @@ mod http;
 pub mod k8s;
 mod log_dirs;
 mod metrics;
+mod parts;
 mod producer_id_manager;
 mod replica;
 mod replica_selector;
@@ -52,10 +53,11 @@ use uuid::Uuid;
 use crate::api::Dispatcher;
 use crate::config::BrokerConfig;
 use crate::context::Context;
+use crate::coordinator::cluster::BrokerCluster;
 use crate::coordinator::GroupCoordinator;
 use crate::log_dirs::LogDirs;
 use crate::metrics::Metrics;
-use crate::producer_id_manager::ProducerIdManager;
+use crate::parts::Parts;
 use crate::replica::{now_ms, ReplicaManager, RoleListener};
 use crate::server::ConnectionLimits;
 use crate::shutdown::{Shutdown, ShutdownTrigger};
@@ -92,7 +94,7 @@ pub struct ReplicaStatus {
 /// A running broker.
 #[derive(Debug)]
 pub struct Broker {
-    ctx: Arc<Context>,
+    parts: Arc<Parts>,
     lifecycle: BrokerLifecycle,
     trigger: ShutdownTrigger,
     tasks: Vec<JoinHandle<()>>,
@@ -150,21 +152,19 @@ impl Broker {
             quorum.clone(),
             metrics.clone(),
         );
-        let groups = GroupCoordinator::new(
-            config.clone(),
-            quorum.clone(),
-            replicas.clone(),
-            metrics.clone(),
-        );
+        let cluster = Arc::new(BrokerCluster {
+            quorum: quorum.clone(),
+            replicas: replicas.clone(),
+        });
+        let groups = GroupCoordinator::new(config.clone(), cluster, metrics.clone());
         let role_listener: Arc<dyn RoleListener> = groups.clone();
         replicas.set_role_listeners(vec![role_listener]);
-        let ctx = Arc::new(Context {
+        let parts = Arc::new(Parts {
             config: config.clone(),
             quorum: quorum.clone(),
             logs: logs.clone(),
             replicas: replicas.clone(),
             groups: groups.clone(),
-            producer_ids: ProducerIdManager::new(quorum.clone(), node_id),
             metrics: metrics.clone(),
         });
 
@@ -198,21 +198,24 @@ impl Broker {
             replicas.clone().run_maintenance(shutdown.clone()),
         ));
         tasks.push(tokio::spawn(groups.clone().run(shutdown.clone())));
-        tasks.push(tokio::spawn(log_maintenance(ctx.clone(), shutdown.clone())));
+        tasks.push(tokio::spawn(log_maintenance(
+            parts.clone(),
+            shutdown.clone(),
+        )));
         tasks.push(tokio::spawn(stamp_cluster_id(
-            ctx.clone(),
+            parts.clone(),
             log_dirs_stamper(&config),
             shutdown.clone(),
         )));
         #[cfg(feature = "kubernetes")]
         if k8s::runner::enabled(&config) {
             tasks.push(tokio::spawn(k8s::runner::run(
-                ctx.clone(),
+                parts.clone(),
                 shutdown.clone(),
             )));
         }
 
-        let dispatcher = Arc::new(Dispatcher::new(ctx.clone()));
+        let dispatcher = Arc::new(Dispatcher::new(Arc::new(Context::new(parts.clone()))));
         let limits = ConnectionLimits {
             max_frame_bytes: config.socket_request_max_bytes,
             idle_timeout: Duration::from_millis(config.connections_max_idle_ms.max(1000)),
@@ -230,7 +233,7 @@ impl Broker {
         }
         if let Some(listener) = metrics_listener {
             let sources = http::HealthSources {
-                ctx: ctx.clone(),
+                parts: parts.clone(),
                 lifecycle: lifecycle.state(),
                 roles_applied: replicas.subscribe_ready(),
             };
@@ -242,7 +245,7 @@ impl Broker {
         }
         info!(node = node_id, "broker started");
         Ok(Broker {
-            ctx,
+            parts,
             lifecycle,
             trigger,
             tasks,
@@ -264,7 +267,7 @@ impl Broker {
 
     /// The metadata quorum this broker belongs to (admin operations through the controller).
     pub fn quorum(&self) -> &Quorum {
-        &self.ctx.quorum
+        &self.parts.quorum
     }
 
     /// This broker's replica of `topic`-`partition`, if it hosts one.
@@ -273,7 +276,7 @@ impl Broker {
             topic: topic.to_string(),
             partition,
         };
-        let p = self.ctx.replicas.partition(&tp)?;
+        let p = self.parts.replicas.partition(&tp)?;
         let assignment = p.assignment();
         Some(ReplicaStatus {
             is_leader: p.is_leader(),
@@ -291,10 +294,10 @@ impl Broker {
     /// Stops the broker. With `controlled`, leaderships are moved to other replicas first
     /// (Kafka's controlled shutdown), so clients fail over before this broker goes away.
     pub async fn shutdown(self, controlled: bool) -> Result<(), BrokerError> {
-        let node = self.ctx.config.node_id;
+        let node = self.parts.config.node_id;
         if controlled {
-            let timeout = Duration::from_millis(self.ctx.config.controlled_shutdown_timeout_ms);
-            info!(node, leaderships = ?health::leadership_summary(&self.ctx), "controlled shutdown: moving leaderships away");
+            let timeout = Duration::from_millis(self.parts.config.controlled_shutdown_timeout_ms);
+            info!(node, leaderships = ?health::leadership_summary(&self.parts), "controlled shutdown: moving leaderships away");
             match self.lifecycle.controlled_shutdown(timeout).await {
                 Ok(()) => info!(node, "controlled shutdown: leaderships moved"),
                 Err(e) => {
@@ -308,7 +311,7 @@ impl Broker {
                 warn!(node, error = %e, "a task did not stop in time");
             }
         }
-        let logs = self.ctx.logs.clone();
+        let logs = self.parts.logs.clone();
         let closed = tokio::task::spawn_blocking(move || {
             logs.checkpoint_high_watermarks()?;
             logs.shutdown()
@@ -318,7 +321,7 @@ impl Broker {
         if let Err(e) = closed {
             error!(node, error = %e, "closing logs failed");
         }
-        self.ctx.quorum.shutdown().await?;
+        self.parts.quorum.shutdown().await?;
         info!(node, "broker stopped");
         Ok(())
     }
@@ -395,11 +398,11 @@ fn log_dirs_stamper(config: &BrokerConfig) -> (Vec<std::path::PathBuf>, i32) {
 
 /// Writes the cluster id into meta.properties once the quorum knows it.
 async fn stamp_cluster_id(
-    ctx: Arc<Context>,
+    parts: Arc<Parts>,
     (dirs, node_id): (Vec<std::path::PathBuf>, i32),
     mut shutdown: Shutdown,
 ) {
-    let mut images = ctx.quorum.subscribe();
+    let mut images = parts.quorum.subscribe();
     let cluster_id = tokio::select! {
         _ = shutdown.wait() => return,
         image = images.wait_for(|i| i.cluster_id.is_some()) => match image {
@@ -417,8 +420,8 @@ async fn stamp_cluster_id(
 }
 
 /// Retention, time-based rolling, flushes and compaction, every log.retention.check.interval.ms.
-async fn log_maintenance(ctx: Arc<Context>, mut shutdown: Shutdown) {
-    let period = Duration::from_millis(ctx.config.log_retention_check_interval_ms.max(100));
+async fn log_maintenance(parts: Arc<Parts>, mut shutdown: Shutdown) {
+    let period = Duration::from_millis(parts.config.log_retention_check_interval_ms.max(100));
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
@@ -426,7 +429,7 @@ async fn log_maintenance(ctx: Arc<Context>, mut shutdown: Shutdown) {
         tokio::select! {
             _ = shutdown.wait() => break,
             _ = tick.tick() => {
-                let logs = ctx.logs.clone();
+                let logs = parts.logs.clone();
                 if let Err(e) = tokio::task::spawn_blocking(move || logs.maintain_all(now_ms())).await {
                     warn!(error = %e, "log maintenance task failed");
                 }

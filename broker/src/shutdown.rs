@@ -27,6 +27,7 @@ impl ShutdownTrigger {
 }
 
 impl Shutdown {
+    #[cfg(any(test, feature = "kubernetes"))]
     pub fn is_triggered(&self) -> bool {
         *self.rx.borrow()
     }

@@ -19,7 +19,7 @@ use raft_controller::ElectionType;
 
 use super::metadata::{controller_id, live_brokers};
 use super::{ready, Pending, RequestContext};
-use crate::context::Context;
+use crate::context::{Context, MetadataView, PartitionLookup};
 use crate::error_codes::*;
 
 pub fn describe_cluster(
@@ -86,7 +86,7 @@ pub fn elect_leaders(
                 })
                 .collect::<Vec<_>>()
         });
-        match ctx.quorum.elect_leaders(kind, partitions).await {
+        match ctx.controller().elect_leaders(kind, partitions).await {
             Ok(results) => {
                 let mut by_topic: BTreeMap<String, Vec<PartitionResult>> = BTreeMap::new();
                 for r in results {
@@ -132,7 +132,7 @@ pub fn describe_log_dirs(
             .map(|x| (x.topic.0.to_string(), x.partitions))
             .collect()
     });
-    let usage = ctx.logs.dir_usage();
+    let usage = ctx.log_dir_usage();
     let mut results: Vec<DescribeLogDirsResult> = usage
         .iter()
         .map(|u| {
@@ -144,7 +144,7 @@ pub fn describe_log_dirs(
         .collect();
     let mut per_dir: Vec<BTreeMap<String, Vec<DescribeLogDirsPartition>>> =
         vec![BTreeMap::new(); results.len()];
-    for partition in ctx.replicas.partitions() {
+    for partition in ctx.partitions() {
         let tp = &partition.tp;
         let included = match &wanted {
             None => true,

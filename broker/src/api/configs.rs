@@ -20,7 +20,7 @@ use tracing::info;
 
 use super::{Pending, RequestContext};
 use crate::config::{BrokerConfig, ConfigType, Origin, BROKER_PROPERTIES};
-use crate::context::Context;
+use crate::context::{Context, MetadataView};
 use crate::coordinator::OFFSETS_TOPIC;
 use crate::error_codes::*;
 use crate::topic_config;
@@ -117,7 +117,7 @@ pub fn describe(
     rc: RequestContext,
     request: DescribeConfigsRequest,
 ) -> Pending {
-    let image = ctx.quorum.image();
+    let image = ctx.latest_image();
     let mut results = Vec::with_capacity(request.resources.len());
     let mut first_error = NONE;
     for resource in request.resources {
@@ -127,7 +127,7 @@ pub fn describe(
             .with_resource_name(resource.resource_name.clone());
         let entries = match resource.resource_type {
             RESOURCE_TOPIC => match image.topic(&name) {
-                Some(topic) => Ok(topic_entries(&ctx.config, &topic.configs)),
+                Some(topic) => Ok(topic_entries(ctx.config(), &topic.configs)),
                 None if kafka_core::validate_topic_name(&name).is_err() => Err((
                     INVALID_TOPIC_EXCEPTION,
                     format!("Invalid topic name {name}"),
@@ -138,10 +138,10 @@ pub fn describe(
                 )),
             },
             RESOURCE_BROKER => {
-                if name.is_empty() || name == ctx.config.node_id.to_string() {
-                    Ok(broker_entries(&ctx.config))
+                if name.is_empty() || name == ctx.config().node_id.to_string() {
+                    Ok(broker_entries(ctx.config()))
                 } else {
-                    Err((INVALID_REQUEST, format!("Unexpected broker id, expected {} or empty string, but received {name}", ctx.config.node_id)))
+                    Err((INVALID_REQUEST, format!("Unexpected broker id, expected {} or empty string, but received {name}", ctx.config().node_id)))
                 }
             }
             RESOURCE_BROKER_LOGGER => Err((
@@ -219,7 +219,7 @@ async fn alter_topic(
             "The configs of __consumer_offsets are managed by the broker".to_string(),
         ));
     }
-    let image = ctx.quorum.image();
+    let image = ctx.latest_image();
     let current = image
         .topic(topic)
         .ok_or_else(|| {
@@ -243,14 +243,14 @@ async fn alter_topic(
     }
     topic_config::validate(&next).map_err(|e| (INVALID_CONFIG, e.0))?;
     match ctx
-        .quorum
+        .controller()
         .alter_topic_configs(topic.to_string(), ops, validate_only)
         .await
     {
         Ok(Ok(())) => {
             if !validate_only {
                 info!(topic, configs = ?next, "altered topic configs");
-                let mut rx = ctx.quorum.subscribe();
+                let mut rx = ctx.subscribe_latest_image();
                 let _ = tokio::time::timeout(
                     Duration::from_secs(5),
                     rx.wait_for(|i| i.topic(topic).is_some_and(|t| t.configs == next)),
@@ -269,7 +269,7 @@ async fn alter_topic(
 }
 
 fn broker_alter_refused(ctx: &Context, name: &str) -> (i16, String) {
-    if !name.is_empty() && name != ctx.config.node_id.to_string() {
+    if !name.is_empty() && name != ctx.config().node_id.to_string() {
         (INVALID_REQUEST, format!("Unexpected broker id {name}"))
     } else {
         (INVALID_REQUEST, "Dynamic broker configs are not supported: set broker properties in the config file, environment or flags".to_string())
@@ -288,8 +288,7 @@ async fn alter_resource(
     match resource_type {
         RESOURCE_TOPIC => {
             let current = ctx
-                .quorum
-                .image()
+                .latest_image()
                 .topic(name)
                 .map(|t| t.configs.clone())
                 .ok_or_else(|| {

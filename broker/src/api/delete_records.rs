@@ -11,7 +11,7 @@ use storage::TopicPartition;
 use tracing::info;
 
 use super::{ready, Pending, RequestContext};
-use crate::context::Context;
+use crate::context::{Context, PartitionLookup};
 use crate::error_codes::*;
 
 /// `offset = -1` means "up to the high watermark".

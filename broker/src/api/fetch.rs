@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::fetch_response::{encode_fetch_response, FetchPartitionRecords};
 use super::{Outcome, Pending, RequestContext};
-use crate::context::Context;
+use crate::context::{Context, MetadataView, PartitionLookup};
 use crate::error_codes::*;
 use crate::replica::{now_ms, Partition, ReadParams};
 use crate::replica_selector::preferred_read_replica;
@@ -72,7 +72,7 @@ async fn fetch(ctx: Arc<Context>, rc: RequestContext, request: FetchRequest) -> 
         return encode(&rc, &response, &[]);
     }
 
-    let image = ctx.quorum.image();
+    let image = ctx.latest_image();
     let mut topics_out: Vec<TopicOut> = Vec::with_capacity(request.topics.len());
     let mut wanted: Vec<Wanted> = Vec::new();
     for (topic_index, topic) in request.topics.iter().enumerate() {
@@ -128,8 +128,7 @@ async fn fetch(ctx: Arc<Context>, rc: RequestContext, request: FetchRequest) -> 
         let mut changes = FuturesUnordered::new();
         if !max_wait.is_zero() {
             for w in &wanted {
-                let Some(partition) = w.tp.as_ref().and_then(|tp| ctx.replicas.partition(tp))
-                else {
+                let Some(partition) = w.tp.as_ref().and_then(|tp| ctx.partition(tp)) else {
                     continue;
                 };
                 // Followers wait for new records (or a role change); a high watermark move alone
@@ -170,12 +169,12 @@ async fn fetch(ctx: Arc<Context>, rc: RequestContext, request: FetchRequest) -> 
             || wanted.is_empty();
         if done {
             if waiting {
-                ctx.metrics.fetch_purgatory.dec();
+                ctx.metrics().fetch_purgatory.dec();
             }
             return respond(&ctx, &rc, &topics_out, round, follower);
         }
         if !waiting {
-            ctx.metrics.fetch_purgatory.inc();
+            ctx.metrics().fetch_purgatory.inc();
             waiting = true;
         }
         // Wait for any requested partition to change, or the deadline.
@@ -232,7 +231,6 @@ fn read_all(
                     &partition,
                     w,
                     follower,
-                    read_committed,
                     client_rack,
                     max_bytes,
                     total,
@@ -272,7 +270,6 @@ fn read_one(
     partition: &Arc<Partition>,
     w: &Wanted,
     follower: Option<i32>,
-    read_committed: bool,
     client_rack: Option<&str>,
     max_bytes: usize,
     already: usize,
@@ -281,9 +278,10 @@ fn read_one(
     records: &mut FetchPartitionRecords,
 ) -> i16 {
     // KIP-392: point a rack-aware consumer at a replica in its rack.
-    if follower.is_none() && partition.is_leader() && ctx.config.rack_aware_replica_selector {
+    if follower.is_none() && partition.is_leader() && ctx.config().rack_aware_replica_selector {
         if let Some(rack) = client_rack {
-            let preferred = preferred_read_replica(image, &partition.tp, rack, ctx.config.node_id);
+            let preferred =
+                preferred_read_replica(image, &partition.tp, rack, ctx.config().node_id);
             if let Some(replica) = preferred {
                 data.preferred_read_replica = BrokerId(replica);
                 data.high_watermark = partition.high_watermark();
@@ -305,7 +303,6 @@ fn read_one(
         current_leader_epoch: w.current_leader_epoch,
         last_fetched_epoch: w.last_fetched_epoch,
         replica_id: follower,
-        read_committed,
         now_ms: now,
     };
     match partition.read(&params) {
@@ -364,7 +361,7 @@ fn respond(
         }
         if follower.is_none() && !out.records.is_empty() {
             if let Some(name) = &topics_out[topic_index].name {
-                ctx.metrics
+                ctx.metrics()
                     .bytes_out
                     .with_label_values(&[name])
                     .inc_by(out.records.len() as u64);

@@ -83,7 +83,7 @@ impl Found {
 
 fn find_one(ctx: &Context, rc: &RequestContext, key_type: i8, key: String) -> Found {
     match key_type {
-        KEY_TYPE_GROUP => match ctx.groups.locate(&key, &rc.connection.listener) {
+        KEY_TYPE_GROUP => match ctx.locate_coordinator(&key, &rc.connection.listener) {
             Located::Coordinator {
                 node_id,
                 host,
@@ -240,7 +240,7 @@ pub fn join_group(ctx: &Arc<Context>, rc: RequestContext, request: JoinGroupRequ
             .collect(),
         reason: request.reason.map(|s| s.to_string()),
     };
-    let reply = ctx.groups.groups().join_group(&group_id, join);
+    let reply = ctx.groups().join_group(&group_id, join);
     async move {
         let result = reply
             .wait(|| JoinResult::error(member_id, REBALANCE_IN_PROGRESS))
@@ -281,7 +281,7 @@ pub fn sync_group(ctx: &Arc<Context>, rc: RequestContext, request: SyncGroupRequ
     let reply = if version >= 5 && (sync.protocol_type.is_none() || sync.protocol_name.is_none()) {
         Reply::Ready(SyncResult::error(INCONSISTENT_GROUP_PROTOCOL))
     } else {
-        ctx.groups.groups().sync_group(&group_id, sync)
+        ctx.groups().sync_group(&group_id, sync)
     };
     async move {
         let result = reply
@@ -296,7 +296,7 @@ pub fn sync_group(ctx: &Arc<Context>, rc: RequestContext, request: SyncGroupRequ
 pub fn heartbeat(ctx: &Arc<Context>, rc: RequestContext, request: HeartbeatRequest) -> Pending {
     let group_id = request.group_id.0.to_string();
     let instance = request.group_instance_id.map(|s| s.to_string());
-    let error = ctx.groups.groups().heartbeat(
+    let error = ctx.groups().heartbeat(
         &group_id,
         request.member_id.as_str(),
         instance.as_deref(),
@@ -355,7 +355,7 @@ pub fn leave_group(ctx: &Arc<Context>, rc: RequestContext, request: LeaveGroupRe
             reason: None,
         }]
     };
-    let result = ctx.groups.groups().leave_group(&group_id, &leaving);
+    let result = ctx.groups().leave_group(&group_id, &leaving);
     let response = leave_response(version, leaving, result);
     let error = first_error(
         std::iter::once(response.error_code).chain(response.members.iter().map(|m| m.error_code)),
@@ -421,7 +421,7 @@ pub fn describe_groups(
         .groups
         .into_iter()
         .map(|group_id| {
-            let result = ctx.groups.groups().describe_group(group_id.0.as_str());
+            let result = ctx.groups().describe_group(group_id.0.as_str());
             describe_one(version, group_id, result, authorized_operations)
         })
         .collect();
@@ -468,7 +468,7 @@ fn list_response(
 
 pub fn list_groups(ctx: &Arc<Context>, rc: RequestContext, request: ListGroupsRequest) -> Pending {
     let version = rc.version;
-    let (error, groups) = ctx.groups.groups().list_groups();
+    let (error, groups) = ctx.groups().list_groups();
     let states: Vec<String> = if version >= 4 {
         request
             .states_filter
@@ -500,7 +500,7 @@ pub fn delete_groups(
         .into_iter()
         .filter(|g| seen.insert(g.0.to_string()))
         .map(|group_id| {
-            let error = ctx.groups.groups().delete_group(group_id.0.as_str());
+            let error = ctx.groups().delete_group(group_id.0.as_str());
             DeletableGroupResult::default()
                 .with_group_id(group_id)
                 .with_error_code(error)

@@ -10,7 +10,7 @@ use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpoch
 use storage::TopicPartition;
 
 use super::{ready, Pending, RequestContext};
-use crate::context::Context;
+use crate::context::{Context, PartitionLookup};
 use crate::error_codes::*;
 
 pub fn handle(

@@ -10,7 +10,7 @@ use storage::TopicPartition;
 use tracing::debug;
 
 use super::{ready, Pending, RequestContext};
-use crate::context::Context;
+use crate::context::{Context, PartitionLookup};
 use crate::error_codes::*;
 use crate::replica::Partition;
 

@@ -16,7 +16,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use super::{Outcome, Pending, RequestContext};
-use crate::context::Context;
+use crate::context::{Context, MetadataView};
 use crate::coordinator::OFFSETS_TOPIC;
 use crate::error_codes::*;
 
@@ -51,7 +51,7 @@ pub fn live_brokers(image: &MetadataImage, listener: &str) -> Vec<BrokerAddress>
 
 /// The id clients see as the controller: the Raft leader (every voter is a broker).
 pub fn controller_id(ctx: &Context) -> i32 {
-    ctx.quorum.status().leader.unwrap_or(-1)
+    ctx.controller().status().leader.unwrap_or(-1)
 }
 
 pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: MetadataRequest) -> Pending {
@@ -62,7 +62,7 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: MetadataRequest) 
 async fn metadata(ctx: Arc<Context>, rc: RequestContext, request: MetadataRequest) -> Outcome {
     let version = rc.version;
     let allow_auto_create =
-        (version < 4 || request.allow_auto_topic_creation) && ctx.config.auto_create_topics;
+        (version < 4 || request.allow_auto_topic_creation) && ctx.config().auto_create_topics;
     let mut image = ctx.image();
 
     // v0: an empty list means all topics; v1+: null means all topics.
@@ -157,13 +157,13 @@ async fn auto_create(ctx: &Context, names: Vec<String>) {
         .iter()
         .map(|name| CreateTopicSpec {
             name: name.clone(),
-            num_partitions: ctx.config.num_partitions,
-            replication_factor: ctx.config.default_replication_factor,
+            num_partitions: ctx.config().num_partitions,
+            replication_factor: ctx.config().default_replication_factor,
             assignments: BTreeMap::new(),
             configs: BTreeMap::new(),
         })
         .collect();
-    match ctx.quorum.create_topics(specs, false).await {
+    match ctx.controller().create_topics(specs, false).await {
         Ok(results) => {
             for (name, result) in names.iter().zip(results) {
                 match result {

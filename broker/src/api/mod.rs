@@ -81,13 +81,13 @@ pub struct Dispatcher {
 impl Dispatcher {
     pub fn new(ctx: Arc<Context>) -> Dispatcher {
         for spec in table::APIS {
-            ctx.metrics.declare_api(spec.name);
+            ctx.metrics().declare_api(spec.name);
         }
         Dispatcher { ctx }
     }
 
     fn metrics(&self) -> &Metrics {
-        &self.ctx.metrics
+        self.ctx.metrics()
     }
 }
 

@@ -24,7 +24,7 @@ use raft_controller::MetadataImage;
 use storage::TopicPartition;
 
 use super::{ready, Pending, RequestContext};
-use crate::context::Context;
+use crate::context::{Context, MetadataView};
 use crate::coordinator::manager::{self, OffsetCommitEntry};
 use crate::coordinator::offsets::CommittedOffset;
 use crate::error_codes::*;
@@ -93,7 +93,7 @@ pub fn offset_commit(
     request: OffsetCommitRequest,
 ) -> Pending {
     let version = rc.version;
-    let image = ctx.quorum.image();
+    let image = ctx.latest_image();
     let mut slots: Vec<Slot> = Vec::new();
     let mut entries = Vec::new();
     for topic in request.topics {
@@ -135,7 +135,7 @@ pub fn offset_commit(
         retention_ms,
         entries,
     };
-    let pending = ctx.groups.groups().commit_offsets(commit);
+    let pending = ctx.groups().commit_offsets(commit);
     async move {
         let response = commit_response(slots, pending.await);
         let error = first_error(
@@ -283,7 +283,7 @@ pub fn offset_fetch(
     request: OffsetFetchRequest,
 ) -> Pending {
     let version = rc.version;
-    let manager = ctx.groups.groups();
+    let manager = ctx.groups();
     if version >= 8 {
         let groups: Vec<OffsetFetchResponseGroup> = request
             .groups
@@ -348,7 +348,7 @@ pub fn offset_delete(
     rc: RequestContext,
     request: OffsetDeleteRequest,
 ) -> Pending {
-    let image = ctx.quorum.image();
+    let image = ctx.latest_image();
     let mut slots: Vec<Slot> = Vec::new();
     let mut partitions = Vec::new();
     for topic in request.topics {
@@ -371,7 +371,6 @@ pub fn offset_delete(
         }
     }
     let result = ctx
-        .groups
         .groups()
         .delete_offsets(request.group_id.0.as_str(), &partitions);
     let response = delete_response(slots, result);

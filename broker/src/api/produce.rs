@@ -13,7 +13,7 @@ use storage::TopicPartition;
 use tracing::{debug, warn};
 
 use super::{ready, Outcome, Pending, RequestContext};
-use crate::context::Context;
+use crate::context::{Context, PartitionLookup};
 use crate::coordinator::OFFSETS_TOPIC;
 use crate::error_codes::*;
 use crate::replica::{now_ms, Partition};
@@ -76,11 +76,11 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ProduceRequest) -
                     response.log_append_time_ms = info.log_append_time;
                     response.log_start_offset = info.log_start_offset;
                     if !info.duplicate {
-                        ctx.metrics
+                        ctx.metrics()
                             .bytes_in
                             .with_label_values(&[&name])
                             .inc_by(u64::from(info.size_bytes));
-                        ctx.metrics
+                        ctx.metrics()
                             .messages_in
                             .with_label_values(&[&name])
                             .inc_by(u64::from(info.record_count));
@@ -136,7 +136,7 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ProduceRequest) -
     let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
     let ctx = ctx.clone();
     async move {
-        ctx.metrics.produce_purgatory.inc();
+        ctx.metrics().produce_purgatory.inc();
         let waits = appended.iter().map(|a| async {
             match &a.wait {
                 Some((partition, required)) => {
@@ -146,14 +146,14 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ProduceRequest) -
             }
         });
         let codes = futures::future::join_all(waits).await;
-        ctx.metrics.produce_purgatory.dec();
+        ctx.metrics().produce_purgatory.dec();
         for (a, code) in appended.iter_mut().zip(codes) {
             if a.wait.is_some() && code != NONE {
                 a.response.error_code = code;
                 a.response.base_offset = -1;
             }
         }
-        ctx.metrics
+        ctx.metrics()
             .produce_latency
             .observe(started.elapsed().as_secs_f64() * 1000.0);
         let error = first_error(&appended);
@@ -175,7 +175,7 @@ fn append(
 ) -> Result<(Arc<Partition>, storage::AppendInfo), (i16, String)> {
     let partition = ctx.hosted_partition(tp).map_err(|code| {
         let reason = if code == NOT_LEADER_OR_FOLLOWER {
-            format!("broker {} does not host {tp}", ctx.config.node_id)
+            format!("broker {} does not host {tp}", ctx.config().node_id)
         } else {
             format!("unknown partition {tp}")
         };

@@ -16,7 +16,7 @@ use storage::TopicPartition;
 use tracing::warn;
 
 use super::{ready, Pending, RequestContext};
-use crate::context::Context;
+use crate::context::{Context, PartitionLookup};
 use crate::error_codes::*;
 
 pub fn init_producer_id(
@@ -47,7 +47,7 @@ pub fn init_producer_id(
     let ctx = ctx.clone();
     async move {
         // An idempotent producer always gets a fresh id at epoch 0, as Kafka does.
-        let response = match ctx.producer_ids.next().await {
+        let response = match ctx.producer_ids().next().await {
             Ok(id) => InitProducerIdResponse::default()
                 .with_producer_id(ProducerId(id))
                 .with_producer_epoch(0),
@@ -79,7 +79,7 @@ pub fn describe_producers(
                     partition: index,
                 };
                 let mut out = PartitionResponse::default().with_partition_index(index);
-                match ctx.replicas.partition(&tp) {
+                match ctx.partition(&tp) {
                     None => out.error_code = UNKNOWN_TOPIC_OR_PARTITION,
                     Some(p) if !p.is_leader() => {
                         out.error_code = NOT_LEADER_OR_FOLLOWER;

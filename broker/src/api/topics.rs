@@ -21,7 +21,7 @@ use tracing::{info, warn};
 
 use super::configs::topic_entries;
 use super::{Pending, RequestContext};
-use crate::context::Context;
+use crate::context::{Context, MetadataView};
 use crate::coordinator::OFFSETS_TOPIC;
 use crate::error_codes::*;
 use crate::topic_config;
@@ -103,8 +103,8 @@ pub fn create_topics(
                 .collect();
             let spec = CreateTopicSpec {
                 name,
-                num_partitions: if t.num_partitions == -1 && assignments.is_empty() { ctx.config.num_partitions } else { t.num_partitions },
-                replication_factor: if t.replication_factor == -1 && assignments.is_empty() { ctx.config.default_replication_factor } else { t.replication_factor },
+                num_partitions: if t.num_partitions == -1 && assignments.is_empty() { ctx.config().num_partitions } else { t.num_partitions },
+                replication_factor: if t.replication_factor == -1 && assignments.is_empty() { ctx.config().default_replication_factor } else { t.replication_factor },
                 assignments,
                 configs,
             };
@@ -116,7 +116,7 @@ pub fn create_topics(
             let indexes: Vec<usize> = specs.iter().map(|(i, _)| *i).collect();
             let names: Vec<String> = specs.iter().map(|(_, s)| s.name.clone()).collect();
             let overrides: Vec<BTreeMap<String, String>> = specs.iter().map(|(_, s)| s.configs.clone()).collect();
-            match ctx.quorum.create_topics(specs.into_iter().map(|(_, s)| s).collect(), request.validate_only).await {
+            match ctx.controller().create_topics(specs.into_iter().map(|(_, s)| s).collect(), request.validate_only).await {
                 Ok(outcomes) => {
                     for ((index, outcome), configs) in indexes.iter().zip(outcomes).zip(overrides) {
                         let Some(result) = results.get_mut(*index) else { continue };
@@ -132,7 +132,7 @@ pub fn create_topics(
                                     result.num_partitions = created.num_partitions;
                                     result.replication_factor = created.replication_factor;
                                     result.configs = Some(
-                                        topic_entries(&ctx.config, &configs)
+                                        topic_entries(ctx.config(), &configs)
                                             .into_iter()
                                             .map(|e| {
                                                 CreatableTopicConfigs::default()
@@ -181,7 +181,7 @@ pub fn delete_topics(
 ) -> Pending {
     let ctx = ctx.clone();
     async move {
-        let image = ctx.quorum.image();
+        let image = ctx.latest_image();
         // (name if known, topic id if given)
         let wanted: Vec<(Option<String>, uuid::Uuid)> = if rc.version >= 6 {
             request
@@ -209,7 +209,7 @@ pub fn delete_topics(
                 .with_name(name.clone().map(|n| TopicName(StrBytes::from_string(n))))
                 .with_topic_id(id);
             match name {
-                _ if !ctx.config.delete_topic_enable => {
+                _ if !ctx.config().delete_topic_enable => {
                     r.error_code = TOPIC_DELETION_DISABLED;
                     r.error_message =
                         message("Topic deletion is disabled (delete.topic.enable=false)");
@@ -234,7 +234,7 @@ pub fn delete_topics(
         }
         if !to_delete.is_empty() {
             let names: Vec<String> = to_delete.iter().map(|(_, n)| n.clone()).collect();
-            match ctx.quorum.delete_topics(names.clone()).await {
+            match ctx.controller().delete_topics(names.clone()).await {
                 Ok(outcomes) => {
                     for ((index, name), outcome) in to_delete.iter().zip(outcomes) {
                         if let Err(e) = outcome {
@@ -300,7 +300,7 @@ pub fn create_partitions(
                 ))
             } else {
                 match ctx
-                    .quorum
+                    .controller()
                     .create_partitions(name.clone(), t.count, assignments, request.validate_only)
                     .await
                 {

@@ -13,9 +13,9 @@ use raft_controller::MetadataImage;
 use storage::TopicPartition;
 use tracing::debug;
 
+use super::cluster::Cluster;
 use crate::error_codes::NONE;
 use crate::replica::peer_client::PeerConnection;
-use crate::replica::ReplicaManager;
 
 /// ListOffsets version used towards other brokers (all Rivulet brokers serve v1-v8).
 const LIST_OFFSETS_VERSION: i16 = 4;
@@ -43,12 +43,12 @@ impl LatestOffsetSampler {
         &mut self,
         wanted: &BTreeSet<TopicPartition>,
         image: &MetadataImage,
-        replicas: &ReplicaManager,
+        cluster: &dyn Cluster,
     ) -> HashMap<TopicPartition, i64> {
         let mut latest = HashMap::new();
         let mut remote: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
         for tp in wanted {
-            if let Some(partition) = replicas.partition(tp) {
+            if let Some(partition) = cluster.partition(tp) {
                 if partition.is_leader() {
                     latest.insert(tp.clone(), partition.high_watermark());
                     continue;

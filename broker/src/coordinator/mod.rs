@@ -7,6 +7,7 @@
 //! samples consumer lag, and exports group metrics. The groups themselves live in
 //! [`manager::GroupManager`].
 
+pub mod cluster;
 pub mod config;
 pub mod discovery;
 pub mod group;
@@ -28,10 +29,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use raft_controller::Quorum;
 use storage::TopicPartition;
 use tracing::{info, warn};
 
+use self::cluster::Cluster;
 use self::config::CoordinatorConfig;
 use self::discovery::{offsets_partitions, offsets_topic_spec, Located};
 use self::lag::LagTables;
@@ -40,7 +41,7 @@ use self::manager::GroupManager;
 use self::state::GroupState;
 use crate::config::BrokerConfig;
 use crate::metrics::Metrics;
-use crate::replica::{now_ms, Partition, ReplicaManager, RoleListener};
+use crate::replica::{now_ms, Partition, RoleListener};
 use crate::shutdown::Shutdown;
 
 /// The internal topic holding committed offsets and group metadata.
@@ -52,8 +53,7 @@ const LAG_SAMPLE_INTERVAL: Duration = Duration::from_secs(3);
 #[derive(Debug)]
 pub struct GroupCoordinator {
     config: Arc<CoordinatorConfig>,
-    quorum: Quorum,
-    replicas: Arc<ReplicaManager>,
+    cluster: Arc<dyn Cluster>,
     metrics: Arc<Metrics>,
     manager: Arc<GroupManager>,
     lag: LagTables,
@@ -64,16 +64,14 @@ pub struct GroupCoordinator {
 impl GroupCoordinator {
     pub fn new(
         config: Arc<BrokerConfig>,
-        quorum: Quorum,
-        replicas: Arc<ReplicaManager>,
+        cluster: Arc<dyn Cluster>,
         metrics: Arc<Metrics>,
     ) -> Arc<GroupCoordinator> {
         let config = Arc::new(CoordinatorConfig::from_broker(&config));
         let manager = GroupManager::new(config.clone(), metrics.clone());
         Arc::new(GroupCoordinator {
             config,
-            quorum,
-            replicas,
+            cluster,
             metrics,
             manager,
             lag: LagTables::default(),
@@ -90,7 +88,7 @@ impl GroupCoordinator {
     /// `__consumer_offsets` does not exist yet, its creation is started and the caller gets
     /// [`Located::NoOffsetsTopic`] (clients retry on COORDINATOR_NOT_AVAILABLE).
     pub fn locate(&self, group_id: &str, listener: &str) -> Located {
-        let image = self.quorum.image();
+        let image = self.cluster.image();
         let located = discovery::locate(&image, group_id, listener);
         if located == Located::NoOffsetsTopic {
             self.create_offsets_topic(image.live_brokers().count());
@@ -103,7 +101,7 @@ impl GroupCoordinator {
             return;
         }
         let spec = offsets_topic_spec(&self.config, live_brokers);
-        let quorum = self.quorum.clone();
+        let creation = self.cluster.create_topic(spec.clone());
         let in_flight = self.creating_offsets_topic.clone();
         tokio::spawn(async move {
             info!(
@@ -111,7 +109,7 @@ impl GroupCoordinator {
                 replication_factor = spec.replication_factor,
                 "creating {OFFSETS_TOPIC}"
             );
-            match quorum.create_topics(vec![spec], false).await {
+            match creation.await {
                 Ok(results) => {
                     for result in results {
                         match result {
@@ -129,7 +127,7 @@ impl GroupCoordinator {
     }
 
     fn refresh_partition_count(&self) {
-        if let Some(n) = offsets_partitions(&self.quorum.image()) {
+        if let Some(n) = offsets_partitions(&self.cluster.image()) {
             self.manager.set_offsets_partitions(n);
         }
     }
@@ -160,14 +158,16 @@ impl GroupCoordinator {
     /// Drops offsets of deleted topics, then samples the latest offsets of the partitions
     /// groups have committed offsets for.
     async fn sample_lag(&self, sampler: &mut LatestOffsetSampler) {
-        let image = self.quorum.image();
+        let image = self.cluster.image();
         self.manager
             .remove_deleted_partitions(|tp| image.partition(&tp.topic, tp.partition).is_some());
         let tracked = self.manager.committed_partitions();
         let latest = if tracked.is_empty() {
             Default::default()
         } else {
-            sampler.sample(&tracked, &image, &self.replicas).await
+            sampler
+                .sample(&tracked, &image, self.cluster.as_ref())
+                .await
         };
         self.lag.record(&latest, &tracked, now_ms());
     }

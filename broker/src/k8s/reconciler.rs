@@ -23,7 +23,7 @@ use super::condition::{reason, with_ready, Verdict};
 use super::kafka_topic::{DeletePolicy, KafkaTopic, KafkaTopicStatus, TOPIC_DELETION_FINALIZER};
 use super::plan::{self, Change, Plan};
 use super::topic_id;
-use crate::context::Context;
+use crate::parts::Parts;
 
 /// How often a resource is looked at again without any change: repairs drift the metadata
 /// watch cannot see and retries refusals that may pass later (more brokers registered).
@@ -60,7 +60,7 @@ pub enum ReconcileError {
 /// What every reconciliation shares.
 #[derive(Debug)]
 pub struct Reconciler {
-    broker: Arc<Context>,
+    broker: Arc<Parts>,
     api: Api<KafkaTopic>,
     /// Every KafkaTopic of the namespace, as the controller's watch last saw them.
     store: Store<KafkaTopic>,
@@ -69,7 +69,11 @@ pub struct Reconciler {
 }
 
 impl Reconciler {
-    pub fn new(broker: Arc<Context>, api: Api<KafkaTopic>, store: Store<KafkaTopic>) -> Reconciler {
+    pub(crate) fn new(
+        broker: Arc<Parts>,
+        api: Api<KafkaTopic>,
+        store: Store<KafkaTopic>,
+    ) -> Reconciler {
         Reconciler {
             broker,
             api,

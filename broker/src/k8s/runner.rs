@@ -24,7 +24,7 @@ use tracing::{debug, info, warn};
 use super::kafka_topic::KafkaTopic;
 use super::reconciler::{self, Reconciler};
 use crate::config::{BrokerConfig, Toggle};
-use crate::context::Context;
+use crate::parts::Parts;
 use crate::shutdown::Shutdown;
 
 /// How often the controller role is checked (it is a lease, not an event).
@@ -47,7 +47,7 @@ pub fn enabled(config: &BrokerConfig) -> bool {
 }
 
 /// The reconciler task; returns on shutdown.
-pub async fn run(ctx: Arc<Context>, mut shutdown: Shutdown) {
+pub(crate) async fn run(ctx: Arc<Parts>, mut shutdown: Shutdown) {
     info!(
         node = ctx.config.node_id,
         "KafkaTopic reconciler enabled; active while this broker is the controller"
@@ -91,7 +91,7 @@ fn namespace(config: &BrokerConfig, client: &Client) -> String {
 }
 
 /// Waits until this broker's controller role is `controller`; false on shutdown.
-async fn wait_for_role(ctx: &Context, controller: bool, shutdown: &mut Shutdown) -> bool {
+async fn wait_for_role(ctx: &Parts, controller: bool, shutdown: &mut Shutdown) -> bool {
     loop {
         if shutdown.is_triggered() {
             return false;
@@ -107,7 +107,7 @@ async fn wait_for_role(ctx: &Context, controller: bool, shutdown: &mut Shutdown)
 }
 
 async fn reconcile_while_controller(
-    ctx: &Arc<Context>,
+    ctx: &Arc<Parts>,
     client: Client,
     namespace: &str,
     shutdown: &mut Shutdown,

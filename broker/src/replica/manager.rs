@@ -89,10 +89,6 @@ impl ReplicaManager {
         self.listeners.get().map(Vec::as_slice).unwrap_or(&[])
     }
 
-    pub fn node_id(&self) -> i32 {
-        self.node_id
-    }
-
     pub fn partition(&self, tp: &TopicPartition) -> Option<Arc<Partition>> {
         self.partitions.read().get(tp).cloned()
     }
@@ -118,10 +114,6 @@ impl ReplicaManager {
     /// Whether the replica manager has applied an image that is caught up with the quorum.
     pub fn subscribe_ready(&self) -> watch::Receiver<bool> {
         self.ready.subscribe()
-    }
-
-    pub fn log_manager(&self) -> &Arc<LogManager> {
-        &self.logs
     }
 
     /// The log config of a topic: broker defaults plus the topic's overrides.

@@ -108,8 +108,6 @@ pub struct ReadParams {
     pub last_fetched_epoch: i32,
     /// Some(broker id) for follower fetches.
     pub replica_id: Option<i32>,
-    /// read_committed consumers stop at the last stable offset (equal to the HW: no transactions).
-    pub read_committed: bool,
     pub now_ms: i64,
 }
 
@@ -599,7 +597,8 @@ impl Partition {
         self.publish_progress(&state);
     }
 
-    /// Followers' progress (leader only), for metrics and the caught-up check.
+    /// Followers' progress (leader only), for the tests' inspection.
+    #[cfg(test)]
     pub fn followers(&self) -> HashMap<i32, FollowerProgress> {
         self.state.read().followers.clone()
     }

@@ -110,7 +110,6 @@ fn follower_fetch_params(replica: i32, offset: i64, now: i64) -> ReadParams {
         current_leader_epoch: -1,
         last_fetched_epoch: -1,
         replica_id: Some(replica),
-        read_committed: false,
         now_ms: now,
     }
 }
@@ -132,7 +131,6 @@ fn consumer_read(
         current_leader_epoch,
         last_fetched_epoch: -1,
         replica_id: None,
-        read_committed: false,
         now_ms: T0,
     })
 }
@@ -809,7 +807,6 @@ fn replicate_once(
             current_leader_epoch: leader.leader_epoch(),
             last_fetched_epoch: log.latest_epoch().unwrap_or(-1),
             replica_id: Some(follower_id),
-            read_committed: false,
             now_ms: now,
         })
         .unwrap();
