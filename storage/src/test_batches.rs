@@ -1,10 +1,8 @@
 //! Test-only record batch builder on top of kafka-protocol's independent encoder.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::indexmap::IndexMap;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::{Compression, Record, TimestampType};
 
 /// One record: key, value, timestamp.
 pub(crate) type Rec = (Option<Vec<u8>>, Option<Vec<u8>>, i64);
@@ -92,17 +90,7 @@ pub(crate) fn batch(spec: &BatchSpec) -> Bytes {
             headers: IndexMap::new(),
         })
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: spec.compression,
-        },
-    )
-    .expect("encode test batch");
-    buf.freeze()
+    crate::plain_batch::encode(&records, spec.compression).expect("encode test batch")
 }
 
 /// A transaction marker batch (commit when `commit`), as a coordinator writes it.

@@ -393,10 +393,7 @@ mod tests {
     use crate::api::test_support::{round_trip, versions};
 
     fn tp(topic: &str, partition: i32) -> TopicPartition {
-        TopicPartition {
-            topic: topic.into(),
-            partition,
-        }
+        TopicPartition::new(topic, partition)
     }
 
     fn committed(offset: i64) -> CommittedOffset {

@@ -125,10 +125,7 @@ mod tests {
     use super::*;
 
     fn tp(topic: &str, partition: i32) -> TopicPartition {
-        TopicPartition {
-            topic: topic.into(),
-            partition,
-        }
+        TopicPartition::new(topic, partition)
     }
 
     fn committed(offset: i64, ts: i64, record_offset: i64) -> CommittedOffset {

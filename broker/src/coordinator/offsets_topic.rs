@@ -6,10 +6,6 @@
 //! reported as [`RecordKey::Other`] so a loader can skip them.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE,
-};
 
 /// Offset commit keys are written at version 1 (versions 0 and 1 share the layout).
 const OFFSET_KEY_VERSION: i16 = 1;
@@ -136,38 +132,11 @@ impl CoordinatorRecord {
 
 /// Builds one uncompressed v2 record batch (offsets relative to 0; the log assigns real ones).
 pub fn build_batch(records: &[CoordinatorRecord], now_ms: i64) -> Result<Bytes, FormatError> {
-    let records: Vec<Record> = records
+    let entries: Vec<_> = records
         .iter()
-        .enumerate()
-        .map(|(i, r)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
-            producer_id: NO_PRODUCER_ID,
-            producer_epoch: NO_PRODUCER_EPOCH,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // The encoder keeps records in one batch while offset - sequence stays the same;
-            // the batch's base sequence is the first record's: NO_SEQUENCE (no producer).
-            sequence: NO_SEQUENCE.wrapping_add(i as i32),
-            timestamp: now_ms,
-            key: Some(r.key.clone()),
-            value: r.value.clone(),
-            headers: Default::default(),
-        })
+        .map(|r| (Some(r.key.clone()), r.value.clone()))
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .map_err(|e| FormatError::Batch(e.to_string()))?;
-    Ok(buf.freeze())
+    storage::plain_batch(&entries, now_ms).map_err(|e| FormatError::Batch(e.to_string()))
 }
 
 fn put_string(buf: &mut BytesMut, s: &str, what: &'static str) -> Result<(), FormatError> {

@@ -4,10 +4,6 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE,
-};
 use storage::LogConfig;
 use tempfile::TempDir;
 
@@ -68,34 +64,10 @@ fn leader(isr: &[i32], min_isr: i32) -> (TempDir, Partition) {
 
 /// One uncompressed v2 batch of `count` key-less records (offsets relative to 0).
 fn batch(count: usize, timestamp: i64) -> Bytes {
-    let records: Vec<Record> = (0..count)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
-            producer_id: NO_PRODUCER_ID,
-            producer_epoch: NO_PRODUCER_EPOCH,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: NO_SEQUENCE.wrapping_add(i as i32),
-            timestamp,
-            key: None,
-            value: Some(Bytes::from(format!("value-{i}"))),
-            headers: Default::default(),
-        })
+    let records: Vec<_> = (0..count)
+        .map(|i| (None, Some(Bytes::from(format!("value-{i}")))))
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    buf.freeze()
+    storage::plain_batch(&records, timestamp).unwrap()
 }
 
 /// Leader append of one batch of `count` records with acks=1.

@@ -36,18 +36,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn accepts_known_valid_values() {
-        for (k, v) in [
-            ("cleanup.policy", "compact,delete"),
-            ("retention.ms", "-1"),
-            ("min.insync.replicas", "2"),
-            ("unclean.leader.election.enable", "TRUE"),
-            ("min.cleanable.dirty.ratio", "0.5"),
-            ("compression.type", "zstd"),
-            ("message.timestamp.type", "LogAppendTime"),
-        ] {
-            assert!(validate(k, v).is_ok(), "{k}={v}");
-        }
+    fn valid_values_pass_through() {
+        assert!(validate("retention.ms", "-1").is_ok());
+        assert!(validate_all(
+            &[("cleanup.policy".to_string(), "compact".to_string())]
+                .into_iter()
+                .collect()
+        )
+        .is_ok());
     }
 
     #[test]
@@ -60,17 +56,9 @@ mod tests {
     }
 
     #[test]
-    fn rejects_unknown_or_bad_values() {
-        for (k, v) in [
-            ("no.such.config", "1"),
-            ("retention.ms", "-5"),
-            ("retention.ms", "soon"),
-            ("min.insync.replicas", "0"),
-            ("segment.bytes", "99999999999"),
-            ("cleanup.policy", "compact,forever"),
-            ("preallocate", "yes"),
-            ("min.cleanable.dirty.ratio", "1.5"),
-        ] {
+    fn unknown_names_and_bad_values_are_invalid_config() {
+        // The value rules themselves are kafka-core's and tested there.
+        for (k, v) in [("no.such.config", "1"), ("retention.ms", "soon")] {
             assert!(
                 matches!(validate(k, v), Err(ControllerError::InvalidConfig(_))),
                 "{k}={v}"
