@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
+use kafka_core::ErrorCode;
 use raft_controller::{MetadataImage, Quorum};
 use storage::{LogManager, TopicPartition};
 use tokio::sync::watch;
 
 use crate::config::BrokerConfig;
 use crate::coordinator::GroupCoordinator;
-use crate::error_codes::{NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION};
 use crate::metrics::Metrics;
 use crate::producer_id_manager::ProducerIdManager;
 use crate::replica::{Partition, ReplicaManager};
@@ -48,7 +48,7 @@ impl Context {
     /// The replica of `tp` this broker hosts, or the code Kafka answers when it hosts none:
     /// NOT_LEADER_OR_FOLLOWER for a partition that exists elsewhere, else
     /// UNKNOWN_TOPIC_OR_PARTITION.
-    pub fn hosted_partition(&self, tp: &TopicPartition) -> Result<Arc<Partition>, i16> {
+    pub fn hosted_partition(&self, tp: &TopicPartition) -> Result<Arc<Partition>, ErrorCode> {
         match self.replicas.partition(tp) {
             Some(p) => Ok(p),
             None if self
@@ -57,19 +57,19 @@ impl Context {
                 .partition(&tp.topic, tp.partition)
                 .is_some() =>
             {
-                Err(NOT_LEADER_OR_FOLLOWER)
+                Err(ErrorCode::NOT_LEADER_OR_FOLLOWER)
             }
-            None => Err(UNKNOWN_TOPIC_OR_PARTITION),
+            None => Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
         }
     }
 
     /// The replica of `tp` if this broker leads it; else the code a client must see.
-    pub fn led_partition(&self, tp: &TopicPartition) -> Result<Arc<Partition>, i16> {
+    pub fn led_partition(&self, tp: &TopicPartition) -> Result<Arc<Partition>, ErrorCode> {
         let p = self.hosted_partition(tp)?;
         if p.is_leader() {
             Ok(p)
         } else {
-            Err(NOT_LEADER_OR_FOLLOWER)
+            Err(ErrorCode::NOT_LEADER_OR_FOLLOWER)
         }
     }
 }

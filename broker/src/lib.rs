@@ -8,7 +8,6 @@ pub mod api;
 pub mod config;
 pub mod context;
 pub mod coordinator;
-pub mod error_codes;
 pub mod health;
 pub mod http;
 #[cfg(feature = "kubernetes")]

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
+use kafka_core::ErrorCode;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{BrokerId, ListOffsetsRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
@@ -13,7 +14,6 @@ use raft_controller::MetadataImage;
 use storage::TopicPartition;
 use tracing::debug;
 
-use crate::error_codes::NONE;
 use crate::replica::peer_client::PeerConnection;
 use crate::replica::ReplicaManager;
 
@@ -149,7 +149,9 @@ async fn list_latest(
                     let topic = t.name.0.to_string();
                     t.partitions
                         .into_iter()
-                        .filter(|p| p.error_code == NONE && p.offset >= 0)
+                        .filter(|p| {
+                            ErrorCode::from_code(p.error_code) == ErrorCode::NONE && p.offset >= 0
+                        })
                         .map(move |p| {
                             (
                                 TopicPartition {
