@@ -23,6 +23,7 @@ use broker::wire::{encode, encode_fetch_response, FetchPartitionRecords};
 use broker::Broker;
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use kafka_core::ErrorCode;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
@@ -82,7 +83,7 @@ fn codec(c: &mut Criterion) {
                 .collect(),
         )]);
     group.bench_function("encode produce response v9", |b| {
-        b.iter(|| encode(&response, 9, 7, 0).expect("encode"))
+        b.iter(|| encode(&response, 9, 7, ErrorCode::NONE).expect("encode"))
     });
 
     let file = tempfile::tempfile().expect("temp file");
@@ -123,7 +124,7 @@ fn codec(c: &mut Criterion) {
         b.iter(|| encode_fetch_response(12, 7, &spliced, &regions).expect("encode"))
     });
     group.bench_function("encode fetch v12, 10 x 16 KiB, records in memory", |b| {
-        b.iter(|| encode(&inline, 12, 7, 0).expect("encode"))
+        b.iter(|| encode(&inline, 12, 7, ErrorCode::NONE).expect("encode"))
     });
     group.finish();
 }

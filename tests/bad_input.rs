@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use kafka_core::ErrorCode;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, ProduceRequest, TopicName,
@@ -32,7 +33,7 @@ fn assert_alive(cluster: &Cluster) {
     let response = c
         .request(&ApiVersionsRequest::default(), 0)
         .expect("broker answers ApiVersions after bad input");
-    assert_eq!(response.error_code, 0);
+    assert_eq!(ErrorCode::from_code(response.error_code), ErrorCode::NONE);
     assert!(!response.api_keys.is_empty());
 }
 
@@ -51,12 +52,12 @@ fn produce(topic: &str, records: Bytes, acks: i16) -> ProduceRequest {
                 .with_records(Some(records))])])
 }
 
-fn produce_error(cluster: &Cluster, topic: &str, records: Bytes) -> i16 {
+fn produce_error(cluster: &Cluster, topic: &str, records: Bytes) -> ErrorCode {
     let mut c = RawConnection::connect(cluster.client_address(0));
     let response = c
         .request(&produce(topic, records, 1), 9)
         .expect("produce response");
-    response.responses[0].partition_responses[0].error_code
+    ErrorCode::from_code(response.responses[0].partition_responses[0].error_code)
 }
 
 fn topic_with_partition(cluster: &Cluster) -> String {
@@ -108,7 +109,7 @@ fn garbage_and_truncated_frames_close_the_connection() {
     let r = bystander
         .request(&ApiVersionsRequest::default(), 2)
         .expect("bystander still served");
-    assert_eq!(r.error_code, 0);
+    assert_eq!(ErrorCode::from_code(r.error_code), ErrorCode::NONE);
     assert_alive(cluster);
 }
 
@@ -148,7 +149,10 @@ fn unknown_api_keys_and_versions() {
     let mut body = c.read_frame().expect("ApiVersions answer");
     let _correlation = bytes::Buf::get_i32(&mut body);
     let response = ApiVersionsResponse::decode(&mut body, 0).expect("v0 response");
-    assert_eq!(response.error_code, 35, "UNSUPPORTED_VERSION");
+    assert_eq!(
+        ErrorCode::from_code(response.error_code),
+        ErrorCode::UNSUPPORTED_VERSION
+    );
     let av = response
         .api_keys
         .iter()
@@ -210,8 +214,8 @@ fn bad_batches_get_kafka_error_codes() {
     bad_crc[last] ^= 0xff;
     assert_eq!(
         produce_error(cluster, &topic, bad_crc.freeze()),
-        2,
-        "CORRUPT_MESSAGE for a bad CRC"
+        ErrorCode::CORRUPT_MESSAGE,
+        "a bad CRC"
     );
 
     // Magic 1 in a produce v9 request.
@@ -219,16 +223,16 @@ fn bad_batches_get_kafka_error_codes() {
     bad_magic[16] = 1;
     assert_eq!(
         produce_error(cluster, &topic, bad_magic.freeze()),
-        87,
-        "INVALID_RECORD for magic 1"
+        ErrorCode::INVALID_RECORD,
+        "magic 1"
     );
 
     // Batch length larger than the bytes sent.
     let truncated = good.slice(..good.len() - 5);
     assert_eq!(
         produce_error(cluster, &topic, truncated),
-        2,
-        "CORRUPT_MESSAGE for a truncated batch"
+        ErrorCode::CORRUPT_MESSAGE,
+        "a truncated batch"
     );
 
     // Nothing bad was appended: a good batch lands at offset 0.
@@ -237,7 +241,10 @@ fn bad_batches_get_kafka_error_codes() {
         .request(&produce(&topic, good.clone(), 1), 9)
         .expect("produce");
     let p = &response.responses[0].partition_responses[0];
-    assert_eq!((p.error_code, p.base_offset), (0, 0));
+    assert_eq!(
+        (ErrorCode::from_code(p.error_code), p.base_offset),
+        (ErrorCode::NONE, 0)
+    );
 
     // acks=0 with a bad batch: Kafka signals the failure by closing the connection.
     let mut bad_crc = BytesMut::from(&good[..]);

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use kafka_core::ErrorCode;
 use raft_controller::{MetadataImage, Quorum};
 use storage::{LogDirUsage, TopicPartition};
 use tokio::sync::watch;
@@ -12,7 +13,6 @@ use tokio::sync::watch;
 use crate::config::BrokerConfig;
 use crate::coordinator::discovery::Located;
 use crate::coordinator::manager::GroupManager;
-use crate::error_codes::{NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION};
 use crate::metrics::Metrics;
 use crate::parts::Parts;
 use crate::producer_id_manager::ProducerIdManager;
@@ -49,15 +49,15 @@ pub(crate) trait PartitionLookup {
     /// The replica of `tp` this broker hosts, or the code Kafka answers when it hosts none:
     /// NOT_LEADER_OR_FOLLOWER for a partition that exists elsewhere, else
     /// UNKNOWN_TOPIC_OR_PARTITION.
-    fn hosted_partition(&self, tp: &TopicPartition) -> Result<Arc<Partition>, i16>;
+    fn hosted_partition(&self, tp: &TopicPartition) -> Result<Arc<Partition>, ErrorCode>;
 
     /// The replica of `tp` if this broker leads it; else the code a client must see.
-    fn led_partition(&self, tp: &TopicPartition) -> Result<Arc<Partition>, i16> {
+    fn led_partition(&self, tp: &TopicPartition) -> Result<Arc<Partition>, ErrorCode> {
         let p = self.hosted_partition(tp)?;
         if p.is_leader() {
             Ok(p)
         } else {
-            Err(NOT_LEADER_OR_FOLLOWER)
+            Err(ErrorCode::NOT_LEADER_OR_FOLLOWER)
         }
     }
 }
@@ -144,7 +144,7 @@ impl PartitionLookup for Context {
         self.parts.replicas.partitions()
     }
 
-    fn hosted_partition(&self, tp: &TopicPartition) -> Result<Arc<Partition>, i16> {
+    fn hosted_partition(&self, tp: &TopicPartition) -> Result<Arc<Partition>, ErrorCode> {
         match self.parts.replicas.partition(tp) {
             Some(p) => Ok(p),
             None if self
@@ -154,9 +154,9 @@ impl PartitionLookup for Context {
                 .partition(&tp.topic, tp.partition)
                 .is_some() =>
             {
-                Err(NOT_LEADER_OR_FOLLOWER)
+                Err(ErrorCode::NOT_LEADER_OR_FOLLOWER)
             }
-            None => Err(UNKNOWN_TOPIC_OR_PARTITION),
+            None => Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
         }
     }
 }

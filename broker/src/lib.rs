@@ -18,7 +18,6 @@ mod api;
 pub mod config;
 mod context;
 mod coordinator;
-pub mod error_codes;
 mod health;
 mod http;
 #[cfg(feature = "kubernetes")]

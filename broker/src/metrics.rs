@@ -13,13 +13,12 @@
 
 use std::time::Duration;
 
+use kafka_core::ErrorCode;
 use prometheus::core::Collector;
 use prometheus::{
     Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
-
-use crate::error_codes;
 
 /// Every metric the broker exports.
 #[derive(Debug, Clone)]
@@ -339,16 +338,16 @@ impl Metrics {
         &self,
         name: &str,
         elapsed: Duration,
-        error_code: i16,
+        error_code: ErrorCode,
         zero_copy: u64,
     ) {
         self.requests.with_label_values(&[name]).inc();
         self.request_time
             .with_label_values(&[name])
             .observe(elapsed.as_secs_f64() * 1000.0);
-        if error_code != error_codes::NONE {
+        if error_code != ErrorCode::NONE {
             self.request_errors
-                .with_label_values(&[name, error_codes::name(error_code)])
+                .with_label_values(&[name, &error_code.name()])
                 .inc();
         }
         if zero_copy > 0 {
@@ -395,11 +394,11 @@ mod tests {
     fn requests_errors_and_latency_per_api() {
         let m = Metrics::new();
         m.declare_api("ListGroups");
-        m.request_completed("Produce", Duration::from_millis(3), 0, 0);
+        m.request_completed("Produce", Duration::from_millis(3), ErrorCode::NONE, 0);
         m.request_completed(
             "Fetch",
             Duration::from_millis(1),
-            error_codes::NOT_LEADER_OR_FOLLOWER,
+            ErrorCode::NOT_LEADER_OR_FOLLOWER,
             4096,
         );
         m.bytes_in.with_label_values(&["t"]).inc_by(10);

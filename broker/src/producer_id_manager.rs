@@ -1,11 +1,10 @@
 //! Producer ids for idempotent producers: blocks reserved from the controller through the
 //! metadata quorum, handed out one at a time, so ids are unique across the cluster.
 
+use kafka_core::ErrorCode;
 use raft_controller::Quorum;
 use tokio::sync::Mutex;
 use tracing::{info, warn};
-
-use crate::error_codes::COORDINATOR_LOAD_IN_PROGRESS;
 
 #[derive(Debug)]
 pub struct ProducerIdManager {
@@ -25,7 +24,7 @@ impl ProducerIdManager {
     }
 
     /// The next unused producer id, or a retriable Kafka error code.
-    pub async fn next(&self) -> Result<i64, i16> {
+    pub async fn next(&self) -> Result<i64, ErrorCode> {
         let mut block = self.block.lock().await;
         if block.0 >= block.1 {
             let epoch = self
@@ -42,11 +41,11 @@ impl ProducerIdManager {
                 }
                 Ok(Err(e)) => {
                     warn!(error = %e, "producer id block refused by the controller");
-                    return Err(COORDINATOR_LOAD_IN_PROGRESS);
+                    return Err(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS);
                 }
                 Err(e) => {
                     warn!(error = %e, "producer id block: controller unavailable");
-                    return Err(COORDINATOR_LOAD_IN_PROGRESS);
+                    return Err(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS);
                 }
             }
         }

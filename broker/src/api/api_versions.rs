@@ -1,6 +1,7 @@
 //! ApiVersions: advertises the [`table`](super::table) of APIs and versions this broker serves.
 
 use bytes::Bytes;
+use kafka_core::ErrorCode;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::protocol::Decodable;
@@ -8,7 +9,6 @@ use tracing::warn;
 
 use super::table::{self, APIS};
 use super::{Outcome, RequestContext};
-use crate::error_codes::{INVALID_REQUEST, NONE, UNSUPPORTED_VERSION};
 
 fn api_version(api: ApiKey, min: i16, max: i16) -> ApiVersion {
     ApiVersion::default()
@@ -38,15 +38,15 @@ pub(super) fn handle(rc: &RequestContext, mut body: Bytes) -> Outcome {
     if rc.version > max || rc.version < min {
         // KIP-511: answer at v0 with the versions of ApiVersions itself, so the client retries.
         let response = ApiVersionsResponse::default()
-            .with_error_code(UNSUPPORTED_VERSION)
+            .with_error_code(ErrorCode::UNSUPPORTED_VERSION.code())
             .with_api_keys(vec![api_version(ApiKey::ApiVersions, min, max)]);
         let downgraded = RequestContext {
             version: 0,
             ..rc.clone()
         };
-        return downgraded.respond(&response, UNSUPPORTED_VERSION);
+        return downgraded.respond(&response, ErrorCode::UNSUPPORTED_VERSION);
     }
-    let mut error_code = NONE;
+    let mut error_code = ErrorCode::NONE;
     if rc.version >= 3 {
         match ApiVersionsRequest::decode(&mut body, rc.version) {
             Ok(request) => {
@@ -54,7 +54,7 @@ pub(super) fn handle(rc: &RequestContext, mut body: Bytes) -> Outcome {
                 let version = request.client_software_version.as_str();
                 if !valid_software_field(name) || !valid_software_field(version) {
                     warn!(peer = %rc.connection.peer, name, version, "invalid client software name/version");
-                    error_code = INVALID_REQUEST;
+                    error_code = ErrorCode::INVALID_REQUEST;
                 }
             }
             Err(e) => {
@@ -65,7 +65,7 @@ pub(super) fn handle(rc: &RequestContext, mut body: Bytes) -> Outcome {
             }
         }
     }
-    let api_keys = if error_code == NONE {
+    let api_keys = if error_code == ErrorCode::NONE {
         APIS.iter()
             .map(|s| api_version(s.key, s.min_version, s.max_version))
             .collect()
@@ -73,7 +73,7 @@ pub(super) fn handle(rc: &RequestContext, mut body: Bytes) -> Outcome {
         Vec::new()
     };
     let response = ApiVersionsResponse::default()
-        .with_error_code(error_code)
+        .with_error_code(error_code.code())
         .with_api_keys(api_keys);
     rc.respond(&response, error_code)
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::FutureExt;
+use kafka_core::ErrorCode;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::describe_log_dirs_response::{
     DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
@@ -20,7 +21,6 @@ use raft_controller::ElectionType;
 use super::metadata::{controller_id, live_brokers};
 use super::{ready, Pending, RequestContext};
 use crate::context::{Context, MetadataView, PartitionLookup};
-use crate::error_codes::*;
 
 pub fn describe_cluster(
     ctx: &Arc<Context>,
@@ -31,7 +31,7 @@ pub fn describe_cluster(
     if request.endpoint_type != 1 {
         // Only broker endpoints (type 1) exist: the controllers are the brokers.
         let response = DescribeClusterResponse::default()
-            .with_error_code(UNSUPPORTED_ENDPOINT_TYPE)
+            .with_error_code(UNSUPPORTED_ENDPOINT_TYPE.code())
             .with_error_message(Some(StrBytes::from_static_str(
                 "Only broker endpoints (type 1) are served",
             )))
@@ -55,11 +55,12 @@ pub fn describe_cluster(
         ))
         .with_controller_id(BrokerId(controller_id(ctx)))
         .with_brokers(brokers);
-    ready(rc.respond(&response, NONE))
+    ready(rc.respond(&response, ErrorCode::NONE))
 }
 
 /// Kafka's code for an endpoint type the broker does not serve.
-const UNSUPPORTED_ENDPOINT_TYPE: i16 = 115;
+const UNSUPPORTED_ENDPOINT_TYPE: ErrorCode =
+    ErrorCode::of(kafka_protocol::error::ResponseError::UnsupportedEndpointType);
 
 pub fn elect_leaders(
     ctx: &Arc<Context>,
@@ -72,9 +73,10 @@ pub fn elect_leaders(
             0 => ElectionType::Preferred,
             1 => ElectionType::Unclean,
             other => {
-                let response = ElectLeadersResponse::default().with_error_code(INVALID_REQUEST);
+                let response = ElectLeadersResponse::default()
+                    .with_error_code(ErrorCode::INVALID_REQUEST.code());
                 tracing::warn!(election_type = other, "unknown election type");
-                return rc.respond(&response, INVALID_REQUEST);
+                return rc.respond(&response, ErrorCode::INVALID_REQUEST);
             }
         };
         let partitions = request.topic_partitions.map(|topics| {
@@ -107,14 +109,15 @@ pub fn elect_leaders(
                     .collect();
                 rc.respond(
                     &ElectLeadersResponse::default().with_replica_election_results(results),
-                    NONE,
+                    ErrorCode::NONE,
                 )
             }
             Err(e) => {
                 tracing::warn!(error = %e, "leader election: quorum unavailable");
                 rc.respond(
-                    &ElectLeadersResponse::default().with_error_code(REQUEST_TIMED_OUT),
-                    REQUEST_TIMED_OUT,
+                    &ElectLeadersResponse::default()
+                        .with_error_code(ErrorCode::REQUEST_TIMED_OUT.code()),
+                    ErrorCode::REQUEST_TIMED_OUT,
                 )
             }
         }
@@ -186,6 +189,6 @@ pub fn describe_log_dirs(
     }
     ready(rc.respond(
         &DescribeLogDirsResponse::default().with_results(results),
-        NONE,
+        ErrorCode::NONE,
     ))
 }

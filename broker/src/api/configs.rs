@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
+use kafka_core::ErrorCode;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
@@ -22,7 +23,6 @@ use super::{Pending, RequestContext};
 use crate::config::{BrokerConfig, ConfigType, Origin, BROKER_PROPERTIES};
 use crate::context::{Context, MetadataView};
 use crate::coordinator::OFFSETS_TOPIC;
-use crate::error_codes::*;
 use crate::topic_config;
 
 const RESOURCE_TOPIC: i8 = 2;
@@ -119,7 +119,7 @@ pub fn describe(
 ) -> Pending {
     let image = ctx.latest_image();
     let mut results = Vec::with_capacity(request.resources.len());
-    let mut first_error = NONE;
+    let mut first_error = ErrorCode::NONE;
     for resource in request.resources {
         let name = resource.resource_name.to_string();
         let mut result = DescribeConfigsResult::default()
@@ -129,11 +129,11 @@ pub fn describe(
             RESOURCE_TOPIC => match image.topic(&name) {
                 Some(topic) => Ok(topic_entries(ctx.config(), &topic.configs)),
                 None if kafka_core::validate_topic_name(&name).is_err() => Err((
-                    INVALID_TOPIC_EXCEPTION,
+                    ErrorCode::INVALID_TOPIC_EXCEPTION,
                     format!("Invalid topic name {name}"),
                 )),
                 None => Err((
-                    UNKNOWN_TOPIC_OR_PARTITION,
+                    ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
                     format!("Topic {name} does not exist"),
                 )),
             },
@@ -141,15 +141,15 @@ pub fn describe(
                 if name.is_empty() || name == ctx.config().node_id.to_string() {
                     Ok(broker_entries(ctx.config()))
                 } else {
-                    Err((INVALID_REQUEST, format!("Unexpected broker id, expected {} or empty string, but received {name}", ctx.config().node_id)))
+                    Err((ErrorCode::INVALID_REQUEST, format!("Unexpected broker id, expected {} or empty string, but received {name}", ctx.config().node_id)))
                 }
             }
             RESOURCE_BROKER_LOGGER => Err((
-                INVALID_REQUEST,
+                ErrorCode::INVALID_REQUEST,
                 "Broker logger configs are not supported".to_string(),
             )),
             other => Err((
-                INVALID_REQUEST,
+                ErrorCode::INVALID_REQUEST,
                 format!("Unsupported resource type {other}"),
             )),
         };
@@ -191,10 +191,10 @@ pub fn describe(
                     .collect();
             }
             Err((code, text)) => {
-                if first_error == NONE {
+                if first_error == ErrorCode::NONE {
                     first_error = code;
                 }
-                result.error_code = code;
+                result.error_code = code.code();
                 result.error_message = Some(StrBytes::from_string(text));
             }
         }
@@ -212,10 +212,10 @@ async fn alter_topic(
     topic: &str,
     ops: Vec<ConfigOp>,
     validate_only: bool,
-) -> Result<(), (i16, String)> {
+) -> Result<(), (ErrorCode, String)> {
     if topic == OFFSETS_TOPIC {
         return Err((
-            INVALID_REQUEST,
+            ErrorCode::INVALID_REQUEST,
             "The configs of __consumer_offsets are managed by the broker".to_string(),
         ));
     }
@@ -224,7 +224,7 @@ async fn alter_topic(
         .topic(topic)
         .ok_or_else(|| {
             (
-                UNKNOWN_TOPIC_OR_PARTITION,
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
                 format!("Topic {topic} does not exist"),
             )
         })?
@@ -241,7 +241,7 @@ async fn alter_topic(
             }
         }
     }
-    topic_config::validate(&next).map_err(|e| (INVALID_CONFIG, e.0))?;
+    topic_config::validate(&next).map_err(|e| (ErrorCode::INVALID_CONFIG, e.0))?;
     match ctx
         .controller()
         .alter_topic_configs(topic.to_string(), ops, validate_only)
@@ -259,20 +259,23 @@ async fn alter_topic(
             }
             Ok(())
         }
-        Ok(Err(e)) => Err((e.kafka_error_code().code(), e.to_string())),
+        Ok(Err(e)) => Err((e.kafka_error_code(), e.to_string())),
         Err(QuorumError::Timeout) => Err((
-            REQUEST_TIMED_OUT,
+            ErrorCode::REQUEST_TIMED_OUT,
             "controller request timed out".to_string(),
         )),
-        Err(e) => Err((NOT_CONTROLLER, e.to_string())),
+        Err(e) => Err((ErrorCode::NOT_CONTROLLER, e.to_string())),
     }
 }
 
-fn broker_alter_refused(ctx: &Context, name: &str) -> (i16, String) {
+fn broker_alter_refused(ctx: &Context, name: &str) -> (ErrorCode, String) {
     if !name.is_empty() && name != ctx.config().node_id.to_string() {
-        (INVALID_REQUEST, format!("Unexpected broker id {name}"))
+        (
+            ErrorCode::INVALID_REQUEST,
+            format!("Unexpected broker id {name}"),
+        )
     } else {
-        (INVALID_REQUEST, "Dynamic broker configs are not supported: set broker properties in the config file, environment or flags".to_string())
+        (ErrorCode::INVALID_REQUEST, "Dynamic broker configs are not supported: set broker properties in the config file, environment or flags".to_string())
     }
 }
 
@@ -283,8 +286,8 @@ async fn alter_resource(
     resource_type: i8,
     name: &str,
     validate_only: bool,
-    topic_ops: impl FnOnce(&BTreeMap<String, String>) -> Result<Vec<ConfigOp>, (i16, String)>,
-) -> Result<(), (i16, String)> {
+    topic_ops: impl FnOnce(&BTreeMap<String, String>) -> Result<Vec<ConfigOp>, (ErrorCode, String)>,
+) -> Result<(), (ErrorCode, String)> {
     match resource_type {
         RESOURCE_TOPIC => {
             let current = ctx
@@ -293,7 +296,7 @@ async fn alter_resource(
                 .map(|t| t.configs.clone())
                 .ok_or_else(|| {
                     (
-                        UNKNOWN_TOPIC_OR_PARTITION,
+                        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
                         format!("Topic {name} does not exist"),
                     )
                 })?;
@@ -302,17 +305,17 @@ async fn alter_resource(
         }
         RESOURCE_BROKER => Err(broker_alter_refused(ctx, name)),
         other => Err((
-            INVALID_REQUEST,
+            ErrorCode::INVALID_REQUEST,
             format!("Unsupported resource type {other}"),
         )),
     }
 }
 
 /// (error code, error message) of an alteration's outcome.
-fn outcome_fields(outcome: Result<(), (i16, String)>) -> (i16, Option<StrBytes>) {
+fn outcome_fields(outcome: Result<(), (ErrorCode, String)>) -> (i16, Option<StrBytes>) {
     match outcome {
-        Ok(()) => (NONE, None),
-        Err((code, text)) => (code, Some(StrBytes::from_string(text))),
+        Ok(()) => (ErrorCode::NONE.code(), None),
+        Err((code, text)) => (code.code(), Some(StrBytes::from_string(text))),
     }
 }
 
@@ -369,19 +372,23 @@ pub fn alter(ctx: &Arc<Context>, rc: RequestContext, request: AlterConfigsReques
 fn incremental_ops(
     current: &BTreeMap<String, String>,
     configs: &[kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig],
-) -> Result<Vec<ConfigOp>, (i16, String)> {
+) -> Result<Vec<ConfigOp>, (ErrorCode, String)> {
     let mut ops = Vec::new();
     let mut working = current.clone();
     for c in configs {
         let name = c.name.to_string();
-        let def = topic_config::topic_config_def(&name)
-            .ok_or_else(|| (INVALID_CONFIG, format!("Unknown topic config name: {name}")))?;
+        let def = topic_config::topic_config_def(&name).ok_or_else(|| {
+            (
+                ErrorCode::INVALID_CONFIG,
+                format!("Unknown topic config name: {name}"),
+            )
+        })?;
         let value = c.value.as_ref().map(|v| v.to_string());
         match c.config_operation {
             OP_SET => {
                 let v = value.ok_or_else(|| {
                     (
-                        INVALID_REQUEST,
+                        ErrorCode::INVALID_REQUEST,
                         format!("Null value not supported for {name}"),
                     )
                 })?;
@@ -394,11 +401,11 @@ fn incremental_ops(
             }
             OP_APPEND | OP_SUBTRACT => {
                 if def.kind != ConfigType::List {
-                    return Err((INVALID_CONFIG, format!("Config value append/subtract is not allowed for config key {name} of type {:?}", def.kind)));
+                    return Err((ErrorCode::INVALID_CONFIG, format!("Config value append/subtract is not allowed for config key {name} of type {:?}", def.kind)));
                 }
                 let v = value.ok_or_else(|| {
                     (
-                        INVALID_REQUEST,
+                        ErrorCode::INVALID_REQUEST,
                         format!("Null value not supported for {name}"),
                     )
                 })?;
@@ -428,7 +435,12 @@ fn incremental_ops(
                 working.insert(name.clone(), joined.clone());
                 ops.push(ConfigOp::Set(name, joined));
             }
-            other => return Err((INVALID_REQUEST, format!("Unknown config operation {other}"))),
+            other => {
+                return Err((
+                    ErrorCode::INVALID_REQUEST,
+                    format!("Unknown config operation {other}"),
+                ))
+            }
         }
     }
     Ok(ops)

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use kafka_core::ErrorCode;
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
 };
@@ -12,13 +13,12 @@ use tracing::info;
 
 use super::{ready, Pending, RequestContext};
 use crate::context::{Context, PartitionLookup};
-use crate::error_codes::*;
 
 /// `offset = -1` means "up to the high watermark".
 const HIGH_WATERMARK: i64 = -1;
 
 pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: DeleteRecordsRequest) -> Pending {
-    let mut first_error = NONE;
+    let mut first_error = ErrorCode::NONE;
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let name = topic.name.0.to_string();
@@ -39,12 +39,12 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: DeleteRecordsRequ
                     p.offset
                 };
                 if target < 0 || target > hw {
-                    Err(OFFSET_OUT_OF_RANGE)
+                    Err(ErrorCode::OFFSET_OUT_OF_RANGE)
                 } else {
                     partition
                         .log()
                         .delete_records_before(target)
-                        .map_err(|e| e.kafka_error_code().code())
+                        .map_err(|e| e.kafka_error_code())
                 }
             });
             match result {
@@ -53,10 +53,10 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: DeleteRecordsRequ
                     out.low_watermark = low;
                 }
                 Err(code) => {
-                    if first_error == NONE {
+                    if first_error == ErrorCode::NONE {
                         first_error = code;
                     }
-                    out.error_code = code;
+                    out.error_code = code.code();
                 }
             }
             partitions.push(out);

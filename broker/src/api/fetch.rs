@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
+use kafka_core::ErrorCode;
 use kafka_protocol::messages::fetch_response::{
     EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, PartitionData,
 };
@@ -22,7 +23,6 @@ use uuid::Uuid;
 use super::fetch_response::{encode_fetch_response, FetchPartitionRecords};
 use super::{Outcome, Pending, RequestContext};
 use crate::context::{Context, MetadataView, PartitionLookup};
-use crate::error_codes::*;
 use crate::replica::{now_ms, Partition, ReadParams};
 use crate::replica_selector::preferred_read_replica;
 
@@ -36,7 +36,7 @@ struct Wanted {
     current_leader_epoch: i32,
     last_fetched_epoch: i32,
     /// Error found while resolving (unknown topic id...).
-    error: i16,
+    error: ErrorCode,
 }
 
 struct TopicOut {
@@ -62,12 +62,12 @@ async fn fetch(ctx: Arc<Context>, rc: RequestContext, request: FetchRequest) -> 
     // send a full, sessionless fetch or open a new session.
     if request.session_id != 0 || request.session_epoch > 0 {
         let code = if request.session_id != 0 {
-            FETCH_SESSION_ID_NOT_FOUND
+            ErrorCode::FETCH_SESSION_ID_NOT_FOUND
         } else {
-            INVALID_FETCH_SESSION_EPOCH
+            ErrorCode::INVALID_FETCH_SESSION_EPOCH
         };
         let response = FetchResponse::default()
-            .with_error_code(code)
+            .with_error_code(code.code())
             .with_session_id(0);
         return encode(&rc, &response, &[]);
     }
@@ -78,11 +78,11 @@ async fn fetch(ctx: Arc<Context>, rc: RequestContext, request: FetchRequest) -> 
     for (topic_index, topic) in request.topics.iter().enumerate() {
         let (name, error) = if version >= 13 {
             match image.topic_by_id(&topic.topic_id) {
-                Some(t) => (Some(t.name.clone()), NONE),
-                None => (None, UNKNOWN_TOPIC_ID),
+                Some(t) => (Some(t.name.clone()), ErrorCode::NONE),
+                None => (None, ErrorCode::UNKNOWN_TOPIC_ID),
             }
         } else {
-            (Some(topic.topic.0.to_string()), NONE)
+            (Some(topic.topic.0.to_string()), ErrorCode::NONE)
         };
         topics_out.push(TopicOut {
             name: name.clone(),
@@ -221,8 +221,8 @@ fn read_all(
         }
         let mut records = FetchPartitionRecords::default();
         let code = match (&w.tp, w.error) {
-            (_, e) if e != NONE => e,
-            (None, _) => UNKNOWN_TOPIC_OR_PARTITION,
+            (_, e) if e != ErrorCode::NONE => e,
+            (None, _) => ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
             (Some(tp), _) => match ctx.hosted_partition(tp) {
                 Err(code) => code,
                 Ok(partition) => read_one(
@@ -240,10 +240,13 @@ fn read_all(
                 ),
             },
         };
-        if code != NONE {
+        if code != ErrorCode::NONE {
             has_error = true;
-            data.error_code = code;
-            if matches!(code, NOT_LEADER_OR_FOLLOWER | FENCED_LEADER_EPOCH) {
+            data.error_code = code.code();
+            if matches!(
+                code,
+                ErrorCode::NOT_LEADER_OR_FOLLOWER | ErrorCode::FENCED_LEADER_EPOCH
+            ) {
                 if let Some(tp) = &w.tp {
                     if let Some(state) = image.partition(&tp.topic, tp.partition) {
                         data.current_leader = LeaderIdAndEpoch::default()
@@ -276,7 +279,7 @@ fn read_one(
     now: i64,
     data: &mut PartitionData,
     records: &mut FetchPartitionRecords,
-) -> i16 {
+) -> ErrorCode {
     // KIP-392: point a rack-aware consumer at a replica in its rack.
     if follower.is_none() && partition.is_leader() && ctx.config().rack_aware_replica_selector {
         if let Some(rack) = client_rack {
@@ -287,13 +290,13 @@ fn read_one(
                 data.high_watermark = partition.high_watermark();
                 data.last_stable_offset = data.high_watermark;
                 data.log_start_offset = partition.log().log_start_offset();
-                return NONE;
+                return ErrorCode::NONE;
             }
         }
     }
     // Consumers read from the leader unless KIP-392 sent them to this replica.
     if follower.is_none() && !partition.is_leader() && client_rack.is_none() {
-        return NOT_LEADER_OR_FOLLOWER;
+        return ErrorCode::NOT_LEADER_OR_FOLLOWER;
     }
     let remaining = max_bytes.saturating_sub(already);
     let partition_max = (w.partition_max_bytes.max(0) as usize).min(remaining);
@@ -318,19 +321,19 @@ fn read_one(
             let size = read.records.size_bytes as usize;
             // Past the response limit only the first non-empty partition may exceed it (KIP-74).
             if size > partition_max && already > 0 {
-                return NONE;
+                return ErrorCode::NONE;
             }
             records.regions = read.records.regions;
-            NONE
+            ErrorCode::NONE
         }
         Err(e) => {
-            if e.code == OFFSET_OUT_OF_RANGE {
+            if e.code == ErrorCode::OFFSET_OUT_OF_RANGE {
                 let log = partition.log();
                 data.high_watermark = log.high_watermark();
                 data.last_stable_offset = data.high_watermark;
                 data.log_start_offset = log.log_start_offset();
             }
-            debug!(partition = %partition.tp, error = name(e.code), reason = %e.message, "fetch partition error");
+            debug!(partition = %partition.tp, error = %e.code, reason = %e.message, "fetch partition error");
             e.code
         }
     }
@@ -354,10 +357,11 @@ fn respond(
         })
         .collect();
     let mut records: Vec<Vec<Option<FetchPartitionRecords>>> = vec![Vec::new(); topics_out.len()];
-    let mut first_error = NONE;
+    let mut first_error = ErrorCode::NONE;
     for (topic_index, out) in round.partitions {
-        if first_error == NONE && out.data.error_code != NONE {
-            first_error = out.data.error_code;
+        let code = ErrorCode::from_code(out.data.error_code);
+        if first_error == ErrorCode::NONE && code != ErrorCode::NONE {
+            first_error = code;
         }
         if follower.is_none() && !out.records.is_empty() {
             if let Some(name) = &topics_out[topic_index].name {

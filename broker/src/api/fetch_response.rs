@@ -6,6 +6,7 @@
 //! generated encoder produces (see the tests).
 
 use bytes::{BufMut, BytesMut};
+use kafka_core::ErrorCode;
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::FetchResponse;
 use kafka_protocol::protocol::Encodable;
@@ -263,7 +264,7 @@ pub fn encode_fetch_response(
     chunks.extend(w.chunks.into_iter().filter(|c| !c.is_empty()));
     Ok(Response {
         chunks,
-        error_code: response.error_code,
+        error_code: ErrorCode::from_code(response.error_code),
     })
 }
 
@@ -374,7 +375,8 @@ mod tests {
         };
         for version in 4..=17i16 {
             let expected_response = sample(version, &a, &b);
-            let expected = flatten(&encode(&expected_response, version, 11, 0).unwrap());
+            let expected =
+                flatten(&encode(&expected_response, version, 11, ErrorCode::NONE).unwrap());
 
             let mut spliced = expected_response.clone();
             for t in &mut spliced.responses {

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures::FutureExt;
+use kafka_core::ErrorCode;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -21,7 +22,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use tracing::debug;
 
-use super::{ready, Pending, RequestContext};
+use super::{first_error, ready, Pending, RequestContext};
 use crate::context::Context;
 use crate::coordinator::discovery::Located;
 use crate::coordinator::group::{GroupDescription, JoinRequest, LeavingMember, SyncRequest};
@@ -29,7 +30,6 @@ use crate::coordinator::manager::GroupOverview;
 use crate::coordinator::replies::{JoinResult, Reply, SyncResult};
 use crate::coordinator::state::GroupState;
 use crate::coordinator::OFFSETS_TOPIC;
-use crate::error_codes::*;
 
 /// FindCoordinator key types.
 const KEY_TYPE_GROUP: i8 = 0;
@@ -46,10 +46,6 @@ fn str_bytes(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())
 }
 
-fn first_error(codes: impl IntoIterator<Item = i16>) -> i16 {
-    codes.into_iter().find(|c| *c != NONE).unwrap_or(NONE)
-}
-
 /// Kafka reports the client's address as `InetAddress.toString()` does: "/ip".
 fn client_host(rc: &RequestContext) -> String {
     format!("/{}", rc.connection.peer.ip())
@@ -64,12 +60,12 @@ struct Found {
     node_id: i32,
     host: String,
     port: i32,
-    error: i16,
+    error: ErrorCode,
     message: Option<String>,
 }
 
 impl Found {
-    fn failed(key: String, error: i16, message: String) -> Found {
+    fn failed(key: String, error: ErrorCode, message: String) -> Found {
         Found {
             key,
             node_id: -1,
@@ -93,27 +89,27 @@ fn find_one(ctx: &Context, rc: &RequestContext, key_type: i8, key: String) -> Fo
                 node_id,
                 host,
                 port,
-                error: NONE,
+                error: ErrorCode::NONE,
                 message: None,
             },
             Located::NoOffsetsTopic => Found::failed(
                 key,
-                COORDINATOR_NOT_AVAILABLE,
+                ErrorCode::COORDINATOR_NOT_AVAILABLE,
                 format!("the {OFFSETS_TOPIC} topic is being created"),
             ),
             Located::Unavailable(why) => {
                 debug!(group = %key, reason = %why, "coordinator not available");
-                Found::failed(key, COORDINATOR_NOT_AVAILABLE, why)
+                Found::failed(key, ErrorCode::COORDINATOR_NOT_AVAILABLE, why)
             }
         },
         KEY_TYPE_TRANSACTION => Found::failed(
             key,
-            INVALID_REQUEST,
+            ErrorCode::INVALID_REQUEST,
             "transactions are not supported by this broker".to_string(),
         ),
         other => Found::failed(
             key,
-            INVALID_REQUEST,
+            ErrorCode::INVALID_REQUEST,
             format!("unknown coordinator key type {other}"),
         ),
     }
@@ -130,17 +126,18 @@ fn find_response(version: i16, found: Vec<Found>) -> FindCoordinatorResponse {
                     .with_node_id(BrokerId(f.node_id))
                     .with_host(str_bytes(f.host))
                     .with_port(f.port)
-                    .with_error_code(f.error)
+                    .with_error_code(f.error.code())
                     .with_error_message(f.message.map(str_bytes))
             })
             .collect();
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
     let Some(f) = found.into_iter().next() else {
-        return FindCoordinatorResponse::default().with_error_code(INVALID_REQUEST);
+        return FindCoordinatorResponse::default()
+            .with_error_code(ErrorCode::INVALID_REQUEST.code());
     };
     let mut response = FindCoordinatorResponse::default()
-        .with_error_code(f.error)
+        .with_error_code(f.error.code())
         .with_node_id(BrokerId(f.node_id))
         .with_host(str_bytes(f.host))
         .with_port(f.port);
@@ -174,7 +171,7 @@ pub fn find_coordinator(
         .into_iter()
         .map(|k| find_one(ctx, &rc, key_type, k))
         .collect();
-    let error = first_error(found.iter().map(|f| f.error));
+    let error = first_error(found.iter().map(|f| f.error.code()));
     ready(rc.respond(&find_response(version, found), error))
 }
 
@@ -196,7 +193,7 @@ fn join_response(version: i16, result: JoinResult) -> JoinGroupResponse {
         })
         .collect();
     let mut response = JoinGroupResponse::default()
-        .with_error_code(result.error)
+        .with_error_code(result.error.code())
         .with_generation_id(result.generation)
         .with_leader(str_bytes(result.leader))
         .with_member_id(str_bytes(result.member_id))
@@ -243,7 +240,7 @@ pub fn join_group(ctx: &Arc<Context>, rc: RequestContext, request: JoinGroupRequ
     let reply = ctx.groups().join_group(&group_id, join);
     async move {
         let result = reply
-            .wait(|| JoinResult::error(member_id, REBALANCE_IN_PROGRESS))
+            .wait(|| JoinResult::error(member_id, ErrorCode::REBALANCE_IN_PROGRESS))
             .await;
         let error = result.error;
         rc.respond(&join_response(version, result), error)
@@ -253,7 +250,7 @@ pub fn join_group(ctx: &Arc<Context>, rc: RequestContext, request: JoinGroupRequ
 
 fn sync_response(version: i16, result: SyncResult) -> SyncGroupResponse {
     let mut response = SyncGroupResponse::default()
-        .with_error_code(result.error)
+        .with_error_code(result.error.code())
         .with_assignment(result.assignment);
     if version >= 5 {
         response.protocol_type = result.protocol_type.map(str_bytes);
@@ -279,13 +276,13 @@ pub fn sync_group(ctx: &Arc<Context>, rc: RequestContext, request: SyncGroupRequ
     };
     // From v5 the protocol type and name are mandatory.
     let reply = if version >= 5 && (sync.protocol_type.is_none() || sync.protocol_name.is_none()) {
-        Reply::Ready(SyncResult::error(INCONSISTENT_GROUP_PROTOCOL))
+        Reply::Ready(SyncResult::error(ErrorCode::INCONSISTENT_GROUP_PROTOCOL))
     } else {
         ctx.groups().sync_group(&group_id, sync)
     };
     async move {
         let result = reply
-            .wait(|| SyncResult::error(REBALANCE_IN_PROGRESS))
+            .wait(|| SyncResult::error(ErrorCode::REBALANCE_IN_PROGRESS))
             .await;
         let error = result.error;
         rc.respond(&sync_response(version, result), error)
@@ -302,24 +299,27 @@ pub fn heartbeat(ctx: &Arc<Context>, rc: RequestContext, request: HeartbeatReque
         instance.as_deref(),
         request.generation_id,
     );
-    ready(rc.respond(&HeartbeatResponse::default().with_error_code(error), error))
+    ready(rc.respond(
+        &HeartbeatResponse::default().with_error_code(error.code()),
+        error,
+    ))
 }
 
 /// v3+ answer per member; older versions have one member and one error.
 fn leave_response(
     version: i16,
     leaving: Vec<LeavingMember>,
-    result: Result<Vec<i16>, i16>,
+    result: Result<Vec<ErrorCode>, ErrorCode>,
 ) -> LeaveGroupResponse {
     if version < 3 {
         let error = match result {
             Err(code) => code,
-            Ok(errors) => errors.first().copied().unwrap_or(NONE),
+            Ok(errors) => errors.first().copied().unwrap_or(ErrorCode::NONE),
         };
-        return LeaveGroupResponse::default().with_error_code(error);
+        return LeaveGroupResponse::default().with_error_code(error.code());
     }
     match result {
-        Err(code) => LeaveGroupResponse::default().with_error_code(code),
+        Err(code) => LeaveGroupResponse::default().with_error_code(code.code()),
         Ok(errors) => LeaveGroupResponse::default().with_members(
             leaving
                 .into_iter()
@@ -328,7 +328,7 @@ fn leave_response(
                     MemberResponse::default()
                         .with_member_id(str_bytes(l.member_id))
                         .with_group_instance_id(l.group_instance_id.map(str_bytes))
-                        .with_error_code(error)
+                        .with_error_code(error.code())
                 })
                 .collect(),
         ),
@@ -368,16 +368,16 @@ pub fn leave_group(ctx: &Arc<Context>, rc: RequestContext, request: LeaveGroupRe
 fn describe_one(
     version: i16,
     group_id: GroupId,
-    result: Result<Option<GroupDescription>, i16>,
+    result: Result<Option<GroupDescription>, ErrorCode>,
     authorized_operations: i32,
 ) -> DescribedGroup {
     let described = DescribedGroup::default()
         .with_group_id(group_id.clone())
         .with_authorized_operations(authorized_operations);
     match result {
-        Err(code) => described.with_error_code(code),
+        Err(code) => described.with_error_code(code.code()),
         Ok(None) if version >= 6 => described
-            .with_error_code(GROUP_ID_NOT_FOUND)
+            .with_error_code(ErrorCode::GROUP_ID_NOT_FOUND.code())
             .with_error_message(Some(str_bytes(format!("Group {} not found.", group_id.0))))
             .with_group_state(str_bytes(GroupState::Dead.name())),
         Ok(None) => described.with_group_state(str_bytes(GroupState::Dead.name())),
@@ -435,7 +435,7 @@ pub fn describe_groups(
 /// ListGroups with the v4 state filter and the v5 type filter (groups here are all classic).
 fn list_response(
     version: i16,
-    error: i16,
+    error: ErrorCode,
     groups: Vec<GroupOverview>,
     states: &[String],
     types: &[String],
@@ -462,7 +462,7 @@ fn list_response(
         })
         .collect();
     ListGroupsResponse::default()
-        .with_error_code(error)
+        .with_error_code(error.code())
         .with_groups(listed)
 }
 
@@ -503,7 +503,7 @@ pub fn delete_groups(
             let error = ctx.groups().delete_group(group_id.0.as_str());
             DeletableGroupResult::default()
                 .with_group_id(group_id)
-                .with_error_code(error)
+                .with_error_code(error.code())
         })
         .collect();
     let error = first_error(results.iter().map(|r| r.error_code));
@@ -530,12 +530,12 @@ mod tests {
             node_id: 2,
             host: "broker-2".into(),
             port: 9092,
-            error: NONE,
+            error: ErrorCode::NONE,
             message: None,
         };
         let failed = Found::failed(
             "t".into(),
-            INVALID_REQUEST,
+            ErrorCode::INVALID_REQUEST,
             "transactions are not supported by this broker".into(),
         );
         for v in versions(ApiKey::FindCoordinator) {
@@ -546,7 +546,10 @@ mod tests {
                     (r.coordinators[0].node_id.0, r.coordinators[0].port),
                     (2, 9092)
                 );
-                assert_eq!(r.coordinators[1].error_code, INVALID_REQUEST);
+                assert_eq!(
+                    r.coordinators[1].error_code,
+                    ErrorCode::INVALID_REQUEST.code()
+                );
             } else {
                 assert_eq!(
                     (r.node_id.0, r.host.as_str(), r.port),
@@ -557,7 +560,7 @@ mod tests {
             if v < 4 {
                 assert_eq!(
                     (r.error_code, r.node_id.0, r.port),
-                    (INVALID_REQUEST, -1, -1)
+                    (ErrorCode::INVALID_REQUEST.code(), -1, -1)
                 );
                 if v >= 1 {
                     assert!(r.error_message.is_some_and(|m| m.contains("transactions")));
@@ -569,7 +572,7 @@ mod tests {
     #[test]
     fn join_responses_encode_at_every_version() {
         let result = JoinResult {
-            error: NONE,
+            error: ErrorCode::NONE,
             member_id: "m-1".into(),
             generation: 3,
             protocol_type: Some("consumer".into()),
@@ -594,12 +597,15 @@ mod tests {
             assert_eq!(r.protocol_type.is_some(), v >= 7);
             // Errors before v7 still carry a non-null protocol name.
             let r = round_trip(
-                &join_response(v, JoinResult::error("new-id", MEMBER_ID_REQUIRED)),
+                &join_response(
+                    v,
+                    JoinResult::error("new-id", ErrorCode::MEMBER_ID_REQUIRED),
+                ),
                 v,
             );
             assert_eq!(
                 (r.error_code, r.member_id.as_str(), r.generation_id),
-                (MEMBER_ID_REQUIRED, "new-id", -1)
+                (ErrorCode::MEMBER_ID_REQUIRED.code(), "new-id", -1)
             );
             if v < 7 {
                 assert_eq!(r.protocol_name.as_deref(), Some(""));
@@ -616,7 +622,7 @@ mod tests {
                 &sync_response(
                     v,
                     SyncResult {
-                        error: NONE,
+                        error: ErrorCode::NONE,
                         protocol_type: Some("consumer".into()),
                         protocol_name: Some("range".into()),
                         assignment: Bytes::from_static(b"a"),
@@ -627,7 +633,7 @@ mod tests {
             assert_eq!(&r.assignment[..], b"a");
             assert_eq!(r.protocol_name.is_some(), v >= 5);
             round_trip(
-                &sync_response(v, SyncResult::error(REBALANCE_IN_PROGRESS)),
+                &sync_response(v, SyncResult::error(ErrorCode::REBALANCE_IN_PROGRESS)),
                 v,
             );
         }
@@ -645,17 +651,24 @@ mod tests {
         ];
         for v in versions(ApiKey::LeaveGroup) {
             let r = round_trip(
-                &leave_response(v, leaving.clone(), Ok(vec![NONE, UNKNOWN_MEMBER_ID])),
+                &leave_response(
+                    v,
+                    leaving.clone(),
+                    Ok(vec![ErrorCode::NONE, ErrorCode::UNKNOWN_MEMBER_ID]),
+                ),
                 v,
             );
             if v >= 3 {
                 assert_eq!(r.members.len(), 2);
-                assert_eq!(r.members[1].error_code, UNKNOWN_MEMBER_ID);
+                assert_eq!(r.members[1].error_code, ErrorCode::UNKNOWN_MEMBER_ID.code());
             } else {
-                assert_eq!(r.error_code, NONE);
+                assert_eq!(r.error_code, ErrorCode::NONE.code());
             }
-            let r = round_trip(&leave_response(v, leaving.clone(), Err(NOT_COORDINATOR)), v);
-            assert_eq!(r.error_code, NOT_COORDINATOR);
+            let r = round_trip(
+                &leave_response(v, leaving.clone(), Err(ErrorCode::NOT_COORDINATOR)),
+                v,
+            );
+            assert_eq!(r.error_code, ErrorCode::NOT_COORDINATOR.code());
         }
     }
 
@@ -691,7 +704,7 @@ mod tests {
                 describe_one(
                     v,
                     GroupId(str_bytes("elsewhere")),
-                    Err(NOT_COORDINATOR),
+                    Err(ErrorCode::NOT_COORDINATOR),
                     ops,
                 ),
             ];
@@ -700,7 +713,7 @@ mod tests {
             assert_eq!(r.groups[0].members[0].client_host.as_str(), "/10.0.0.1");
             assert_eq!(r.groups[0].members[0].group_instance_id.is_some(), v >= 4);
             assert_eq!(r.groups[1].group_state.as_str(), "Dead");
-            assert_eq!(r.groups[2].error_code, NOT_COORDINATOR);
+            assert_eq!(r.groups[2].error_code, ErrorCode::NOT_COORDINATOR.code());
         }
         let groups = vec![
             GroupOverview {
@@ -715,23 +728,36 @@ mod tests {
             },
         ];
         for v in versions(ApiKey::ListGroups) {
-            let r = round_trip(&list_response(v, NONE, groups.clone(), &[], &[]), v);
+            let r = round_trip(
+                &list_response(v, ErrorCode::NONE, groups.clone(), &[], &[]),
+                v,
+            );
             assert_eq!(r.groups.len(), 2);
             assert_eq!(
                 r.groups[0].group_state.as_str(),
                 if v >= 4 { "Stable" } else { "" }
             );
         }
-        let only_empty = list_response(5, NONE, groups.clone(), &["EMPTY".to_string()], &[]);
+        let only_empty = list_response(
+            5,
+            ErrorCode::NONE,
+            groups.clone(),
+            &["EMPTY".to_string()],
+            &[],
+        );
         assert_eq!(only_empty.groups.len(), 1);
         assert_eq!(only_empty.groups[0].group_id.0.as_str(), "b");
-        assert!(
-            list_response(5, NONE, groups.clone(), &[], &["consumer".to_string()])
-                .groups
-                .is_empty()
-        );
+        assert!(list_response(
+            5,
+            ErrorCode::NONE,
+            groups.clone(),
+            &[],
+            &["consumer".to_string()]
+        )
+        .groups
+        .is_empty());
         assert_eq!(
-            list_response(5, NONE, groups, &[], &["Classic".to_string()])
+            list_response(5, ErrorCode::NONE, groups, &[], &["Classic".to_string()])
                 .groups
                 .len(),
             2

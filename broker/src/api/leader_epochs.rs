@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use kafka_core::ErrorCode;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
 };
@@ -11,14 +12,13 @@ use storage::TopicPartition;
 
 use super::{ready, Pending, RequestContext};
 use crate::context::{Context, PartitionLookup};
-use crate::error_codes::*;
 
 pub fn handle(
     ctx: &Arc<Context>,
     rc: RequestContext,
     request: OffsetForLeaderEpochRequest,
 ) -> Pending {
-    let mut first_error = NONE;
+    let mut first_error = ErrorCode::NONE;
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let name = topic.topic.0.to_string();
@@ -45,13 +45,13 @@ pub fn handle(
                         out.leader_epoch = e;
                         out.end_offset = offset;
                     }
-                    NONE
+                    ErrorCode::NONE
                 }
             };
-            if code != NONE && first_error == NONE {
+            if code != ErrorCode::NONE && first_error == ErrorCode::NONE {
                 first_error = code;
             }
-            out.error_code = code;
+            out.error_code = code.code();
             partitions.push(out);
         }
         topics.push(

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use kafka_core::ErrorCode;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
@@ -11,7 +12,6 @@ use tracing::debug;
 
 use super::{ready, Pending, RequestContext};
 use crate::context::{Context, PartitionLookup};
-use crate::error_codes::*;
 use crate::replica::Partition;
 
 const LATEST: i64 = -1;
@@ -22,7 +22,7 @@ const EARLIEST_LOCAL: i64 = -4;
 pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ListOffsetsRequest) -> Pending {
     let consumer = request.replica_id.0 == -1;
     let read_committed = request.isolation_level == 1;
-    let mut first_error = NONE;
+    let mut first_error = ErrorCode::NONE;
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let name = topic.name.0.to_string();
@@ -57,11 +57,11 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ListOffsetsReques
                     }
                 }
                 Err(code) => {
-                    debug!(partition = %tp, error = name_of(code), "list offsets error");
-                    if first_error == NONE {
+                    debug!(partition = %tp, error = %code, "list offsets error");
+                    if first_error == ErrorCode::NONE {
                         first_error = code;
                     }
-                    out.error_code = code;
+                    out.error_code = code.code();
                 }
             }
             partitions.push(out);
@@ -76,10 +76,6 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ListOffsetsReques
     ready(rc.respond(&response, first_error))
 }
 
-fn name_of(code: i16) -> &'static str {
-    crate::error_codes::name(code)
-}
-
 fn lookup(
     partition: &Partition,
     current_leader_epoch: i32,
@@ -87,7 +83,7 @@ fn lookup(
     consumer: bool,
     read_committed: bool,
     version: i16,
-) -> Result<(i64, i64, i32), i16> {
+) -> Result<(i64, i64, i32), ErrorCode> {
     partition
         .check_leader_epoch(current_leader_epoch)
         .map_err(|e| e.code)?;
@@ -117,15 +113,15 @@ fn lookup(
                 Ok((t.timestamp, t.offset, t.leader_epoch.unwrap_or(-1)))
             }
             Ok(_) => Ok((-1, -1, -1)),
-            Err(e) => Err(e.kafka_error_code().code()),
+            Err(e) => Err(e.kafka_error_code()),
         },
-        ts if ts < 0 => Err(INVALID_REQUEST),
+        ts if ts < 0 => Err(ErrorCode::INVALID_REQUEST),
         ts => match log.offset_for_timestamp(ts) {
             Ok(Some(t)) if t.offset < fetchable => {
                 Ok((t.timestamp, t.offset, t.leader_epoch.unwrap_or(-1)))
             }
             Ok(_) => Ok((-1, -1, -1)),
-            Err(e) => Err(e.kafka_error_code().code()),
+            Err(e) => Err(e.kafka_error_code()),
         },
     }
 }

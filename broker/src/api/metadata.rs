@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
+use kafka_core::ErrorCode;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
@@ -18,7 +19,6 @@ use uuid::Uuid;
 use super::{Outcome, Pending, RequestContext};
 use crate::context::{Context, MetadataView};
 use crate::coordinator::OFFSETS_TOPIC;
-use crate::error_codes::*;
 
 /// A broker as clients reach it on one listener.
 #[derive(Debug, Clone)]
@@ -109,15 +109,15 @@ async fn metadata(ctx: Arc<Context>, rc: RequestContext, request: MetadataReques
                 None => {
                     let code = match &name {
                         Some(n) if kafka_core::validate_topic_name(n).is_err() => {
-                            INVALID_TOPIC_EXCEPTION
+                            ErrorCode::INVALID_TOPIC_EXCEPTION
                         }
-                        Some(_) if allow_auto_create => LEADER_NOT_AVAILABLE,
-                        Some(_) => UNKNOWN_TOPIC_OR_PARTITION,
-                        None => UNKNOWN_TOPIC_ID,
+                        Some(_) if allow_auto_create => ErrorCode::LEADER_NOT_AVAILABLE,
+                        Some(_) => ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                        None => ErrorCode::UNKNOWN_TOPIC_ID,
                     };
                     topics.push(
                         MetadataResponseTopic::default()
-                            .with_error_code(code)
+                            .with_error_code(code.code())
                             .with_name(name.map(|n| TopicName(StrBytes::from_string(n))))
                             .with_topic_id(id),
                     );
@@ -149,7 +149,7 @@ async fn metadata(ctx: Arc<Context>, rc: RequestContext, request: MetadataReques
     if version >= 1 {
         response.controller_id = BrokerId(controller_id(&ctx));
     }
-    rc.respond(&response, NONE)
+    rc.respond(&response, ErrorCode::NONE)
 }
 
 async fn auto_create(ctx: &Context, names: Vec<String>) {
@@ -201,12 +201,12 @@ fn describe_topic(
                 .map(|r| BrokerId(*r))
                 .collect();
             let error = if p.leader < 0 {
-                LEADER_NOT_AVAILABLE
+                ErrorCode::LEADER_NOT_AVAILABLE
             } else {
-                NONE
+                ErrorCode::NONE
             };
             let mut m = MetadataResponsePartition::default()
-                .with_error_code(error)
+                .with_error_code(error.code())
                 .with_partition_index(p.partition)
                 .with_leader_id(BrokerId(p.leader))
                 .with_replica_nodes(p.replicas.iter().map(|r| BrokerId(*r)).collect())

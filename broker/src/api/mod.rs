@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
+use kafka_core::ErrorCode;
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::{Encodable, HeaderVersion};
 use tracing::error;
@@ -47,7 +48,11 @@ pub struct RequestContext {
 
 impl RequestContext {
     /// Encodes `body` as this request's response.
-    pub fn respond<R: Encodable + HeaderVersion>(&self, body: &R, error_code: i16) -> Outcome {
+    pub fn respond<R: Encodable + HeaderVersion>(
+        &self,
+        body: &R,
+        error_code: ErrorCode,
+    ) -> Outcome {
         match response::encode(body, self.version, self.correlation_id, error_code) {
             Ok(r) => Outcome::Respond(r),
             Err(e) => {
@@ -60,11 +65,12 @@ impl RequestContext {
 
 /// The first error among a response's per-resource error codes (the one the request metrics
 /// count), or NONE when every resource succeeded.
-pub(crate) fn first_error(codes: impl IntoIterator<Item = i16>) -> i16 {
+pub(crate) fn first_error(codes: impl IntoIterator<Item = i16>) -> ErrorCode {
     codes
         .into_iter()
-        .find(|c| *c != crate::error_codes::NONE)
-        .unwrap_or(crate::error_codes::NONE)
+        .map(ErrorCode::from_code)
+        .find(|c| *c != ErrorCode::NONE)
+        .unwrap_or(ErrorCode::NONE)
 }
 
 /// An outcome that is already known.
@@ -120,7 +126,13 @@ impl Service for Dispatcher {
         (spec.handler)(&self.ctx, &rc, frame.body)
     }
 
-    fn completed(&self, api: ApiKey, elapsed: Duration, error_code: i16, zero_copy_bytes: u64) {
+    fn completed(
+        &self,
+        api: ApiKey,
+        elapsed: Duration,
+        error_code: ErrorCode,
+        zero_copy_bytes: u64,
+    ) {
         let name = table::spec(api).map_or("Other", |s| s.name);
         self.metrics()
             .request_completed(name, elapsed, error_code, zero_copy_bytes);

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::FutureExt;
+use kafka_core::ErrorCode;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
@@ -23,15 +24,14 @@ use kafka_protocol::protocol::StrBytes;
 use raft_controller::MetadataImage;
 use storage::TopicPartition;
 
-use super::{ready, Pending, RequestContext};
+use super::{first_error, ready, Pending, RequestContext};
 use crate::context::{Context, MetadataView};
 use crate::coordinator::manager::{self, OffsetCommitEntry};
 use crate::coordinator::offsets::CommittedOffset;
-use crate::error_codes::*;
 
 /// A requested partition, in request order, with an error if it was refused before reaching the
 /// coordinator (unknown topic or partition).
-type Slot = (TopicName, i32, Option<i16>);
+type Slot = (TopicName, i32, Option<ErrorCode>);
 /// A partition's committed offset, if any.
 type Fetched = (TopicPartition, Option<CommittedOffset>);
 /// One topic's partitions with their committed offsets.
@@ -47,10 +47,6 @@ fn partition_exists(image: &MetadataImage, tp: &TopicPartition) -> bool {
     image.partition(&tp.topic, tp.partition).is_some()
 }
 
-fn first_error(codes: impl IntoIterator<Item = i16>) -> i16 {
-    codes.into_iter().find(|c| *c != NONE).unwrap_or(NONE)
-}
-
 /// Appends `(partition, error)` under its topic, keeping request order.
 fn push_partition<T>(topics: &mut Vec<(TopicName, Vec<T>)>, name: TopicName, partition: T) {
     match topics.last_mut() {
@@ -62,17 +58,18 @@ fn push_partition<T>(topics: &mut Vec<(TopicName, Vec<T>)>, name: TopicName, par
 // ---- OffsetCommit -------------------------------------------------------------------------------
 
 /// Pairs the coordinator's answers (for the slots it saw) back with every requested partition.
-fn commit_response(slots: Vec<Slot>, results: Vec<i16>) -> OffsetCommitResponse {
+fn commit_response(slots: Vec<Slot>, results: Vec<ErrorCode>) -> OffsetCommitResponse {
     let mut results = results.into_iter();
     let mut topics = Vec::new();
     for (name, partition, refused) in slots {
-        let error = refused.unwrap_or_else(|| results.next().unwrap_or(UNKNOWN_SERVER_ERROR));
+        let error =
+            refused.unwrap_or_else(|| results.next().unwrap_or(ErrorCode::UNKNOWN_SERVER_ERROR));
         push_partition(
             &mut topics,
             name,
             OffsetCommitResponsePartition::default()
                 .with_partition_index(partition)
-                .with_error_code(error),
+                .with_error_code(error.code()),
         );
     }
     OffsetCommitResponse::default().with_topics(
@@ -107,7 +104,7 @@ pub fn offset_commit(
                 slots.push((
                     topic.name.clone(),
                     p.partition_index,
-                    Some(UNKNOWN_TOPIC_OR_PARTITION),
+                    Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
                 ));
                 continue;
             }
@@ -198,11 +195,11 @@ where
 /// One group of an OffsetFetch v8+ response.
 fn fetch_group_response(
     group_id: GroupId,
-    result: Result<Vec<Fetched>, i16>,
+    result: Result<Vec<Fetched>, ErrorCode>,
 ) -> OffsetFetchResponseGroup {
     let group = OffsetFetchResponseGroup::default().with_group_id(group_id);
     match result {
-        Err(code) => group.with_error_code(code),
+        Err(code) => group.with_error_code(code.code()),
         Ok(offsets) => group.with_topics(
             by_topic(offsets)
                 .into_iter()
@@ -233,21 +230,21 @@ fn fetch_group_response(
 fn fetch_response(
     version: i16,
     requested: &Requested,
-    result: Result<Vec<Fetched>, i16>,
+    result: Result<Vec<Fetched>, ErrorCode>,
 ) -> OffsetFetchResponse {
-    let partition = |p: i32, committed: Option<&CommittedOffset>, error: i16| {
+    let partition = |p: i32, committed: Option<&CommittedOffset>, error: ErrorCode| {
         let (offset, epoch, metadata) = reported(committed);
         let mut r = OffsetFetchResponsePartition::default()
             .with_partition_index(p)
             .with_committed_offset(offset)
             .with_metadata(Some(StrBytes::from_string(metadata)))
-            .with_error_code(error);
+            .with_error_code(error.code());
         if version >= 5 {
             r.committed_leader_epoch = epoch;
         }
         r
     };
-    let topics = |offsets: Vec<Fetched>, error: i16| -> Vec<OffsetFetchResponseTopic> {
+    let topics = |offsets: Vec<Fetched>, error: ErrorCode| -> Vec<OffsetFetchResponseTopic> {
         by_topic(offsets)
             .into_iter()
             .map(|(topic, partitions)| {
@@ -263,8 +260,8 @@ fn fetch_response(
             .collect()
     };
     match result {
-        Ok(offsets) => OffsetFetchResponse::default().with_topics(topics(offsets, NONE)),
-        Err(code) if version >= 2 => OffsetFetchResponse::default().with_error_code(code),
+        Ok(offsets) => OffsetFetchResponse::default().with_topics(topics(offsets, ErrorCode::NONE)),
+        Err(code) if version >= 2 => OffsetFetchResponse::default().with_error_code(code.code()),
         Err(code) => {
             let unanswered = requested
                 .clone()
@@ -308,27 +305,31 @@ pub fn offset_fetch(
         )),
     };
     let result = manager.fetch_offsets(request.group_id.0.as_str(), requested.as_deref());
-    let error = result.as_ref().err().copied().unwrap_or(NONE);
+    let error = result.as_ref().err().copied().unwrap_or(ErrorCode::NONE);
     ready(rc.respond(&fetch_response(version, &requested, result), error))
 }
 
 // ---- OffsetDelete -------------------------------------------------------------------------------
 
-fn delete_response(slots: Vec<Slot>, result: Result<Vec<i16>, i16>) -> OffsetDeleteResponse {
+fn delete_response(
+    slots: Vec<Slot>,
+    result: Result<Vec<ErrorCode>, ErrorCode>,
+) -> OffsetDeleteResponse {
     let errors = match result {
-        Err(code) => return OffsetDeleteResponse::default().with_error_code(code),
+        Err(code) => return OffsetDeleteResponse::default().with_error_code(code.code()),
         Ok(errors) => errors,
     };
     let mut errors = errors.into_iter();
     let mut topics = Vec::new();
     for (name, partition, refused) in slots {
-        let error = refused.unwrap_or_else(|| errors.next().unwrap_or(UNKNOWN_SERVER_ERROR));
+        let error =
+            refused.unwrap_or_else(|| errors.next().unwrap_or(ErrorCode::UNKNOWN_SERVER_ERROR));
         push_partition(
             &mut topics,
             name,
             OffsetDeleteResponsePartition::default()
                 .with_partition_index(partition)
-                .with_error_code(error),
+                .with_error_code(error.code()),
         );
     }
     OffsetDeleteResponse::default().with_topics(
@@ -365,7 +366,7 @@ pub fn offset_delete(
                 slots.push((
                     topic.name.clone(),
                     p.partition_index,
-                    Some(UNKNOWN_TOPIC_OR_PARTITION),
+                    Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
                 ));
             }
         }
@@ -411,12 +412,19 @@ mod tests {
     fn commit_responses_keep_request_order_and_refusals() {
         let slots = vec![
             (topic_name("a"), 0, None),
-            (topic_name("a"), 1, Some(UNKNOWN_TOPIC_OR_PARTITION)),
+            (
+                topic_name("a"),
+                1,
+                Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
+            ),
             (topic_name("b"), 0, None),
         ];
         for v in versions(ApiKey::OffsetCommit) {
             let r = round_trip(
-                &commit_response(slots.clone(), vec![NONE, ILLEGAL_GENERATION]),
+                &commit_response(
+                    slots.clone(),
+                    vec![ErrorCode::NONE, ErrorCode::ILLEGAL_GENERATION],
+                ),
                 v,
             );
             assert_eq!(r.topics.len(), 2);
@@ -425,8 +433,17 @@ mod tests {
                 .iter()
                 .map(|p| (p.partition_index, p.error_code))
                 .collect();
-            assert_eq!(codes, vec![(0, NONE), (1, UNKNOWN_TOPIC_OR_PARTITION)]);
-            assert_eq!(r.topics[1].partitions[0].error_code, ILLEGAL_GENERATION);
+            assert_eq!(
+                codes,
+                vec![
+                    (0, ErrorCode::NONE.code()),
+                    (1, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code())
+                ]
+            );
+            assert_eq!(
+                r.topics[1].partitions[0].error_code,
+                ErrorCode::ILLEGAL_GENERATION.code()
+            );
         }
     }
 
@@ -447,7 +464,7 @@ mod tests {
                     ),
                     fetch_group_response(
                         GroupId(StrBytes::from_string("h".into())),
-                        Err(NOT_COORDINATOR),
+                        Err(ErrorCode::NOT_COORDINATOR),
                     ),
                 ];
                 let r = round_trip(&OffsetFetchResponse::default().with_groups(groups), v);
@@ -457,7 +474,7 @@ mod tests {
                     4
                 );
                 assert_eq!(r.groups[0].topics[0].partitions[1].committed_offset, -1);
-                assert_eq!(r.groups[1].error_code, NOT_COORDINATOR);
+                assert_eq!(r.groups[1].error_code, ErrorCode::NOT_COORDINATOR.code());
                 continue;
             }
             let r = round_trip(&fetch_response(v, &requested, Ok(offsets.clone())), v);
@@ -471,16 +488,16 @@ mod tests {
             let a1 = &r.topics[0].partitions[1];
             assert_eq!(
                 (a1.committed_offset, a1.metadata.as_deref(), a1.error_code),
-                (-1, Some(""), NONE)
+                (-1, Some(""), ErrorCode::NONE.code())
             );
             let r = round_trip(
-                &fetch_response(v, &requested, Err(COORDINATOR_LOAD_IN_PROGRESS)),
+                &fetch_response(v, &requested, Err(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS)),
                 v,
             );
             if v >= 2 {
                 assert_eq!(
                     (r.error_code, r.topics.len()),
-                    (COORDINATOR_LOAD_IN_PROGRESS, 0)
+                    (ErrorCode::COORDINATOR_LOAD_IN_PROGRESS.code(), 0)
                 );
             } else {
                 let codes: Vec<i16> = r
@@ -488,7 +505,10 @@ mod tests {
                     .iter()
                     .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
                     .collect();
-                assert_eq!(codes, vec![COORDINATOR_LOAD_IN_PROGRESS; 3]);
+                assert_eq!(
+                    codes,
+                    vec![ErrorCode::COORDINATOR_LOAD_IN_PROGRESS.code(); 3]
+                );
             }
         }
     }
@@ -497,23 +517,36 @@ mod tests {
     fn delete_responses_encode() {
         let slots = vec![
             (topic_name("a"), 0, None),
-            (topic_name("z"), 0, Some(UNKNOWN_TOPIC_OR_PARTITION)),
+            (
+                topic_name("z"),
+                0,
+                Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
+            ),
         ];
         for v in versions(ApiKey::OffsetDelete) {
             let r = round_trip(
-                &delete_response(slots.clone(), Ok(vec![GROUP_SUBSCRIBED_TO_TOPIC])),
+                &delete_response(
+                    slots.clone(),
+                    Ok(vec![ErrorCode::GROUP_SUBSCRIBED_TO_TOPIC]),
+                ),
                 v,
             );
             assert_eq!(
                 r.topics[0].partitions[0].error_code,
-                GROUP_SUBSCRIBED_TO_TOPIC
+                ErrorCode::GROUP_SUBSCRIBED_TO_TOPIC.code()
             );
             assert_eq!(
                 r.topics[1].partitions[0].error_code,
-                UNKNOWN_TOPIC_OR_PARTITION
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code()
             );
-            let r = round_trip(&delete_response(slots.clone(), Err(NON_EMPTY_GROUP)), v);
-            assert_eq!((r.error_code, r.topics.len()), (NON_EMPTY_GROUP, 0));
+            let r = round_trip(
+                &delete_response(slots.clone(), Err(ErrorCode::NON_EMPTY_GROUP)),
+                v,
+            );
+            assert_eq!(
+                (r.error_code, r.topics.len()),
+                (ErrorCode::NON_EMPTY_GROUP.code(), 0)
+            );
         }
     }
 }

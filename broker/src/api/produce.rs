@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
+use kafka_core::ErrorCode;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -15,7 +16,6 @@ use tracing::{debug, warn};
 use super::{ready, Outcome, Pending, RequestContext};
 use crate::context::{Context, PartitionLookup};
 use crate::coordinator::OFFSETS_TOPIC;
-use crate::error_codes::*;
 use crate::replica::{now_ms, Partition};
 
 /// One partition's append, waiting (for acks=all) on replication.
@@ -54,17 +54,17 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ProduceRequest) -
             let mut wait = None;
             let result = if request.transactional_id.is_some() {
                 Err((
-                    TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                    ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
                     "transactions are not supported".to_string(),
                 ))
             } else if acks != 0 && acks != 1 && acks != -1 {
                 Err((
-                    INVALID_REQUIRED_ACKS,
+                    ErrorCode::INVALID_REQUIRED_ACKS,
                     format!("acks={acks} is not 0, 1 or -1"),
                 ))
             } else if name == OFFSETS_TOPIC {
                 Err((
-                    INVALID_TOPIC_EXCEPTION,
+                    ErrorCode::INVALID_TOPIC_EXCEPTION,
                     "cannot produce to an internal topic".to_string(),
                 ))
             } else {
@@ -91,19 +91,19 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ProduceRequest) -
                 }
                 Err((code, message)) => {
                     any_error = true;
-                    response.error_code = code;
+                    response.error_code = code.code();
                     if matches!(
                         code,
-                        CORRUPT_MESSAGE
-                            | INVALID_RECORD
-                            | MESSAGE_TOO_LARGE
-                            | RECORD_LIST_TOO_LARGE
-                            | OUT_OF_ORDER_SEQUENCE_NUMBER
-                            | INVALID_PRODUCER_EPOCH
+                        ErrorCode::CORRUPT_MESSAGE
+                            | ErrorCode::INVALID_RECORD
+                            | ErrorCode::MESSAGE_TOO_LARGE
+                            | ErrorCode::RECORD_LIST_TOO_LARGE
+                            | ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
+                            | ErrorCode::INVALID_PRODUCER_EPOCH
                     ) {
-                        warn!(peer = %rc.connection.peer, client = %rc.client_id, partition = %tp, error = name_of(code), reason = %message, "produce rejected");
+                        warn!(peer = %rc.connection.peer, client = %rc.client_id, partition = %tp, error = %code, reason = %message, "produce rejected");
                     } else {
-                        debug!(peer = %rc.connection.peer, partition = %tp, error = name_of(code), reason = %message, "produce rejected");
+                        debug!(peer = %rc.connection.peer, partition = %tp, error = %code, reason = %message, "produce rejected");
                     }
                     if rc.version >= 8 {
                         response.error_message = Some(StrBytes::from_string(message));
@@ -142,14 +142,14 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ProduceRequest) -
                 Some((partition, required)) => {
                     partition.wait_for_high_watermark(*required, timeout).await
                 }
-                None => a.response.error_code,
+                None => ErrorCode::from_code(a.response.error_code),
             }
         });
         let codes = futures::future::join_all(waits).await;
         ctx.metrics().produce_purgatory.dec();
         for (a, code) in appended.iter_mut().zip(codes) {
-            if a.wait.is_some() && code != NONE {
-                a.response.error_code = code;
+            if a.wait.is_some() && code != ErrorCode::NONE {
+                a.response.error_code = code.code();
                 a.response.base_offset = -1;
             }
         }
@@ -162,19 +162,15 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ProduceRequest) -
     .boxed()
 }
 
-fn name_of(code: i16) -> &'static str {
-    crate::error_codes::name(code)
-}
-
 fn append(
     ctx: &Context,
     tp: &TopicPartition,
     records: Option<bytes::Bytes>,
     acks: i16,
     now: i64,
-) -> Result<(Arc<Partition>, storage::AppendInfo), (i16, String)> {
+) -> Result<(Arc<Partition>, storage::AppendInfo), (ErrorCode, String)> {
     let partition = ctx.hosted_partition(tp).map_err(|code| {
-        let reason = if code == NOT_LEADER_OR_FOLLOWER {
+        let reason = if code == ErrorCode::NOT_LEADER_OR_FOLLOWER {
             format!("broker {} does not host {tp}", ctx.config().node_id)
         } else {
             format!("unknown partition {tp}")
@@ -182,7 +178,10 @@ fn append(
         (code, reason)
     })?;
     let Some(records) = records else {
-        return Err((INVALID_RECORD, "produce request has no records".to_string()));
+        return Err((
+            ErrorCode::INVALID_RECORD,
+            "produce request has no records".to_string(),
+        ));
     };
     partition
         .append_as_leader(records, acks, now)
@@ -190,19 +189,19 @@ fn append(
         .map_err(|e| (e.code, e.message))
 }
 
-fn first_error(appended: &[Appended]) -> i16 {
+fn first_error(appended: &[Appended]) -> ErrorCode {
     appended
         .iter()
-        .map(|a| a.response.error_code)
-        .find(|c| *c != NONE)
-        .unwrap_or(NONE)
+        .map(|a| ErrorCode::from_code(a.response.error_code))
+        .find(|c| *c != ErrorCode::NONE)
+        .unwrap_or(ErrorCode::NONE)
 }
 
 fn respond(
     rc: &RequestContext,
     mut topics: Vec<TopicProduceResponse>,
     appended: Vec<Appended>,
-    error: i16,
+    error: ErrorCode,
 ) -> Outcome {
     for a in appended {
         if let Some(t) = topics.get_mut(a.topic_index) {

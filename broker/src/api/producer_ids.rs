@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use futures::FutureExt;
+use kafka_core::ErrorCode;
 use kafka_protocol::messages::describe_producers_response::{
     PartitionResponse, ProducerState, TopicResponse,
 };
@@ -17,7 +18,6 @@ use tracing::warn;
 
 use super::{ready, Pending, RequestContext};
 use crate::context::{Context, PartitionLookup};
-use crate::error_codes::*;
 
 pub fn init_producer_id(
     ctx: &Arc<Context>,
@@ -31,18 +31,18 @@ pub fn init_producer_id(
     {
         // Kafka: an empty transactional id is an invalid request (null means idempotent only).
         let response = InitProducerIdResponse::default()
-            .with_error_code(INVALID_REQUEST)
+            .with_error_code(ErrorCode::INVALID_REQUEST.code())
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1);
-        return ready(rc.respond(&response, INVALID_REQUEST));
+        return ready(rc.respond(&response, ErrorCode::INVALID_REQUEST));
     }
     if request.transactional_id.is_some() {
         warn!(peer = %rc.connection.peer, client = %rc.client_id, "transactional producer refused: transactions are not supported");
         let response = InitProducerIdResponse::default()
-            .with_error_code(TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+            .with_error_code(ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED.code())
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1);
-        return ready(rc.respond(&response, TRANSACTIONAL_ID_AUTHORIZATION_FAILED));
+        return ready(rc.respond(&response, ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED));
     }
     let ctx = ctx.clone();
     async move {
@@ -52,11 +52,11 @@ pub fn init_producer_id(
                 .with_producer_id(ProducerId(id))
                 .with_producer_epoch(0),
             Err(code) => InitProducerIdResponse::default()
-                .with_error_code(code)
+                .with_error_code(code.code())
                 .with_producer_id(ProducerId(-1))
                 .with_producer_epoch(-1),
         };
-        let code = response.error_code;
+        let code = ErrorCode::from_code(response.error_code);
         rc.respond(&response, code)
     }
     .boxed()
@@ -80,9 +80,9 @@ pub fn describe_producers(
                 };
                 let mut out = PartitionResponse::default().with_partition_index(index);
                 match ctx.partition(&tp) {
-                    None => out.error_code = UNKNOWN_TOPIC_OR_PARTITION,
+                    None => out.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code(),
                     Some(p) if !p.is_leader() => {
-                        out.error_code = NOT_LEADER_OR_FOLLOWER;
+                        out.error_code = ErrorCode::NOT_LEADER_OR_FOLLOWER.code();
                         out.error_message = Some(StrBytes::from_static_str("not the leader"));
                     }
                     Some(p) => {
@@ -115,6 +115,6 @@ pub fn describe_producers(
     }
     ready(rc.respond(
         &DescribeProducersResponse::default().with_topics(topics),
-        NONE,
+        ErrorCode::NONE,
     ))
 }

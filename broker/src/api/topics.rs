@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
+use kafka_core::ErrorCode;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
@@ -23,13 +24,12 @@ use super::configs::topic_entries;
 use super::{Pending, RequestContext};
 use crate::context::{Context, MetadataView};
 use crate::coordinator::OFFSETS_TOPIC;
-use crate::error_codes::*;
 use crate::topic_config;
 
-fn quorum_error_code(e: &QuorumError) -> i16 {
+fn quorum_error_code(e: &QuorumError) -> ErrorCode {
     match e {
-        QuorumError::Timeout => REQUEST_TIMED_OUT,
-        _ => NOT_CONTROLLER,
+        QuorumError::Timeout => ErrorCode::REQUEST_TIMED_OUT,
+        _ => ErrorCode::NOT_CONTROLLER,
     }
 }
 
@@ -74,24 +74,24 @@ pub fn create_topics(
                 .filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string())))
                 .collect();
             let problem = if counts.get(&name).copied().unwrap_or(0) > 1 {
-                Some((INVALID_REQUEST, format!("Create topics request from client `{}` contains multiple entries for the following topics: {name}", rc.client_id)))
+                Some((ErrorCode::INVALID_REQUEST, format!("Create topics request from client `{}` contains multiple entries for the following topics: {name}", rc.client_id)))
             } else if let Err(e) = kafka_core::validate_topic_name(&name) {
-                Some((INVALID_TOPIC_EXCEPTION, e.to_string()))
+                Some((ErrorCode::INVALID_TOPIC_EXCEPTION, e.to_string()))
             } else if name == OFFSETS_TOPIC {
-                Some((INVALID_REQUEST, "The internal topic __consumer_offsets is created by the broker".to_string()))
+                Some((ErrorCode::INVALID_REQUEST, "The internal topic __consumer_offsets is created by the broker".to_string()))
             } else if !t.assignments.is_empty() && (t.num_partitions != -1 || t.replication_factor != -1) {
-                Some((INVALID_REQUEST, "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".to_string()))
+                Some((ErrorCode::INVALID_REQUEST, "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".to_string()))
             } else if t.num_partitions == 0 || t.num_partitions < -1 {
-                Some((INVALID_PARTITIONS, "Number of partitions was set to an invalid non-positive value.".to_string()))
+                Some((ErrorCode::INVALID_PARTITIONS, "Number of partitions was set to an invalid non-positive value.".to_string()))
             } else if t.replication_factor == 0 || t.replication_factor < -1 {
-                Some((INVALID_REPLICATION_FACTOR, "Replication factor must be larger than 0, or -1 to use the default value.".to_string()))
+                Some((ErrorCode::INVALID_REPLICATION_FACTOR, "Replication factor must be larger than 0, or -1 to use the default value.".to_string()))
             } else if let Err(e) = topic_config::validate(&configs) {
-                Some((INVALID_CONFIG, e.0))
+                Some((ErrorCode::INVALID_CONFIG, e.0))
             } else {
                 None
             };
             if let Some((code, text)) = problem {
-                result.error_code = code;
+                result.error_code = code.code();
                 result.error_message = message(text);
                 results.push(result);
                 continue;
@@ -160,7 +160,7 @@ pub fn create_topics(
                     warn!(error = %e, "create topics: quorum unavailable");
                     for index in indexes {
                         if let Some(result) = results.get_mut(index) {
-                            result.error_code = quorum_error_code(&e);
+                            result.error_code = quorum_error_code(&e).code();
                             result.error_message = message(e.to_string());
                         }
                     }
@@ -210,18 +210,18 @@ pub fn delete_topics(
                 .with_topic_id(id);
             match name {
                 _ if !ctx.config().delete_topic_enable => {
-                    r.error_code = TOPIC_DELETION_DISABLED;
+                    r.error_code = ErrorCode::TOPIC_DELETION_DISABLED.code();
                     r.error_message =
                         message("Topic deletion is disabled (delete.topic.enable=false)");
                 }
-                None => r.error_code = UNKNOWN_TOPIC_ID,
+                None => r.error_code = ErrorCode::UNKNOWN_TOPIC_ID.code(),
                 Some(n) if n == OFFSETS_TOPIC => {
-                    r.error_code = INVALID_REQUEST;
+                    r.error_code = ErrorCode::INVALID_REQUEST.code();
                     r.error_message =
                         message("The internal topic __consumer_offsets cannot be deleted");
                 }
                 Some(n) => match image.topic(&n) {
-                    None => r.error_code = UNKNOWN_TOPIC_OR_PARTITION,
+                    None => r.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code(),
                     Some(t) => {
                         if rc.version >= 6 {
                             r.topic_id = t.id;
@@ -256,7 +256,7 @@ pub fn delete_topics(
                 Err(e) => {
                     for (index, _) in &to_delete {
                         if let Some(r) = results.get_mut(*index) {
-                            r.error_code = quorum_error_code(&e);
+                            r.error_code = quorum_error_code(&e).code();
                             r.error_message = message(e.to_string());
                         }
                     }
@@ -295,7 +295,7 @@ pub fn create_partitions(
             });
             let outcome = if name == OFFSETS_TOPIC {
                 Err((
-                    INVALID_REQUEST,
+                    ErrorCode::INVALID_REQUEST,
                     "The internal topic __consumer_offsets cannot be changed".to_string(),
                 ))
             } else {
@@ -305,7 +305,7 @@ pub fn create_partitions(
                     .await
                 {
                     Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => Err((e.kafka_error_code().code(), e.to_string())),
+                    Ok(Err(e)) => Err((e.kafka_error_code(), e.to_string())),
                     Err(e) => Err((quorum_error_code(&e), e.to_string())),
                 }
             };
@@ -327,7 +327,7 @@ pub fn create_partitions(
                     }
                 }
                 Err((code, text)) => {
-                    r.error_code = code;
+                    r.error_code = code.code();
                     r.error_message = message(text);
                 }
             }

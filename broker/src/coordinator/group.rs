@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
+use kafka_core::ErrorCode;
 use kafka_protocol::messages::ConsumerProtocolSubscription;
 use kafka_protocol::protocol::Decodable;
 use storage::TopicPartition;
@@ -23,7 +24,6 @@ use super::offsets::GroupOffsets;
 use super::offsets_topic::{GroupMetadataValue, MemberMetadataValue};
 use super::replies::{JoinResult, JoinedMember, Reply, SyncResult};
 use super::state::GroupState;
-use crate::error_codes::*;
 use crate::replica::now_ms;
 
 /// How long a new member's JoinGroup may wait in a rebalance before it is dropped (Kafka's
@@ -463,7 +463,7 @@ impl Group {
         skip_assignment: bool,
     ) -> JoinResult {
         JoinResult {
-            error: NONE,
+            error: ErrorCode::NONE,
             member_id: member_id.to_string(),
             generation: self.generation,
             protocol_type: self.protocol_type.clone(),
@@ -532,8 +532,8 @@ impl Group {
                     self.static_members.remove(instance);
                 }
             }
-            m.complete_join(JoinResult::error("", UNKNOWN_MEMBER_ID));
-            m.complete_sync(SyncResult::error(UNKNOWN_MEMBER_ID));
+            m.complete_join(JoinResult::error("", ErrorCode::UNKNOWN_MEMBER_ID));
+            m.complete_sync(SyncResult::error(ErrorCode::UNKNOWN_MEMBER_ID));
         }
         if self.is_leader(member_id) {
             self.leader = self.members.keys().next().cloned();
@@ -589,21 +589,21 @@ impl Group {
         &self,
         member_id: &str,
         group_instance_id: Option<&str>,
-    ) -> Result<(), i16> {
+    ) -> Result<(), ErrorCode> {
         if let Some(instance) = group_instance_id {
             match self.static_members.get(instance) {
                 Some(current) if current != member_id => {
                     info!(group = %self.id, member = member_id, instance, current = %current, "static member fenced by a newer member id");
-                    return Err(FENCED_INSTANCE_ID);
+                    return Err(ErrorCode::FENCED_INSTANCE_ID);
                 }
                 Some(_) => {}
-                None => return Err(UNKNOWN_MEMBER_ID),
+                None => return Err(ErrorCode::UNKNOWN_MEMBER_ID),
             }
         }
         if self.members.contains_key(member_id) {
             Ok(())
         } else {
-            Err(UNKNOWN_MEMBER_ID)
+            Err(ErrorCode::UNKNOWN_MEMBER_ID)
         }
     }
 
@@ -617,8 +617,11 @@ impl Group {
             return;
         };
         // Fence whatever the old incarnation still has parked.
-        member.complete_join(JoinResult::error(old_member_id, FENCED_INSTANCE_ID));
-        member.complete_sync(SyncResult::error(FENCED_INSTANCE_ID));
+        member.complete_join(JoinResult::error(
+            old_member_id,
+            ErrorCode::FENCED_INSTANCE_ID,
+        ));
+        member.complete_sync(SyncResult::error(ErrorCode::FENCED_INSTANCE_ID));
         member.id = new_member_id.to_string();
         self.members.insert(new_member_id.to_string(), member);
         if self.is_leader(old_member_id) {
@@ -653,7 +656,7 @@ impl Group {
         let reply = if !self.accepts_joining_member(&request.member_id) {
             info!(group = %self.id, member = %request.member_id, max = self.settings.max_size, "join refused: group is full");
             self.remove_member(&request.member_id);
-            Reply::Ready(JoinResult::error("", GROUP_MAX_SIZE_REACHED))
+            Reply::Ready(JoinResult::error("", ErrorCode::GROUP_MAX_SIZE_REACHED))
         } else if request.member_id.is_empty() {
             self.join_new_member(request, now)
         } else {
@@ -667,10 +670,13 @@ impl Group {
 
     fn join_new_member(&mut self, request: JoinRequest, now: Instant) -> Reply<JoinResult> {
         if self.state == GroupState::Dead {
-            return Reply::Ready(JoinResult::error("", COORDINATOR_NOT_AVAILABLE));
+            return Reply::Ready(JoinResult::error("", ErrorCode::COORDINATOR_NOT_AVAILABLE));
         }
         if !self.supports_protocols(&request.protocol_type, &request.protocols) {
-            return Reply::Ready(JoinResult::error("", INCONSISTENT_GROUP_PROTOCOL));
+            return Reply::Ready(JoinResult::error(
+                "",
+                ErrorCode::INCONSISTENT_GROUP_PROTOCOL,
+            ));
         }
         let prefix = request
             .group_instance_id
@@ -700,7 +706,10 @@ impl Group {
                     new_member_id.clone(),
                     now + millis(request.session_timeout_ms),
                 );
-                Reply::Ready(JoinResult::error(new_member_id, MEMBER_ID_REQUIRED))
+                Reply::Ready(JoinResult::error(
+                    new_member_id,
+                    ErrorCode::MEMBER_ID_REQUIRED,
+                ))
             }
             None => {
                 info!(group = %self.id, member = %new_member_id, state = %self.state, "new dynamic member joins");
@@ -712,14 +721,20 @@ impl Group {
     fn join_current_member(&mut self, request: JoinRequest, now: Instant) -> Reply<JoinResult> {
         let member_id = request.member_id.clone();
         if self.state == GroupState::Dead {
-            return Reply::Ready(JoinResult::error(member_id, COORDINATOR_NOT_AVAILABLE));
+            return Reply::Ready(JoinResult::error(
+                member_id,
+                ErrorCode::COORDINATOR_NOT_AVAILABLE,
+            ));
         }
         if !self.supports_protocols(&request.protocol_type, &request.protocols) {
-            return Reply::Ready(JoinResult::error(member_id, INCONSISTENT_GROUP_PROTOCOL));
+            return Reply::Ready(JoinResult::error(
+                member_id,
+                ErrorCode::INCONSISTENT_GROUP_PROTOCOL,
+            ));
         }
         if self.pending_members.contains_key(&member_id) {
             if request.group_instance_id.is_some() {
-                return Reply::Ready(JoinResult::error(member_id, UNKNOWN_MEMBER_ID));
+                return Reply::Ready(JoinResult::error(member_id, ErrorCode::UNKNOWN_MEMBER_ID));
             }
             info!(group = %self.id, member = %member_id, state = %self.state, "pending member joins");
             return self.add_member_and_rebalance(member_id, request, now);
@@ -766,7 +781,7 @@ impl Group {
             )),
             GroupState::Empty | GroupState::Dead => {
                 warn!(group = %self.id, member = %member_id, state = %self.state, "member rejoins a group in an unexpected state");
-                Reply::Ready(JoinResult::error(member_id, UNKNOWN_MEMBER_ID))
+                Reply::Ready(JoinResult::error(member_id, ErrorCode::UNKNOWN_MEMBER_ID))
             }
         }
     }
@@ -840,7 +855,7 @@ impl Group {
         self.replace_static_member(&instance, old_member_id, &new_member_id);
         self.schedule_heartbeat(&new_member_id, now);
         let Some(member) = self.members.get(&new_member_id) else {
-            return Reply::Ready(JoinResult::error("", UNKNOWN_MEMBER_ID));
+            return Reply::Ready(JoinResult::error("", ErrorCode::UNKNOWN_MEMBER_ID));
         };
         let previous_protocols = member.protocols.clone();
         let previous_rebalance_timeout_ms = member.rebalance_timeout_ms;
@@ -892,7 +907,10 @@ impl Group {
             GroupState::PreparingRebalance => {}
             GroupState::Empty | GroupState::Dead => {
                 if let Some(m) = self.members.get_mut(&new_member_id) {
-                    m.complete_join(JoinResult::error(new_member_id.clone(), UNKNOWN_MEMBER_ID));
+                    m.complete_join(JoinResult::error(
+                        new_member_id.clone(),
+                        ErrorCode::UNKNOWN_MEMBER_ID,
+                    ));
                 }
             }
         }
@@ -909,7 +927,7 @@ impl Group {
 
     fn prepare_rebalance(&mut self, reason: &str, now: Instant) {
         if self.state == GroupState::CompletingRebalance {
-            self.reset_and_propagate_assignment_error(REBALANCE_IN_PROGRESS, now);
+            self.reset_and_propagate_assignment_error(ErrorCode::REBALANCE_IN_PROGRESS, now);
         }
         self.pending_sync.clear();
         self.sync_deadline = None;
@@ -991,7 +1009,7 @@ impl Group {
                 Vec::new()
             };
             m.complete_join(JoinResult {
-                error: NONE,
+                error: ErrorCode::NONE,
                 member_id: m.id.clone(),
                 generation,
                 protocol_type: protocol_type.clone(),
@@ -1057,15 +1075,15 @@ impl Group {
         self.sync_deadline = None;
     }
 
-    fn reset_and_propagate_assignment_error(&mut self, error: i16, now: Instant) {
+    fn reset_and_propagate_assignment_error(&mut self, error: ErrorCode, now: Instant) {
         for m in self.members.values_mut() {
             m.assignment = Bytes::new();
         }
         self.propagate_assignment(error, now);
     }
 
-    fn propagate_assignment(&mut self, error: i16, now: Instant) {
-        let (protocol_type, protocol_name) = if error == NONE {
+    fn propagate_assignment(&mut self, error: ErrorCode, now: Instant) {
+        let (protocol_type, protocol_name) = if error == ErrorCode::NONE {
             (self.protocol_type.clone(), self.protocol_name.clone())
         } else {
             (None, None)
@@ -1088,7 +1106,7 @@ impl Group {
 
     pub fn sync(&mut self, request: SyncRequest, now: Instant) -> Reply<SyncResult> {
         if self.state == GroupState::Dead {
-            return Reply::Ready(SyncResult::error(COORDINATOR_NOT_AVAILABLE));
+            return Reply::Ready(SyncResult::error(ErrorCode::COORDINATOR_NOT_AVAILABLE));
         }
         let member_id = request.member_id.as_str();
         if let Err(code) =
@@ -1097,7 +1115,7 @@ impl Group {
             return Reply::Ready(SyncResult::error(code));
         }
         if request.generation != self.generation {
-            return Reply::Ready(SyncResult::error(ILLEGAL_GENERATION));
+            return Reply::Ready(SyncResult::error(ErrorCode::ILLEGAL_GENERATION));
         }
         if request
             .protocol_type
@@ -1108,12 +1126,12 @@ impl Group {
                 .as_ref()
                 .is_some_and(|n| self.protocol_name.as_ref() != Some(n))
         {
-            return Reply::Ready(SyncResult::error(INCONSISTENT_GROUP_PROTOCOL));
+            return Reply::Ready(SyncResult::error(ErrorCode::INCONSISTENT_GROUP_PROTOCOL));
         }
         match self.state {
-            GroupState::Empty => Reply::Ready(SyncResult::error(UNKNOWN_MEMBER_ID)),
+            GroupState::Empty => Reply::Ready(SyncResult::error(ErrorCode::UNKNOWN_MEMBER_ID)),
             GroupState::PreparingRebalance => {
-                Reply::Ready(SyncResult::error(REBALANCE_IN_PROGRESS))
+                Reply::Ready(SyncResult::error(ErrorCode::REBALANCE_IN_PROGRESS))
             }
             GroupState::CompletingRebalance => {
                 let (tx, reply) = Reply::waiting();
@@ -1157,13 +1175,15 @@ impl Group {
                     .map(|m| m.assignment.clone())
                     .unwrap_or_default();
                 Reply::Ready(SyncResult {
-                    error: NONE,
+                    error: ErrorCode::NONE,
                     protocol_type: self.protocol_type.clone(),
                     protocol_name: self.protocol_name.clone(),
                     assignment,
                 })
             }
-            GroupState::Dead => Reply::Ready(SyncResult::error(COORDINATOR_NOT_AVAILABLE)),
+            GroupState::Dead => {
+                Reply::Ready(SyncResult::error(ErrorCode::COORDINATOR_NOT_AVAILABLE))
+            }
         }
     }
 
@@ -1173,34 +1193,38 @@ impl Group {
         group_instance_id: Option<&str>,
         generation: i32,
         now: Instant,
-    ) -> i16 {
+    ) -> ErrorCode {
         if self.state == GroupState::Dead {
-            return COORDINATOR_NOT_AVAILABLE;
+            return ErrorCode::COORDINATOR_NOT_AVAILABLE;
         }
         if let Err(code) = self.validate_current_member(member_id, group_instance_id) {
             return code;
         }
         if generation != self.generation {
-            return ILLEGAL_GENERATION;
+            return ErrorCode::ILLEGAL_GENERATION;
         }
         match self.state {
-            GroupState::Empty => UNKNOWN_MEMBER_ID,
+            GroupState::Empty => ErrorCode::UNKNOWN_MEMBER_ID,
             GroupState::CompletingRebalance | GroupState::Stable => {
                 self.schedule_heartbeat(member_id, now);
-                NONE
+                ErrorCode::NONE
             }
             GroupState::PreparingRebalance => {
                 self.schedule_heartbeat(member_id, now);
-                REBALANCE_IN_PROGRESS
+                ErrorCode::REBALANCE_IN_PROGRESS
             }
-            GroupState::Dead => COORDINATOR_NOT_AVAILABLE,
+            GroupState::Dead => ErrorCode::COORDINATOR_NOT_AVAILABLE,
         }
     }
 
     /// LeaveGroup: one error per member, or a group-level error.
-    pub fn leave(&mut self, leaving: &[LeavingMember], now: Instant) -> Result<Vec<i16>, i16> {
+    pub fn leave(
+        &mut self,
+        leaving: &[LeavingMember],
+        now: Instant,
+    ) -> Result<Vec<ErrorCode>, ErrorCode> {
         if self.state == GroupState::Dead {
-            return Err(COORDINATOR_NOT_AVAILABLE);
+            return Err(ErrorCode::COORDINATOR_NOT_AVAILABLE);
         }
         let mut errors = Vec::with_capacity(leaving.len());
         for l in leaving {
@@ -1218,23 +1242,23 @@ impl Group {
                     Some(current) => {
                         info!(group = %self.id, member = %current, instance = ?l.group_instance_id, reason = ?l.reason, "static member removed by LeaveGroup");
                         self.remove_member_and_update_group(&current, &reason, now);
-                        NONE
+                        ErrorCode::NONE
                     }
-                    None => UNKNOWN_MEMBER_ID,
+                    None => ErrorCode::UNKNOWN_MEMBER_ID,
                 }
             } else if self.pending_members.remove(&l.member_id).is_some() {
                 info!(group = %self.id, member = %l.member_id, "pending member left");
                 if self.state == GroupState::PreparingRebalance {
                     self.maybe_complete_join(now);
                 }
-                NONE
+                ErrorCode::NONE
             } else {
                 match self.validate_current_member(&l.member_id, l.group_instance_id.as_deref()) {
                     Err(code) => code,
                     Ok(()) => {
                         info!(group = %self.id, member = %l.member_id, instance = ?l.group_instance_id, reason = ?l.reason, "member left the group");
                         self.remove_member_and_update_group(&l.member_id, &reason, now);
-                        NONE
+                        ErrorCode::NONE
                     }
                 }
             };
@@ -1246,11 +1270,11 @@ impl Group {
     // ---- store completions, timers, unloading ---------------------------------------------------
 
     /// A [`StoreGroup`] finished with `error` (NONE when replicated).
-    pub fn on_stored(&mut self, then: AfterStore, error: i16, now: Instant) {
+    pub fn on_stored(&mut self, then: AfterStore, error: ErrorCode, now: Instant) {
         match then {
             AfterStore::Nothing => {
-                if error != NONE {
-                    warn!(group = %self.id, error = crate::error_codes::name(error), "writing the group's metadata failed");
+                if error != ErrorCode::NONE {
+                    warn!(group = %self.id, error = %error, "writing the group's metadata failed");
                 }
             }
             AfterStore::Sync {
@@ -1260,8 +1284,8 @@ impl Group {
                 if self.state != GroupState::CompletingRebalance || generation != self.generation {
                     return;
                 }
-                if error != NONE {
-                    warn!(group = %self.id, generation, error = crate::error_codes::name(error), "storing the assignment failed; rebalancing again");
+                if error != ErrorCode::NONE {
+                    warn!(group = %self.id, generation, error = %error, "storing the assignment failed; rebalancing again");
                     self.reset_and_propagate_assignment_error(error, now);
                     self.maybe_prepare_rebalance("storing the group assignment failed", now);
                     return;
@@ -1269,7 +1293,7 @@ impl Group {
                 for m in self.members.values_mut() {
                     m.assignment = assignment.get(&m.id).cloned().unwrap_or_default();
                 }
-                self.propagate_assignment(NONE, now);
+                self.propagate_assignment(ErrorCode::NONE, now);
                 self.transition(GroupState::Stable);
                 info!(group = %self.id, generation, members = self.members.len(), protocol = ?self.protocol_name, "group is stable");
             }
@@ -1277,7 +1301,7 @@ impl Group {
         }
     }
 
-    fn on_static_rejoin_stored(&mut self, s: StaticRejoin, error: i16, now: Instant) {
+    fn on_static_rejoin_stored(&mut self, s: StaticRejoin, error: ErrorCode, now: Instant) {
         let unchanged = self.state == GroupState::Stable
             && self.generation == s.generation
             && self.static_members.get(&s.group_instance_id) == Some(&s.new_member_id)
@@ -1289,8 +1313,8 @@ impl Group {
             // The group moved on (a rebalance started); the member's join is answered by it.
             return;
         }
-        if error != NONE {
-            warn!(group = %self.id, instance = %s.group_instance_id, error = crate::error_codes::name(error), "persisting the static member's new id failed; reverting");
+        if error != ErrorCode::NONE {
+            warn!(group = %self.id, instance = %s.group_instance_id, error = %error, "persisting the static member's new id failed; reverting");
             let tx = self
                 .members
                 .get_mut(&s.new_member_id)
@@ -1437,8 +1461,8 @@ impl Group {
         info!(group = %self.id, generation = self.generation, state = %self.state, "unloading group");
         self.mark_dead();
         for m in self.members.values_mut() {
-            m.complete_join(JoinResult::error(m.id.clone(), NOT_COORDINATOR));
-            m.complete_sync(SyncResult::error(NOT_COORDINATOR));
+            m.complete_join(JoinResult::error(m.id.clone(), ErrorCode::NOT_COORDINATOR));
+            m.complete_sync(SyncResult::error(ErrorCode::NOT_COORDINATOR));
         }
     }
 
@@ -1463,9 +1487,9 @@ impl Group {
         member_id: &str,
         group_instance_id: Option<&str>,
         now: Instant,
-    ) -> Result<(), i16> {
+    ) -> Result<(), ErrorCode> {
         if self.state == GroupState::Dead {
-            return Err(COORDINATOR_NOT_AVAILABLE);
+            return Err(ErrorCode::COORDINATOR_NOT_AVAILABLE);
         }
         if generation < 0 && self.state == GroupState::Empty {
             // A standalone consumer (or admin client) committing for an empty group.
@@ -1474,10 +1498,10 @@ impl Group {
         if generation >= 0 || !member_id.is_empty() || group_instance_id.is_some() {
             self.validate_current_member(member_id, group_instance_id)?;
             if generation != self.generation {
-                return Err(ILLEGAL_GENERATION);
+                return Err(ErrorCode::ILLEGAL_GENERATION);
             }
         } else if self.state != GroupState::Empty {
-            return Err(UNKNOWN_MEMBER_ID);
+            return Err(ErrorCode::UNKNOWN_MEMBER_ID);
         }
         match self.state {
             GroupState::Empty => Ok(()),
@@ -1485,8 +1509,8 @@ impl Group {
                 self.schedule_heartbeat(member_id, now);
                 Ok(())
             }
-            GroupState::CompletingRebalance => Err(REBALANCE_IN_PROGRESS),
-            GroupState::Dead => Err(COORDINATOR_NOT_AVAILABLE),
+            GroupState::CompletingRebalance => Err(ErrorCode::REBALANCE_IN_PROGRESS),
+            GroupState::Dead => Err(ErrorCode::COORDINATOR_NOT_AVAILABLE),
         }
     }
 

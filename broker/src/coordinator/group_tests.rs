@@ -90,7 +90,7 @@ fn answer<T>(rx: &mut oneshot::Receiver<T>) -> Option<T> {
 }
 
 /// Carries out the group's writes as if they were replicated (or failed with `error`).
-fn store_all(g: &mut Group, error: i16, now: Instant) -> usize {
+fn store_all(g: &mut Group, error: ErrorCode, now: Instant) -> usize {
     let mut n = 0;
     loop {
         let effects = g.take_effects();
@@ -115,7 +115,7 @@ fn join_new_like(
     now: Instant,
 ) -> (String, oneshot::Receiver<JoinResult>) {
     let first = ready(g.join(template.clone(), now));
-    assert_eq!(first.error, MEMBER_ID_REQUIRED);
+    assert_eq!(first.error, ErrorCode::MEMBER_ID_REQUIRED);
     assert!(first.member_id.starts_with("client-"));
     assert!(g.is_pending_member(&first.member_id));
     let rx = waiting(g.join(
@@ -140,7 +140,7 @@ fn stable_group(n: usize, now: Instant) -> (Group, Vec<String>) {
     let mut leader = String::new();
     for (id, mut rx) in joins {
         let r = answer(&mut rx).expect("join answered");
-        assert_eq!(r.error, NONE);
+        assert_eq!(r.error, ErrorCode::NONE);
         assert_eq!(r.generation, 1);
         leader = r.leader.clone();
         assert_eq!(r.member_id, id);
@@ -158,11 +158,11 @@ fn stable_group(n: usize, now: Instant) -> (Group, Vec<String>) {
     let mut leader_sync = sync(&leader, 1, &[]);
     leader_sync.assignments = assignments;
     syncs.push(waiting(g.sync(leader_sync, now)));
-    assert_eq!(store_all(&mut g, NONE, now), 1);
+    assert_eq!(store_all(&mut g, ErrorCode::NONE, now), 1);
     assert_eq!(g.state(), GroupState::Stable);
     for mut rx in syncs {
         let r = answer(&mut rx).expect("sync answered");
-        assert_eq!(r.error, NONE);
+        assert_eq!(r.error, ErrorCode::NONE);
         assert!(!r.assignment.is_empty());
     }
     (g, ids)
@@ -180,7 +180,7 @@ fn first_member_joins_syncs_and_heartbeats() {
     );
     g.on_timer(now);
     let r = answer(&mut rx).unwrap();
-    assert_eq!(r.error, NONE);
+    assert_eq!(r.error, ErrorCode::NONE);
     assert_eq!(r.generation, 1);
     assert_eq!(r.leader, id);
     assert_eq!(r.protocol_name.as_deref(), Some("range"));
@@ -188,7 +188,7 @@ fn first_member_joins_syncs_and_heartbeats() {
     assert_eq!(r.members.len(), 1);
     assert_eq!(g.state(), GroupState::CompletingRebalance);
     // Heartbeats are fine while the assignment is being computed.
-    assert_eq!(g.heartbeat(&id, None, 1, now), NONE);
+    assert_eq!(g.heartbeat(&id, None, 1, now), ErrorCode::NONE);
 
     let mut leader_assignment = sync(&id, 1, &[]);
     leader_assignment.assignments = vec![
@@ -203,15 +203,24 @@ fn first_member_joins_syncs_and_heartbeats() {
     assert_eq!(effects[0].value.members.len(), 1);
     assert_eq!(&effects[0].value.members[0].assignment[..], b"assigned");
     for e in effects {
-        g.on_stored(e.then, NONE, now);
+        g.on_stored(e.then, ErrorCode::NONE, now);
     }
     assert_eq!(g.state(), GroupState::Stable);
     let r = answer(&mut s2).unwrap();
-    assert_eq!((r.error, &r.assignment[..]), (NONE, &b"assigned"[..]));
+    assert_eq!(
+        (r.error, &r.assignment[..]),
+        (ErrorCode::NONE, &b"assigned"[..])
+    );
     assert_eq!(r.protocol_name.as_deref(), Some("range"));
-    assert_eq!(g.heartbeat(&id, None, 1, now), NONE);
-    assert_eq!(g.heartbeat(&id, None, 0, now), ILLEGAL_GENERATION);
-    assert_eq!(g.heartbeat("nobody", None, 1, now), UNKNOWN_MEMBER_ID);
+    assert_eq!(g.heartbeat(&id, None, 1, now), ErrorCode::NONE);
+    assert_eq!(
+        g.heartbeat(&id, None, 0, now),
+        ErrorCode::ILLEGAL_GENERATION
+    );
+    assert_eq!(
+        g.heartbeat("nobody", None, 1, now),
+        ErrorCode::UNKNOWN_MEMBER_ID
+    );
     // A follower-style SyncGroup in Stable returns the current assignment at once.
     let r = ready(g.sync(sync(&id, 1, &[]), now));
     assert_eq!(&r.assignment[..], b"assigned");
@@ -226,7 +235,7 @@ fn dynamic_members_without_kip394_join_directly() {
     let mut rx = waiting(g.join(req, now));
     g.on_timer(now);
     let r = answer(&mut rx).unwrap();
-    assert_eq!(r.error, NONE);
+    assert_eq!(r.error, ErrorCode::NONE);
     assert!(r.member_id.starts_with("client-"));
 }
 
@@ -261,7 +270,10 @@ fn new_member_triggers_rebalance_that_completes_when_all_rejoin() {
     let (mut g, ids) = stable_group(2, now);
     let (c, mut c_join) = join_new(&mut g, now);
     assert_eq!(g.state(), GroupState::PreparingRebalance);
-    assert_eq!(g.heartbeat(&ids[0], None, 1, now), REBALANCE_IN_PROGRESS);
+    assert_eq!(
+        g.heartbeat(&ids[0], None, 1, now),
+        ErrorCode::REBALANCE_IN_PROGRESS
+    );
     // Commits from the previous generation are still accepted while preparing.
     assert_eq!(g.validate_offset_commit(1, &ids[0], None, now), Ok(()));
     let mut a = waiting(g.join(join(&ids[0], None), now));
@@ -274,7 +286,9 @@ fn new_member_triggers_rebalance_that_completes_when_all_rejoin() {
         answer(&mut b).unwrap(),
         answer(&mut c_join).unwrap(),
     ];
-    assert!(results.iter().all(|r| r.generation == 2 && r.error == NONE));
+    assert!(results
+        .iter()
+        .all(|r| r.generation == 2 && r.error == ErrorCode::NONE));
     assert_eq!(results.iter().filter(|r| !r.members.is_empty()).count(), 1);
     assert!(g.member(&c).is_some());
 }
@@ -296,7 +310,7 @@ fn members_that_miss_the_rebalance_timeout_are_dropped() {
     // Keep the first member's session alive; the second's expiry is also due by then.
     g.on_timer(later);
     let r = answer(&mut a).unwrap();
-    assert_eq!((r.error, r.generation), (NONE, 2));
+    assert_eq!((r.error, r.generation), (ErrorCode::NONE, 2));
     assert_eq!(r.leader, ids[0]);
     assert_eq!(g.size(), 1);
     assert!(g.member(&ids[1]).is_none());
@@ -307,12 +321,18 @@ fn expired_sessions_remove_members_and_rebalance() {
     let now = Instant::now();
     let (mut g, ids) = stable_group(2, now);
     let half = now + Duration::from_millis(SESSION_MS as u64 / 2);
-    assert_eq!(g.heartbeat(&ids[0], None, 1, half), NONE);
+    assert_eq!(g.heartbeat(&ids[0], None, 1, half), ErrorCode::NONE);
     g.on_timer(now + Duration::from_millis(SESSION_MS as u64 + 1));
     assert!(g.member(&ids[1]).is_none());
     assert_eq!(g.state(), GroupState::PreparingRebalance);
-    assert_eq!(g.heartbeat(&ids[0], None, 1, half), REBALANCE_IN_PROGRESS);
-    assert_eq!(g.heartbeat(&ids[1], None, 1, half), UNKNOWN_MEMBER_ID);
+    assert_eq!(
+        g.heartbeat(&ids[0], None, 1, half),
+        ErrorCode::REBALANCE_IN_PROGRESS
+    );
+    assert_eq!(
+        g.heartbeat(&ids[1], None, 1, half),
+        ErrorCode::UNKNOWN_MEMBER_ID
+    );
 }
 
 #[test]
@@ -324,7 +344,7 @@ fn members_waiting_in_a_rebalance_do_not_expire() {
     let t = now + Duration::from_millis(SESSION_MS as u64 + 1);
     assert_eq!(
         g.heartbeat(&ids[1], None, 1, t - Duration::from_millis(2)),
-        REBALANCE_IN_PROGRESS
+        ErrorCode::REBALANCE_IN_PROGRESS
     );
     g.on_timer(t);
     assert!(g.member(&ids[0]).is_some(), "a parked member is alive");
@@ -348,7 +368,7 @@ fn last_member_leaving_empties_the_group() {
             now,
         )
         .unwrap();
-    assert_eq!(errors, vec![NONE]);
+    assert_eq!(errors, vec![ErrorCode::NONE]);
     assert_eq!(g.state(), GroupState::Empty);
     assert_eq!(g.generation(), 2);
     let effects = g.take_effects();
@@ -364,11 +384,14 @@ fn last_member_leaving_empties_the_group() {
             }],
             now
         ),
-        Ok(vec![UNKNOWN_MEMBER_ID])
+        Ok(vec![ErrorCode::UNKNOWN_MEMBER_ID])
     );
     // An empty group accepts standalone commits and refuses member heartbeats.
     assert_eq!(g.validate_offset_commit(-1, "", None, now), Ok(()));
-    assert_eq!(g.heartbeat(&ids[0], None, 2, now), UNKNOWN_MEMBER_ID);
+    assert_eq!(
+        g.heartbeat(&ids[0], None, 2, now),
+        ErrorCode::UNKNOWN_MEMBER_ID
+    );
 }
 
 #[test]
@@ -386,7 +409,7 @@ fn leaving_member_during_rebalance_completes_the_join() {
             now,
         )
         .unwrap();
-    assert_eq!(errors, vec![NONE]);
+    assert_eq!(errors, vec![ErrorCode::NONE]);
     let r = answer(&mut a).unwrap();
     assert_eq!((r.generation, r.members.len()), (2, 1));
 }
@@ -405,7 +428,7 @@ fn pending_member_ids_lapse_after_the_session_timeout() {
     assert!(!g.is_pending_member(&first.member_id));
     // Rejoining with the lapsed id is refused.
     let r = ready(g.join(join(&first.member_id, None), now));
-    assert_eq!(r.error, UNKNOWN_MEMBER_ID);
+    assert_eq!(r.error, ErrorCode::UNKNOWN_MEMBER_ID);
 }
 
 #[test]
@@ -433,7 +456,7 @@ fn static_member_rejoins_without_a_rebalance() {
         (rb.member_id.clone(), Bytes::from_static(b"B")),
     ];
     let _ = g.sync(leader_sync, now);
-    store_all(&mut g, NONE, now);
+    store_all(&mut g, ErrorCode::NONE, now);
     assert_eq!(g.state(), GroupState::Stable);
 
     // instance-a restarts: it joins with no member id but the same instance id and metadata.
@@ -442,10 +465,10 @@ fn static_member_rejoins_without_a_rebalance() {
     let effects = g.take_effects();
     assert_eq!(effects.len(), 1, "the new member id is persisted");
     for e in effects {
-        g.on_stored(e.then, NONE, now);
+        g.on_stored(e.then, ErrorCode::NONE, now);
     }
     let r = answer(&mut rejoin).unwrap();
-    assert_eq!(r.error, NONE);
+    assert_eq!(r.error, ErrorCode::NONE);
     assert_ne!(r.member_id, ra.member_id);
     assert_eq!(r.generation, 1);
     assert!(r.members.is_empty());
@@ -465,14 +488,17 @@ fn static_member_rejoins_without_a_rebalance() {
     // The old incarnation is fenced.
     assert_eq!(
         g.heartbeat(&ra.member_id, Some("instance-a"), 1, now),
-        FENCED_INSTANCE_ID
+        ErrorCode::FENCED_INSTANCE_ID
     );
     let fenced = ready(g.join(join(&ra.member_id, Some("instance-a")), now));
-    assert_eq!(fenced.error, FENCED_INSTANCE_ID);
-    assert_eq!(g.heartbeat(&r.member_id, Some("instance-a"), 1, now), NONE);
+    assert_eq!(fenced.error, ErrorCode::FENCED_INSTANCE_ID);
+    assert_eq!(
+        g.heartbeat(&r.member_id, Some("instance-a"), 1, now),
+        ErrorCode::NONE
+    );
     assert_eq!(
         g.heartbeat(&r.member_id, Some("instance-x"), 1, now),
-        UNKNOWN_MEMBER_ID
+        ErrorCode::UNKNOWN_MEMBER_ID
     );
 }
 
@@ -490,11 +516,11 @@ fn static_leader_with_skip_assignment_learns_it_leads() {
         },
         now,
     );
-    store_all(&mut g, NONE, now);
+    store_all(&mut g, ErrorCode::NONE, now);
     let mut req = join("", Some("i"));
     req.supports_skip_assignment = true;
     let mut rejoin = waiting(g.join(req, now));
-    store_all(&mut g, NONE, now);
+    store_all(&mut g, ErrorCode::NONE, now);
     let r = answer(&mut rejoin).unwrap();
     assert!(r.skip_assignment);
     assert_eq!(r.leader, r.member_id);
@@ -515,13 +541,16 @@ fn failed_static_rejoin_store_reverts_the_member_id() {
         },
         now,
     );
-    store_all(&mut g, NONE, now);
+    store_all(&mut g, ErrorCode::NONE, now);
     let mut rejoin = waiting(g.join(join("", Some("i")), now));
-    store_all(&mut g, NOT_COORDINATOR, now);
+    store_all(&mut g, ErrorCode::NOT_COORDINATOR, now);
     let r = answer(&mut rejoin).unwrap();
-    assert_eq!(r.error, NOT_COORDINATOR);
+    assert_eq!(r.error, ErrorCode::NOT_COORDINATOR);
     assert_eq!(g.static_member_id("i"), Some(ra.member_id.as_str()));
-    assert_eq!(g.heartbeat(&ra.member_id, Some("i"), 1, now), NONE);
+    assert_eq!(
+        g.heartbeat(&ra.member_id, Some("i"), 1, now),
+        ErrorCode::NONE
+    );
 }
 
 #[test]
@@ -538,7 +567,7 @@ fn static_member_with_changed_protocols_triggers_rebalance() {
         },
         now,
     );
-    store_all(&mut g, NONE, now);
+    store_all(&mut g, ErrorCode::NONE, now);
     let mut req = join("", Some("i"));
     req.protocols = protocols(&["roundrobin", "range"], &["t"]);
     let mut rejoin = waiting(g.join(req, now));
@@ -559,20 +588,20 @@ fn protocols_must_be_compatible() {
     other_type.protocol_type = "connect".into();
     assert_eq!(
         ready(g.join(other_type, now)).error,
-        INCONSISTENT_GROUP_PROTOCOL
+        ErrorCode::INCONSISTENT_GROUP_PROTOCOL
     );
     let mut no_common = join("", None);
     no_common.protocols = protocols(&["roundrobin"], &["t"]);
     assert_eq!(
         ready(g.join(no_common, now)).error,
-        INCONSISTENT_GROUP_PROTOCOL
+        ErrorCode::INCONSISTENT_GROUP_PROTOCOL
     );
     let mut empty = Group::new("e".into(), settings(0, 100));
     let mut none = join("", None);
     none.protocols.clear();
     assert_eq!(
         ready(empty.join(none, now)).error,
-        INCONSISTENT_GROUP_PROTOCOL
+        ErrorCode::INCONSISTENT_GROUP_PROTOCOL
     );
 }
 
@@ -613,7 +642,7 @@ fn group_max_size_is_enforced() {
     let r = ready(g.join(req, now));
     assert_eq!(
         (r.error, r.member_id.as_str()),
-        (GROUP_MAX_SIZE_REACHED, "")
+        (ErrorCode::GROUP_MAX_SIZE_REACHED, "")
     );
 }
 
@@ -623,27 +652,33 @@ fn sync_checks_member_generation_and_protocol() {
     let (mut g, ids) = stable_group(1, now);
     assert_eq!(
         ready(g.sync(sync("nobody", 1, &[]), now)).error,
-        UNKNOWN_MEMBER_ID
+        ErrorCode::UNKNOWN_MEMBER_ID
     );
     assert_eq!(
         ready(g.sync(sync(&ids[0], 7, &[]), now)).error,
-        ILLEGAL_GENERATION
+        ErrorCode::ILLEGAL_GENERATION
     );
     let mut wrong = sync(&ids[0], 1, &[]);
     wrong.protocol_name = Some("roundrobin".into());
-    assert_eq!(ready(g.sync(wrong, now)).error, INCONSISTENT_GROUP_PROTOCOL);
+    assert_eq!(
+        ready(g.sync(wrong, now)).error,
+        ErrorCode::INCONSISTENT_GROUP_PROTOCOL
+    );
     let mut wrong = sync(&ids[0], 1, &[]);
     wrong.protocol_type = Some("connect".into());
-    assert_eq!(ready(g.sync(wrong, now)).error, INCONSISTENT_GROUP_PROTOCOL);
+    assert_eq!(
+        ready(g.sync(wrong, now)).error,
+        ErrorCode::INCONSISTENT_GROUP_PROTOCOL
+    );
     // A (v0-v4) SyncGroup without protocol fields is fine.
     let mut old = sync(&ids[0], 1, &[]);
     old.protocol_type = None;
     old.protocol_name = None;
-    assert_eq!(ready(g.sync(old, now)).error, NONE);
+    assert_eq!(ready(g.sync(old, now)).error, ErrorCode::NONE);
     let (_, _join) = join_new(&mut g, now);
     assert_eq!(
         ready(g.sync(sync(&ids[0], 1, &[]), now)).error,
-        REBALANCE_IN_PROGRESS
+        ErrorCode::REBALANCE_IN_PROGRESS
     );
 }
 
@@ -659,9 +694,15 @@ fn failed_assignment_store_sends_members_back_to_rejoin() {
     let follower = if leader == a { b.clone() } else { a.clone() };
     let mut fs = waiting(g.sync(sync(&follower, 1, &[]), now));
     let mut ls = waiting(g.sync(sync(&leader, 1, &[(a.as_str(), b"x")]), now));
-    store_all(&mut g, REBALANCE_IN_PROGRESS, now);
-    assert_eq!(answer(&mut fs).unwrap().error, REBALANCE_IN_PROGRESS);
-    assert_eq!(answer(&mut ls).unwrap().error, REBALANCE_IN_PROGRESS);
+    store_all(&mut g, ErrorCode::REBALANCE_IN_PROGRESS, now);
+    assert_eq!(
+        answer(&mut fs).unwrap().error,
+        ErrorCode::REBALANCE_IN_PROGRESS
+    );
+    assert_eq!(
+        answer(&mut ls).unwrap().error,
+        ErrorCode::REBALANCE_IN_PROGRESS
+    );
     assert_eq!(g.state(), GroupState::PreparingRebalance);
 }
 
@@ -687,7 +728,10 @@ fn members_that_do_not_sync_in_time_are_removed() {
     g.on_timer(now + Duration::from_millis(5_000));
     assert!(g.member(&leader).is_none());
     assert!(g.member(&follower).is_some());
-    assert_eq!(answer(&mut fs).unwrap().error, REBALANCE_IN_PROGRESS);
+    assert_eq!(
+        answer(&mut fs).unwrap().error,
+        ErrorCode::REBALANCE_IN_PROGRESS
+    );
     assert_eq!(g.state(), GroupState::PreparingRebalance);
 }
 
@@ -698,21 +742,21 @@ fn offset_commits_are_validated_like_kafka() {
     assert_eq!(empty.validate_offset_commit(-1, "", None, now), Ok(()));
     assert_eq!(
         empty.validate_offset_commit(3, "m", None, now),
-        Err(UNKNOWN_MEMBER_ID)
+        Err(ErrorCode::UNKNOWN_MEMBER_ID)
     );
     let (mut g, ids) = stable_group(1, now);
     assert_eq!(g.validate_offset_commit(1, &ids[0], None, now), Ok(()));
     assert_eq!(
         g.validate_offset_commit(0, &ids[0], None, now),
-        Err(ILLEGAL_GENERATION)
+        Err(ErrorCode::ILLEGAL_GENERATION)
     );
     assert_eq!(
         g.validate_offset_commit(1, "other", None, now),
-        Err(UNKNOWN_MEMBER_ID)
+        Err(ErrorCode::UNKNOWN_MEMBER_ID)
     );
     assert_eq!(
         g.validate_offset_commit(-1, "", None, now),
-        Err(UNKNOWN_MEMBER_ID)
+        Err(ErrorCode::UNKNOWN_MEMBER_ID)
     );
     // CompletingRebalance: the member must sync first.
     let (_, mut j) = join_new(&mut g, now);
@@ -721,7 +765,7 @@ fn offset_commits_are_validated_like_kafka() {
     assert_eq!(g.state(), GroupState::CompletingRebalance);
     assert_eq!(
         g.validate_offset_commit(2, &ids[0], None, now),
-        Err(REBALANCE_IN_PROGRESS)
+        Err(ErrorCode::REBALANCE_IN_PROGRESS)
     );
 }
 
@@ -731,11 +775,11 @@ fn unloading_answers_parked_requests_with_not_coordinator() {
     let (mut g, ids) = stable_group(2, now);
     let mut a = waiting(g.join(join(&ids[0], None), now));
     g.unload();
-    assert_eq!(answer(&mut a).unwrap().error, NOT_COORDINATOR);
+    assert_eq!(answer(&mut a).unwrap().error, ErrorCode::NOT_COORDINATOR);
     assert_eq!(g.state(), GroupState::Dead);
     assert_eq!(
         g.heartbeat(&ids[1], None, 1, now),
-        COORDINATOR_NOT_AVAILABLE
+        ErrorCode::COORDINATOR_NOT_AVAILABLE
     );
     assert_eq!(g.next_deadline(), None);
 }
@@ -763,7 +807,7 @@ fn a_group_read_back_from_its_record_keeps_working_without_a_rebalance() {
     assert_eq!(loaded.protocol_name(), Some("range"));
     assert_eq!(loaded.leader(), g.leader());
     for id in &ids {
-        assert_eq!(loaded.heartbeat(id, None, 1, now), NONE);
+        assert_eq!(loaded.heartbeat(id, None, 1, now), ErrorCode::NONE);
         let s = ready(loaded.sync(sync(id, 1, &[]), now));
         assert_eq!(s.assignment, Bytes::from(id.clone()));
         assert_eq!(loaded.validate_offset_commit(1, id, None, now), Ok(()));
@@ -773,7 +817,7 @@ fn a_group_read_back_from_its_record_keeps_working_without_a_rebalance() {
     // Sessions go on after the load: a member that falls silent expires one session later.
     assert_eq!(
         loaded.heartbeat(&ids[0], None, 1, now + Duration::from_millis(1)),
-        NONE
+        ErrorCode::NONE
     );
     loaded.on_timer(now + Duration::from_millis(SESSION_MS as u64));
     assert!(loaded.member(&ids[1]).is_none());

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
+use kafka_core::ErrorCode;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{BrokerId, ListOffsetsRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
@@ -14,7 +15,6 @@ use storage::TopicPartition;
 use tracing::debug;
 
 use super::cluster::Cluster;
-use crate::error_codes::NONE;
 use crate::replica::peer_client::PeerConnection;
 
 /// ListOffsets version used towards other brokers (all Rivulet brokers serve v1-v8).
@@ -149,7 +149,9 @@ async fn list_latest(
                     let topic = t.name.0.to_string();
                     t.partitions
                         .into_iter()
-                        .filter(|p| p.error_code == NONE && p.offset >= 0)
+                        .filter(|p| {
+                            ErrorCode::from_code(p.error_code) == ErrorCode::NONE && p.offset >= 0
+                        })
                         .map(move |p| {
                             (
                                 TopicPartition {

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use kafka_core::ErrorCode;
 use parking_lot::RwLock;
 use storage::TopicPartition;
 use tokio::time::Instant;
@@ -27,7 +28,6 @@ use super::replies::{JoinResult, Reply, SyncResult};
 use super::shard::{Shard, ShardStatus};
 use super::state::GroupState;
 use super::writer::offset_commit_error;
-use crate::error_codes::*;
 use crate::metrics::Metrics;
 use crate::replica::{now_ms, Partition};
 
@@ -100,9 +100,9 @@ impl GroupManager {
     }
 
     /// The loaded partition that stores `group_id`, or why there is none here.
-    fn shard(&self, group_id: &str) -> Result<Arc<Shard>, i16> {
+    fn shard(&self, group_id: &str) -> Result<Arc<Shard>, ErrorCode> {
         if self.partitions.load(Ordering::Relaxed) <= 0 {
-            return Err(NOT_COORDINATOR);
+            return Err(ErrorCode::NOT_COORDINATOR);
         }
         let index = self.partition_for(group_id);
         let shard = self
@@ -110,11 +110,11 @@ impl GroupManager {
             .read()
             .get(&index)
             .cloned()
-            .ok_or(NOT_COORDINATOR)?;
+            .ok_or(ErrorCode::NOT_COORDINATOR)?;
         match shard.status() {
             ShardStatus::Active => Ok(shard),
-            ShardStatus::Loading => Err(COORDINATOR_LOAD_IN_PROGRESS),
-            ShardStatus::Unloaded => Err(NOT_COORDINATOR),
+            ShardStatus::Loading => Err(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS),
+            ShardStatus::Unloaded => Err(ErrorCode::NOT_COORDINATOR),
         }
     }
 
@@ -191,21 +191,26 @@ impl GroupManager {
     pub fn join_group(&self, group_id: &str, request: JoinRequest) -> Reply<JoinResult> {
         let member_id = request.member_id.clone();
         if group_id.is_empty() {
-            return Reply::Ready(JoinResult::error(member_id, INVALID_GROUP_ID));
+            return Reply::Ready(JoinResult::error(member_id, ErrorCode::INVALID_GROUP_ID));
         }
         let shard = match self.shard(group_id) {
             Ok(s) => s,
             Err(code) => return Reply::Ready(JoinResult::error(member_id, code)),
         };
         if !self.check_session_timeout(request.session_timeout_ms) {
-            return Reply::Ready(JoinResult::error(member_id, INVALID_SESSION_TIMEOUT));
+            return Reply::Ready(JoinResult::error(
+                member_id,
+                ErrorCode::INVALID_SESSION_TIMEOUT,
+            ));
         }
         let handle = if member_id.is_empty() {
             shard.get_or_create(group_id)
         } else {
             match shard.get(group_id) {
                 Some(h) => h,
-                None => return Reply::Ready(JoinResult::error(member_id, UNKNOWN_MEMBER_ID)),
+                None => {
+                    return Reply::Ready(JoinResult::error(member_id, ErrorCode::UNKNOWN_MEMBER_ID))
+                }
             }
         };
         let mut group = handle.lock();
@@ -216,19 +221,19 @@ impl GroupManager {
 
     pub fn sync_group(&self, group_id: &str, request: SyncRequest) -> Reply<SyncResult> {
         if group_id.is_empty() {
-            return Reply::Ready(SyncResult::error(INVALID_GROUP_ID));
+            return Reply::Ready(SyncResult::error(ErrorCode::INVALID_GROUP_ID));
         }
         let shard = match self.shard(group_id) {
             Ok(s) => s,
             // The rebalance state was lost with the load: the member must rejoin (older clients
             // do not expect COORDINATOR_LOAD_IN_PROGRESS here).
-            Err(COORDINATOR_LOAD_IN_PROGRESS) => {
-                return Reply::Ready(SyncResult::error(REBALANCE_IN_PROGRESS))
+            Err(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS) => {
+                return Reply::Ready(SyncResult::error(ErrorCode::REBALANCE_IN_PROGRESS))
             }
             Err(code) => return Reply::Ready(SyncResult::error(code)),
         };
         let Some(handle) = shard.get(group_id) else {
-            return Reply::Ready(SyncResult::error(UNKNOWN_MEMBER_ID));
+            return Reply::Ready(SyncResult::error(ErrorCode::UNKNOWN_MEMBER_ID));
         };
         let mut group = handle.lock();
         let reply = group.sync(request, Instant::now());
@@ -242,18 +247,18 @@ impl GroupManager {
         member_id: &str,
         group_instance_id: Option<&str>,
         generation: i32,
-    ) -> i16 {
+    ) -> ErrorCode {
         if group_id.is_empty() {
-            return INVALID_GROUP_ID;
+            return ErrorCode::INVALID_GROUP_ID;
         }
         let shard = match self.shard(group_id) {
             Ok(s) => s,
             // Still loading: answer blindly, as Kafka does.
-            Err(COORDINATOR_LOAD_IN_PROGRESS) => return NONE,
+            Err(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS) => return ErrorCode::NONE,
             Err(code) => return code,
         };
         let Some(handle) = shard.get(group_id) else {
-            return UNKNOWN_MEMBER_ID;
+            return ErrorCode::UNKNOWN_MEMBER_ID;
         };
         let mut group = handle.lock();
         let code = group.heartbeat(member_id, group_instance_id, generation, Instant::now());
@@ -263,13 +268,17 @@ impl GroupManager {
     }
 
     /// LeaveGroup: per-member errors, or a group-level error.
-    pub fn leave_group(&self, group_id: &str, members: &[LeavingMember]) -> Result<Vec<i16>, i16> {
+    pub fn leave_group(
+        &self,
+        group_id: &str,
+        members: &[LeavingMember],
+    ) -> Result<Vec<ErrorCode>, ErrorCode> {
         if group_id.is_empty() {
-            return Err(INVALID_GROUP_ID);
+            return Err(ErrorCode::INVALID_GROUP_ID);
         }
         let shard = self.shard(group_id)?;
         let Some(handle) = shard.get(group_id) else {
-            return Ok(vec![UNKNOWN_MEMBER_ID; members.len()]);
+            return Ok(vec![ErrorCode::UNKNOWN_MEMBER_ID; members.len()]);
         };
         let mut group = handle.lock();
         let result = group.leave(members, Instant::now());
@@ -278,14 +287,14 @@ impl GroupManager {
     }
 
     /// DescribeGroups for one group (None: not known here, which Kafka reports as Dead).
-    pub fn describe_group(&self, group_id: &str) -> Result<Option<GroupDescription>, i16> {
+    pub fn describe_group(&self, group_id: &str) -> Result<Option<GroupDescription>, ErrorCode> {
         let shard = self.shard(group_id)?;
         Ok(shard.get(group_id).map(|h| h.lock().describe()))
     }
 
     /// ListGroups: the groups of every loaded partition (COORDINATOR_LOAD_IN_PROGRESS with
     /// whatever is loaded while some partition is still loading).
-    pub fn list_groups(&self) -> (i16, Vec<GroupOverview>) {
+    pub fn list_groups(&self) -> (ErrorCode, Vec<GroupOverview>) {
         let loading = self
             .shards
             .read()
@@ -308,9 +317,9 @@ impl GroupManager {
         groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
         (
             if loading {
-                COORDINATOR_LOAD_IN_PROGRESS
+                ErrorCode::COORDINATOR_LOAD_IN_PROGRESS
             } else {
-                NONE
+                ErrorCode::NONE
             },
             groups,
         )
@@ -318,19 +327,19 @@ impl GroupManager {
 
     /// DeleteGroups for one group: only empty groups; writes tombstones for the group and its
     /// offsets.
-    pub fn delete_group(&self, group_id: &str) -> i16 {
+    pub fn delete_group(&self, group_id: &str) -> ErrorCode {
         let shard = match self.shard(group_id) {
             Ok(s) => s,
             Err(code) => return code,
         };
         let Some(handle) = shard.get(group_id) else {
-            return GROUP_ID_NOT_FOUND;
+            return ErrorCode::GROUP_ID_NOT_FOUND;
         };
         let mut group = handle.lock();
         match group.state() {
-            GroupState::Dead => return GROUP_ID_NOT_FOUND,
+            GroupState::Dead => return ErrorCode::GROUP_ID_NOT_FOUND,
             GroupState::Empty => {}
-            _ => return NON_EMPTY_GROUP,
+            _ => return ErrorCode::NON_EMPTY_GROUP,
         }
         group.mark_dead();
         let removed = group.offsets_mut().remove_all();
@@ -349,12 +358,12 @@ impl GroupManager {
         match appended {
             Ok(_) => {
                 info!(group = group_id, offsets = removed.len(), "deleted group");
-                NONE
+                ErrorCode::NONE
             }
             Err(code) => {
                 warn!(
                     group = group_id,
-                    error = crate::error_codes::name(code),
+                    error = %code,
                     "group deleted here but its tombstones were not written"
                 );
                 offset_commit_error(code)
@@ -365,9 +374,12 @@ impl GroupManager {
     // ---- offsets ------------------------------------------------------------------------------
 
     /// OffsetCommit: one error per entry, once the commit records are replicated (or failed).
-    pub fn commit_offsets(&self, request: OffsetCommitRequest) -> BoxFuture<'static, Vec<i16>> {
+    pub fn commit_offsets(
+        &self,
+        request: OffsetCommitRequest,
+    ) -> BoxFuture<'static, Vec<ErrorCode>> {
         let n = request.entries.len();
-        let all = |code: i16| futures::future::ready(vec![code; n]).boxed();
+        let all = |code: ErrorCode| futures::future::ready(vec![code; n]).boxed();
         let shard = match self.shard(&request.group_id) {
             Ok(s) => s,
             Err(code) => return all(code),
@@ -379,7 +391,7 @@ impl GroupManager {
                 info!(group = %request.group_id, "creating a standalone consumer group through an offset commit");
                 shard.get_or_create(&request.group_id)
             }
-            None => return all(ILLEGAL_GENERATION),
+            None => return all(ErrorCode::ILLEGAL_GENERATION),
         };
         let now = now_ms();
         let mut group = handle.lock();
@@ -392,13 +404,13 @@ impl GroupManager {
             return all(code);
         }
         let max_metadata = self.config.offset_metadata_max_bytes;
-        let mut errors = vec![NONE; n];
+        let mut errors = vec![ErrorCode::NONE; n];
         let mut records = Vec::new();
         let mut committed: Vec<(usize, TopicPartition, CommittedOffset)> = Vec::new();
         for (i, e) in request.entries.iter().enumerate() {
             let metadata = e.metadata.clone().unwrap_or_default();
             if metadata.encode_utf16().count() > max_metadata {
-                errors[i] = OFFSET_METADATA_TOO_LARGE;
+                errors[i] = ErrorCode::OFFSET_METADATA_TOO_LARGE;
                 continue;
             }
             let value = OffsetCommitValue {
@@ -429,7 +441,7 @@ impl GroupManager {
                         },
                     ));
                 }
-                Err(_) => errors[i] = OFFSET_METADATA_TOO_LARGE,
+                Err(_) => errors[i] = ErrorCode::OFFSET_METADATA_TOO_LARGE,
             }
         }
         if records.is_empty() {
@@ -460,7 +472,7 @@ impl GroupManager {
                 value.record_offset = appended.first_offset + k as i64;
                 group
                     .offsets_mut()
-                    .finish_commit(&tp, (code == NONE).then_some(value));
+                    .finish_commit(&tp, (code == ErrorCode::NONE).then_some(value));
                 errors[i] = code;
             }
             errors
@@ -468,7 +480,7 @@ impl GroupManager {
         async move {
             completion
                 .await
-                .unwrap_or_else(|_| vec![UNKNOWN_SERVER_ERROR; n])
+                .unwrap_or_else(|_| vec![ErrorCode::UNKNOWN_SERVER_ERROR; n])
         }
         .boxed()
     }
@@ -478,7 +490,7 @@ impl GroupManager {
         &self,
         group_id: &str,
         partitions: Option<&[TopicPartition]>,
-    ) -> Result<Vec<(TopicPartition, Option<CommittedOffset>)>, i16> {
+    ) -> Result<Vec<(TopicPartition, Option<CommittedOffset>)>, ErrorCode> {
         let shard = self.shard(group_id)?;
         let handle = shard.get(group_id);
         let group = handle.as_ref().map(|h| h.lock());
@@ -503,27 +515,27 @@ impl GroupManager {
         &self,
         group_id: &str,
         partitions: &[TopicPartition],
-    ) -> Result<Vec<i16>, i16> {
+    ) -> Result<Vec<ErrorCode>, ErrorCode> {
         let shard = self.shard(group_id)?;
-        let handle = shard.get(group_id).ok_or(GROUP_ID_NOT_FOUND)?;
+        let handle = shard.get(group_id).ok_or(ErrorCode::GROUP_ID_NOT_FOUND)?;
         let mut group = handle.lock();
-        let mut errors = vec![NONE; partitions.len()];
+        let mut errors = vec![ErrorCode::NONE; partitions.len()];
         match group.state() {
-            GroupState::Dead => return Err(GROUP_ID_NOT_FOUND),
+            GroupState::Dead => return Err(ErrorCode::GROUP_ID_NOT_FOUND),
             GroupState::Empty => {}
             _ if group.protocol_type() == Some(CONSUMER_PROTOCOL_TYPE) => {
                 for (i, tp) in partitions.iter().enumerate() {
                     if group.is_subscribed_to(&tp.topic) {
-                        errors[i] = GROUP_SUBSCRIBED_TO_TOPIC;
+                        errors[i] = ErrorCode::GROUP_SUBSCRIBED_TO_TOPIC;
                     }
                 }
             }
-            _ => return Err(NON_EMPTY_GROUP),
+            _ => return Err(ErrorCode::NON_EMPTY_GROUP),
         }
         let eligible: Vec<TopicPartition> = partitions
             .iter()
             .zip(&errors)
-            .filter(|(_, e)| **e == NONE)
+            .filter(|(_, e)| **e == ErrorCode::NONE)
             .map(|(tp, _)| tp.clone())
             .collect();
         let removed = group.offsets_mut().remove(&eligible);
@@ -537,7 +549,7 @@ impl GroupManager {
             if let Err(code) = shard.append(&records) {
                 warn!(
                     group = group_id,
-                    error = crate::error_codes::name(code),
+                    error = %code,
                     "offset tombstones were not written"
                 );
             }
@@ -608,7 +620,7 @@ impl GroupManager {
                 removed_offsets += removed.len();
                 if !records.is_empty() {
                     if let Err(code) = shard.append(&records) {
-                        warn!(group = %group.id(), error = crate::error_codes::name(code), "tombstones for removed offsets were not written");
+                        warn!(group = %group.id(), error = %code, "tombstones for removed offsets were not written");
                     }
                 }
                 drop(group);

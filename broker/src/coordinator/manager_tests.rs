@@ -149,7 +149,7 @@ async fn stable_single_member(
     session_ms: i32,
 ) -> (String, i32) {
     let joined = wait(manager.join_group(group, join_request("", session_ms))).await;
-    assert_eq!(joined.error, NONE);
+    assert_eq!(joined.error, ErrorCode::NONE);
     assert_eq!(joined.leader, joined.member_id);
     let synced = wait(manager.sync_group(
         group,
@@ -163,7 +163,7 @@ async fn stable_single_member(
         },
     ))
     .await;
-    assert_eq!(synced.error, NONE);
+    assert_eq!(synced.error, ErrorCode::NONE);
     assert_eq!(&synced.assignment[..], b"assignment");
     (joined.member_id, joined.generation)
 }
@@ -173,17 +173,20 @@ async fn groups_are_loading_until_the_partition_is_replayed() {
     let dir = tempfile::tempdir().unwrap();
     let manager = GroupManager::new(config(0, 60_000), Arc::new(Metrics::new()));
     manager.set_offsets_partitions(1);
-    assert_eq!(manager.heartbeat("g", "m", None, 1), NOT_COORDINATOR);
+    assert_eq!(
+        manager.heartbeat("g", "m", None, 1),
+        ErrorCode::NOT_COORDINATOR
+    );
     manager.elected(0, 1, open_partition(dir.path()));
     // The load runs in the background; nothing has been awaited yet.
     let r = wait(manager.join_group("g", join_request("", 1000))).await;
-    assert_eq!(r.error, COORDINATOR_LOAD_IN_PROGRESS);
+    assert_eq!(r.error, ErrorCode::COORDINATOR_LOAD_IN_PROGRESS);
     assert_eq!(
         manager.fetch_offsets("g", None).unwrap_err(),
-        COORDINATOR_LOAD_IN_PROGRESS
+        ErrorCode::COORDINATOR_LOAD_IN_PROGRESS
     );
     // Heartbeats are answered blindly and SyncGroup asks for a rejoin while loading.
-    assert_eq!(manager.heartbeat("g", "m", None, 1), NONE);
+    assert_eq!(manager.heartbeat("g", "m", None, 1), ErrorCode::NONE);
     let s = wait(manager.sync_group(
         "g",
         SyncRequest {
@@ -196,9 +199,9 @@ async fn groups_are_loading_until_the_partition_is_replayed() {
         },
     ))
     .await;
-    assert_eq!(s.error, REBALANCE_IN_PROGRESS);
+    assert_eq!(s.error, ErrorCode::REBALANCE_IN_PROGRESS);
     let (error, _) = manager.list_groups();
-    assert_eq!(error, COORDINATOR_LOAD_IN_PROGRESS);
+    assert_eq!(error, ErrorCode::COORDINATOR_LOAD_IN_PROGRESS);
 }
 
 #[tokio::test]
@@ -216,37 +219,37 @@ async fn offsets_and_groups_survive_a_coordinator_change() {
             &[(tp("t", 0), 42), (tp("t", 1), 7)],
         ))
         .await;
-    assert_eq!(errors, vec![NONE, NONE]);
+    assert_eq!(errors, vec![ErrorCode::NONE, ErrorCode::NONE]);
     // A group member commits with its generation.
     let (member, generation) = stable_single_member(&manager, "group", 30_000).await;
     let errors = manager
         .commit_offsets(commit("group", &member, generation, &[(tp("t", 0), 100)]))
         .await;
-    assert_eq!(errors, vec![NONE]);
+    assert_eq!(errors, vec![ErrorCode::NONE]);
     assert_eq!(
         manager
             .commit_offsets(commit("group", &member, generation + 5, &[(tp("t", 0), 1)]))
             .await,
-        vec![ILLEGAL_GENERATION]
+        vec![ErrorCode::ILLEGAL_GENERATION]
     );
     assert_eq!(
         manager
             .commit_offsets(commit("group", "stranger", generation, &[(tp("t", 0), 1)]))
             .await,
-        vec![UNKNOWN_MEMBER_ID]
+        vec![ErrorCode::UNKNOWN_MEMBER_ID]
     );
     // Commits for a group that does not exist with a generation are refused.
     assert_eq!(
         manager
             .commit_offsets(commit("nobody", "m", 3, &[(tp("t", 0), 1)]))
             .await,
-        vec![ILLEGAL_GENERATION]
+        vec![ErrorCode::ILLEGAL_GENERATION]
     );
     let mut too_long = commit("standalone", "", -1, &[(tp("t", 2), 1)]);
     too_long.entries[0].metadata = Some("x".repeat(17));
     assert_eq!(
         manager.commit_offsets(too_long).await,
-        vec![OFFSET_METADATA_TOO_LARGE]
+        vec![ErrorCode::OFFSET_METADATA_TOO_LARGE]
     );
 
     let fetched = manager
@@ -270,11 +273,11 @@ async fn offsets_and_groups_survive_a_coordinator_change() {
     manager.resigned(0);
     assert_eq!(
         manager.fetch_offsets("group", None).unwrap_err(),
-        NOT_COORDINATOR
+        ErrorCode::NOT_COORDINATOR
     );
     assert_eq!(
         manager.heartbeat("group", &member, None, generation),
-        NOT_COORDINATOR
+        ErrorCode::NOT_COORDINATOR
     );
     drop(manager);
     partition.log().close().unwrap();
@@ -301,15 +304,18 @@ async fn offsets_and_groups_survive_a_coordinator_change() {
     assert_eq!(described.members.len(), 1);
     assert_eq!(described.members[0].member_id, member);
     assert_eq!(&described.members[0].assignment[..], b"assignment");
-    assert_eq!(manager.heartbeat("group", &member, None, generation), NONE);
+    assert_eq!(
+        manager.heartbeat("group", &member, None, generation),
+        ErrorCode::NONE
+    );
     assert_eq!(
         manager
             .commit_offsets(commit("group", &member, generation, &[(tp("t", 0), 101)]))
             .await,
-        vec![NONE]
+        vec![ErrorCode::NONE]
     );
     let (error, listed) = manager.list_groups();
-    assert_eq!(error, NONE);
+    assert_eq!(error, ErrorCode::NONE);
     let names: Vec<(&str, GroupState)> = listed
         .iter()
         .map(|g| (g.group_id.as_str(), g.state))
@@ -328,7 +334,10 @@ async fn sessions_expire_on_their_own() {
     let dir = tempfile::tempdir().unwrap();
     let manager = active_manager(config(0, 60_000), open_partition(dir.path())).await;
     let (member, generation) = stable_single_member(&manager, "g", 200).await;
-    assert_eq!(manager.heartbeat("g", &member, None, generation), NONE);
+    assert_eq!(
+        manager.heartbeat("g", &member, None, generation),
+        ErrorCode::NONE
+    );
     tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -345,7 +354,7 @@ async fn sessions_expire_on_their_own() {
     .expect("the silent member expires");
     assert_eq!(
         manager.heartbeat("g", &member, None, generation),
-        UNKNOWN_MEMBER_ID
+        ErrorCode::UNKNOWN_MEMBER_ID
     );
 }
 
@@ -357,7 +366,7 @@ async fn a_second_member_rebalances_the_group() {
     let second = manager.join_group("g", join_request("", 30_000));
     assert_eq!(
         manager.heartbeat("g", &first, None, generation),
-        REBALANCE_IN_PROGRESS
+        ErrorCode::REBALANCE_IN_PROGRESS
     );
     let first_rejoin = wait(manager.join_group("g", join_request(&first, 30_000))).await;
     let second = wait(second).await;
@@ -383,20 +392,23 @@ async fn deleting_groups_and_offsets() {
                 &[(tp("t", 0), 5), (tp("u", 0), 6)]
             ))
             .await,
-        vec![NONE, NONE]
+        vec![ErrorCode::NONE, ErrorCode::NONE]
     );
-    assert_eq!(manager.delete_group("g"), NON_EMPTY_GROUP);
-    assert_eq!(manager.delete_group("missing"), GROUP_ID_NOT_FOUND);
+    assert_eq!(manager.delete_group("g"), ErrorCode::NON_EMPTY_GROUP);
+    assert_eq!(
+        manager.delete_group("missing"),
+        ErrorCode::GROUP_ID_NOT_FOUND
+    );
     // The member subscribes to "t" only: its offsets stay, "u"'s may go.
     assert_eq!(
         manager
             .delete_offsets("g", &[tp("t", 0), tp("u", 0)])
             .unwrap(),
-        vec![GROUP_SUBSCRIBED_TO_TOPIC, NONE]
+        vec![ErrorCode::GROUP_SUBSCRIBED_TO_TOPIC, ErrorCode::NONE]
     );
     assert_eq!(
         manager.delete_offsets("missing", &[tp("t", 0)]),
-        Err(GROUP_ID_NOT_FOUND)
+        Err(ErrorCode::GROUP_ID_NOT_FOUND)
     );
     let left = manager.leave_group(
         "g",
@@ -406,12 +418,12 @@ async fn deleting_groups_and_offsets() {
             reason: None,
         }],
     );
-    assert_eq!(left, Ok(vec![NONE]));
+    assert_eq!(left, Ok(vec![ErrorCode::NONE]));
     assert_eq!(
         manager.describe_group("g").unwrap().map(|d| d.state),
         Some(GroupState::Empty)
     );
-    assert_eq!(manager.delete_group("g"), NONE);
+    assert_eq!(manager.delete_group("g"), ErrorCode::NONE);
     assert_eq!(manager.describe_group("g").unwrap(), None);
     assert_eq!(
         manager.fetch_offsets("g", Some(&[tp("t", 0)])).unwrap()[0].1,
@@ -436,7 +448,7 @@ async fn expired_offsets_and_groups_are_removed_for_good() {
         manager
             .commit_offsets(commit("standalone", "", -1, &[(tp("t", 0), 1)]))
             .await,
-        vec![NONE]
+        vec![ErrorCode::NONE]
     );
     manager.expire_offsets(now_ms());
     assert_eq!(manager.fetch_offsets("standalone", None).unwrap().len(), 1);
@@ -459,7 +471,7 @@ async fn offsets_of_deleted_topics_are_removed() {
         manager
             .commit_offsets(commit("only-gone", "", -1, &[(tp("gone", 0), 1)]))
             .await,
-        vec![NONE]
+        vec![ErrorCode::NONE]
     );
     assert_eq!(
         manager
@@ -470,7 +482,7 @@ async fn offsets_of_deleted_topics_are_removed() {
                 &[(tp("gone", 1), 1), (tp("kept", 0), 2)]
             ))
             .await,
-        vec![NONE, NONE]
+        vec![ErrorCode::NONE, ErrorCode::NONE]
     );
     manager.remove_deleted_partitions(|tp| tp.topic != "gone");
     assert_eq!(manager.describe_group("only-gone").unwrap(), None);

@@ -2,6 +2,7 @@
 //! through a one-shot channel when the rebalance phase the member waits for completes.
 
 use bytes::Bytes;
+use kafka_core::ErrorCode;
 use tokio::sync::oneshot;
 
 /// A member as the leader sees it in its JoinGroup response.
@@ -15,7 +16,7 @@ pub struct JoinedMember {
 /// The outcome of a JoinGroup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoinResult {
-    pub error: i16,
+    pub error: ErrorCode,
     pub member_id: String,
     /// -1 with an error.
     pub generation: i32,
@@ -29,7 +30,7 @@ pub struct JoinResult {
 }
 
 impl JoinResult {
-    pub fn error(member_id: impl Into<String>, error: i16) -> JoinResult {
+    pub fn error(member_id: impl Into<String>, error: ErrorCode) -> JoinResult {
         JoinResult {
             error,
             member_id: member_id.into(),
@@ -46,14 +47,14 @@ impl JoinResult {
 /// The outcome of a SyncGroup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncResult {
-    pub error: i16,
+    pub error: ErrorCode,
     pub protocol_type: Option<String>,
     pub protocol_name: Option<String>,
     pub assignment: Bytes,
 }
 
 impl SyncResult {
-    pub fn error(error: i16) -> SyncResult {
+    pub fn error(error: ErrorCode) -> SyncResult {
         SyncResult {
             error,
             protocol_type: None,

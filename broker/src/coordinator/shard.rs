@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use kafka_core::ErrorCode;
 use parking_lot::{Mutex, MutexGuard, RwLock};
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -19,7 +20,6 @@ use super::offsets_topic::CoordinatorRecord;
 use super::state::GroupState;
 use super::timer;
 use super::writer::{self, group_store_error, Appended};
-use crate::error_codes::*;
 use crate::metrics::Metrics;
 use crate::replica::Partition;
 
@@ -165,7 +165,7 @@ impl Shard {
     }
 
     /// Appends records to this partition.
-    pub fn append(&self, records: &[CoordinatorRecord]) -> Result<Appended, i16> {
+    pub fn append(&self, records: &[CoordinatorRecord]) -> Result<Appended, ErrorCode> {
         writer::append(&self.partition, records)
     }
 
@@ -187,7 +187,7 @@ impl Shard {
                     Ok(record) => self.append(std::slice::from_ref(&record)),
                     Err(e) => {
                         tracing::warn!(group = %group.id(), error = %e, "cannot encode group metadata");
-                        Err(UNKNOWN_SERVER_ERROR)
+                        Err(ErrorCode::UNKNOWN_SERVER_ERROR)
                     }
                 };
                 match appended {

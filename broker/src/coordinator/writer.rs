@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use kafka_core::ErrorCode;
 use tracing::warn;
 
 use super::offsets_topic::{build_batch, CoordinatorRecord};
-use crate::error_codes::*;
 use crate::replica::{now_ms, Partition};
 
 /// Records appended to the leader's log, not necessarily replicated yet.
@@ -21,14 +21,17 @@ pub struct Appended {
 }
 
 /// Appends `records` as one batch. Err: the Kafka error code of the failed append.
-pub fn append(partition: &Arc<Partition>, records: &[CoordinatorRecord]) -> Result<Appended, i16> {
+pub fn append(
+    partition: &Arc<Partition>,
+    records: &[CoordinatorRecord],
+) -> Result<Appended, ErrorCode> {
     let now = now_ms();
     let batch = build_batch(records, now).map_err(|e| {
         warn!(partition = %partition.tp, error = %e, "cannot encode coordinator records");
-        UNKNOWN_SERVER_ERROR
+        ErrorCode::UNKNOWN_SERVER_ERROR
     })?;
     let info = partition.append_as_leader(batch, -1, now).map_err(|e| {
-        warn!(partition = %partition.tp, error = crate::error_codes::name(e.code), reason = %e.message, "appending coordinator records failed");
+        warn!(partition = %partition.tp, error = %e.code, reason = %e.message, "appending coordinator records failed");
         e.code
     })?;
     Ok(Appended {
@@ -40,7 +43,7 @@ pub fn append(partition: &Arc<Partition>, records: &[CoordinatorRecord]) -> Resu
 
 impl Appended {
     /// Waits until the records are replicated to the ISR (acks=all). Returns the error code.
-    pub async fn replicated(&self, timeout: Duration) -> i16 {
+    pub async fn replicated(&self, timeout: Duration) -> ErrorCode {
         self.partition
             .wait_for_high_watermark(self.next_offset, timeout)
             .await
@@ -48,29 +51,35 @@ impl Appended {
 }
 
 /// Kafka's `maybeConvertOffsetCommitError`.
-pub fn offset_commit_error(code: i16) -> i16 {
+pub fn offset_commit_error(code: ErrorCode) -> ErrorCode {
     match code {
-        UNKNOWN_TOPIC_OR_PARTITION
-        | NOT_ENOUGH_REPLICAS
-        | NOT_ENOUGH_REPLICAS_AFTER_APPEND
-        | REQUEST_TIMED_OUT => COORDINATOR_NOT_AVAILABLE,
-        NOT_LEADER_OR_FOLLOWER | KAFKA_STORAGE_ERROR => NOT_COORDINATOR,
-        MESSAGE_TOO_LARGE | RECORD_LIST_TOO_LARGE | INVALID_FETCH_SIZE => {
-            INVALID_COMMIT_OFFSET_SIZE
+        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+        | ErrorCode::NOT_ENOUGH_REPLICAS
+        | ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND
+        | ErrorCode::REQUEST_TIMED_OUT => ErrorCode::COORDINATOR_NOT_AVAILABLE,
+        ErrorCode::NOT_LEADER_OR_FOLLOWER | ErrorCode::KAFKA_STORAGE_ERROR => {
+            ErrorCode::NOT_COORDINATOR
         }
+        ErrorCode::MESSAGE_TOO_LARGE
+        | ErrorCode::RECORD_LIST_TOO_LARGE
+        | ErrorCode::INVALID_FETCH_SIZE => ErrorCode::INVALID_COMMIT_OFFSET_SIZE,
         other => other,
     }
 }
 
 /// Kafka's error translation for group metadata writes (`storeGroup`).
-pub fn group_store_error(code: i16) -> i16 {
+pub fn group_store_error(code: ErrorCode) -> ErrorCode {
     match code {
-        UNKNOWN_TOPIC_OR_PARTITION | NOT_ENOUGH_REPLICAS | NOT_ENOUGH_REPLICAS_AFTER_APPEND => {
-            COORDINATOR_NOT_AVAILABLE
+        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+        | ErrorCode::NOT_ENOUGH_REPLICAS
+        | ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND => ErrorCode::COORDINATOR_NOT_AVAILABLE,
+        ErrorCode::NOT_LEADER_OR_FOLLOWER | ErrorCode::KAFKA_STORAGE_ERROR => {
+            ErrorCode::NOT_COORDINATOR
         }
-        NOT_LEADER_OR_FOLLOWER | KAFKA_STORAGE_ERROR => NOT_COORDINATOR,
-        REQUEST_TIMED_OUT => REBALANCE_IN_PROGRESS,
-        MESSAGE_TOO_LARGE | RECORD_LIST_TOO_LARGE | INVALID_FETCH_SIZE => UNKNOWN_SERVER_ERROR,
+        ErrorCode::REQUEST_TIMED_OUT => ErrorCode::REBALANCE_IN_PROGRESS,
+        ErrorCode::MESSAGE_TOO_LARGE
+        | ErrorCode::RECORD_LIST_TOO_LARGE
+        | ErrorCode::INVALID_FETCH_SIZE => ErrorCode::UNKNOWN_SERVER_ERROR,
         other => other,
     }
 }
@@ -82,20 +91,29 @@ mod tests {
     #[test]
     fn errors_translate_like_kafka() {
         assert_eq!(
-            offset_commit_error(REQUEST_TIMED_OUT),
-            COORDINATOR_NOT_AVAILABLE
+            offset_commit_error(ErrorCode::REQUEST_TIMED_OUT),
+            ErrorCode::COORDINATOR_NOT_AVAILABLE
         );
-        assert_eq!(offset_commit_error(NOT_LEADER_OR_FOLLOWER), NOT_COORDINATOR);
         assert_eq!(
-            offset_commit_error(MESSAGE_TOO_LARGE),
-            INVALID_COMMIT_OFFSET_SIZE
+            offset_commit_error(ErrorCode::NOT_LEADER_OR_FOLLOWER),
+            ErrorCode::NOT_COORDINATOR
         );
-        assert_eq!(offset_commit_error(NONE), NONE);
-        assert_eq!(group_store_error(REQUEST_TIMED_OUT), REBALANCE_IN_PROGRESS);
         assert_eq!(
-            group_store_error(NOT_ENOUGH_REPLICAS),
-            COORDINATOR_NOT_AVAILABLE
+            offset_commit_error(ErrorCode::MESSAGE_TOO_LARGE),
+            ErrorCode::INVALID_COMMIT_OFFSET_SIZE
         );
-        assert_eq!(group_store_error(KAFKA_STORAGE_ERROR), NOT_COORDINATOR);
+        assert_eq!(offset_commit_error(ErrorCode::NONE), ErrorCode::NONE);
+        assert_eq!(
+            group_store_error(ErrorCode::REQUEST_TIMED_OUT),
+            ErrorCode::REBALANCE_IN_PROGRESS
+        );
+        assert_eq!(
+            group_store_error(ErrorCode::NOT_ENOUGH_REPLICAS),
+            ErrorCode::COORDINATOR_NOT_AVAILABLE
+        );
+        assert_eq!(
+            group_store_error(ErrorCode::KAFKA_STORAGE_ERROR),
+            ErrorCode::NOT_COORDINATOR
+        );
     }
 }

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use kafka_core::ErrorCode;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
 use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
@@ -24,7 +25,6 @@ use super::manager::ReplicaManager;
 use super::partition::Partition;
 use super::peer_client::{PeerConnection, PeerError};
 use crate::config::BrokerConfig;
-use crate::error_codes::*;
 use crate::metrics::Metrics;
 
 /// The Fetch version followers use (last_fetched_epoch / diverging_epoch, topic names).
@@ -214,10 +214,11 @@ impl FetcherTask {
                 Duration::from_millis(self.config.replica_fetch_wait_max_ms.max(0) as u64 + 30_000);
             match conn.request(&request, REPLICA_FETCH_VERSION, timeout).await {
                 Ok(response) => {
-                    if response.error_code != NONE {
+                    let error = ErrorCode::from_code(response.error_code);
+                    if error != ErrorCode::NONE {
                         warn!(
                             leader = self.leader,
-                            error = name(response.error_code),
+                            error = %error,
                             "replica fetch failed"
                         );
                         tokio::time::sleep(backoff).await;
@@ -329,7 +330,7 @@ impl FetcherTask {
                     if let Some(f) = partitions.get_mut(&tp) {
                         f.paused_until = Some(tokio::time::Instant::now() + backoff);
                     }
-                    debug!(partition = %tp, leader = self.leader, error = name(code), "follower fetch error; backing off");
+                    debug!(partition = %tp, leader = self.leader, error = %code, "follower fetch error; backing off");
                 }
                 max_lag = max_lag.max(data.high_watermark - partition.log().log_end_offset());
             }
@@ -341,9 +342,9 @@ impl FetcherTask {
         &self,
         partition: &Arc<Partition>,
         data: &kafka_protocol::messages::fetch_response::PartitionData,
-    ) -> Result<(), i16> {
-        match data.error_code {
-            NONE => {
+    ) -> Result<(), ErrorCode> {
+        match ErrorCode::from_code(data.error_code) {
+            ErrorCode::NONE => {
                 if data.diverging_epoch.epoch >= 0 {
                     let div = &data.diverging_epoch;
                     let log = partition.log();
@@ -355,7 +356,7 @@ impl FetcherTask {
                     info!(partition = %partition.tp, epoch = div.epoch, leader_end = div.end_offset, truncate_to = target, "log diverged from the leader; truncating");
                     partition.truncate_to(target).map_err(|e| {
                         warn!(partition = %partition.tp, error = %e, "truncation failed");
-                        KAFKA_STORAGE_ERROR
+                        ErrorCode::KAFKA_STORAGE_ERROR
                     })?;
                     return Ok(());
                 }
@@ -368,7 +369,7 @@ impl FetcherTask {
                     }
                 }
             }
-            OFFSET_OUT_OF_RANGE => {
+            ErrorCode::OFFSET_OUT_OF_RANGE => {
                 let log = partition.log();
                 let result = if log.log_end_offset() < data.log_start_offset {
                     info!(partition = %partition.tp, leader_log_start = data.log_start_offset, "behind the leader's log start; restarting the log there");
@@ -380,7 +381,7 @@ impl FetcherTask {
                 };
                 result.map_err(|e| {
                     warn!(partition = %partition.tp, error = %e, "recovering from out-of-range fetch failed");
-                    KAFKA_STORAGE_ERROR
+                    ErrorCode::KAFKA_STORAGE_ERROR
                 })
             }
             code => Err(code),

@@ -7,13 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use kafka_core::ErrorCode;
 use parking_lot::RwLock;
 use storage::{AppendInfo, Log, ReadInfo, StorageError, TopicPartition};
 use tokio::sync::watch;
 use tracing::{debug, info};
 use uuid::Uuid;
-
-use crate::error_codes::*;
 
 /// The partition's replication state as last learned from the metadata image (or from an
 /// accepted ISR change).
@@ -78,12 +77,12 @@ pub struct Progress {
 /// Why a read or append was refused, as a Kafka error code plus context for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionError {
-    pub code: i16,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl PartitionError {
-    pub fn new(code: i16, message: impl Into<String>) -> PartitionError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> PartitionError {
         PartitionError {
             code,
             message: message.into(),
@@ -93,7 +92,7 @@ impl PartitionError {
 
 impl From<StorageError> for PartitionError {
     fn from(e: StorageError) -> Self {
-        PartitionError::new(e.kafka_error_code().code(), e.to_string())
+        PartitionError::new(e.kafka_error_code(), e.to_string())
     }
 }
 
@@ -337,13 +336,13 @@ impl Partition {
         let state = self.state.read();
         if !state.is_leader(self.node_id) {
             return Err(PartitionError::new(
-                NOT_LEADER_OR_FOLLOWER,
+                ErrorCode::NOT_LEADER_OR_FOLLOWER,
                 format!("broker {} does not lead {}", self.node_id, self.tp),
             ));
         }
         if acks == -1 && (state.assignment.isr.len() as i32) < state.min_insync_replicas {
             return Err(PartitionError::new(
-                NOT_ENOUGH_REPLICAS,
+                ErrorCode::NOT_ENOUGH_REPLICAS,
                 format!(
                     "ISR {:?} is smaller than min.insync.replicas {}",
                     state.assignment.isr, state.min_insync_replicas
@@ -370,7 +369,7 @@ impl Partition {
         let state = self.state.read();
         if state.is_leader(self.node_id) {
             return Err(PartitionError::new(
-                NOT_LEADER_OR_FOLLOWER,
+                ErrorCode::NOT_LEADER_OR_FOLLOWER,
                 "this replica is the leader",
             ));
         }
@@ -391,7 +390,11 @@ impl Partition {
 
     /// Waits until the high watermark reaches `required_offset` (acks=all). Returns the error
     /// code the producer must see.
-    pub async fn wait_for_high_watermark(&self, required_offset: i64, timeout: Duration) -> i16 {
+    pub async fn wait_for_high_watermark(
+        &self,
+        required_offset: i64,
+        timeout: Duration,
+    ) -> ErrorCode {
         let mut rx = self.progress.subscribe();
         let epoch = rx.borrow().leader_epoch;
         let waited = tokio::time::timeout(
@@ -405,15 +408,17 @@ impl Partition {
         // (record_follower_fetch holds `state` and then publishes progress).
         .map(|r| r.map(|p| *p));
         match waited {
-            Err(_) => REQUEST_TIMED_OUT,
-            Ok(Err(_)) => NOT_LEADER_OR_FOLLOWER,
-            Ok(Ok(p)) if !p.is_leader || p.leader_epoch != epoch => NOT_LEADER_OR_FOLLOWER,
+            Err(_) => ErrorCode::REQUEST_TIMED_OUT,
+            Ok(Err(_)) => ErrorCode::NOT_LEADER_OR_FOLLOWER,
+            Ok(Ok(p)) if !p.is_leader || p.leader_epoch != epoch => {
+                ErrorCode::NOT_LEADER_OR_FOLLOWER
+            }
             Ok(Ok(_)) => {
                 let state = self.state.read();
                 if (state.assignment.isr.len() as i32) < state.min_insync_replicas {
-                    NOT_ENOUGH_REPLICAS_AFTER_APPEND
+                    ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND
                 } else {
-                    NONE
+                    ErrorCode::NONE
                 }
             }
         }
@@ -428,7 +433,7 @@ impl Partition {
         check_leader_epoch(params.current_leader_epoch, epoch)?;
         if params.replica_id.is_some() && !is_leader {
             return Err(PartitionError::new(
-                NOT_LEADER_OR_FOLLOWER,
+                ErrorCode::NOT_LEADER_OR_FOLLOWER,
                 format!("broker {} does not lead {}", self.node_id, self.tp),
             ));
         }
@@ -436,7 +441,10 @@ impl Partition {
             && !is_leader
             && !state.assignment.replicas.contains(&self.node_id)
         {
-            return Err(PartitionError::new(NOT_LEADER_OR_FOLLOWER, "not a replica"));
+            return Err(PartitionError::new(
+                ErrorCode::NOT_LEADER_OR_FOLLOWER,
+                "not a replica",
+            ));
         }
 
         // KIP-320: a follower (or consumer) whose last fetched epoch ends before its fetch
@@ -632,12 +640,12 @@ fn check_leader_epoch(requested: i32, current: i32) -> Result<(), PartitionError
         Ok(())
     } else if requested < current {
         Err(PartitionError::new(
-            FENCED_LEADER_EPOCH,
+            ErrorCode::FENCED_LEADER_EPOCH,
             format!("request epoch {requested} < current {current}"),
         ))
     } else {
         Err(PartitionError::new(
-            UNKNOWN_LEADER_EPOCH,
+            ErrorCode::UNKNOWN_LEADER_EPOCH,
             format!("request epoch {requested} > current {current}"),
         ))
     }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures::stream::FuturesOrdered;
 use futures::{FutureExt, StreamExt};
+use kafka_core::ErrorCode;
 use kafka_protocol::messages::ApiKey;
 use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
@@ -194,7 +195,9 @@ async fn write_batch<S: Service>(
                     zero_copy,
                 );
             }
-            Outcome::Silent => service.completed(api_key, received_at.elapsed(), 0, 0),
+            Outcome::Silent => {
+                service.completed(api_key, received_at.elapsed(), ErrorCode::NONE, 0)
+            }
             Outcome::Close(reason) => {
                 close = Some(reason);
                 break;

@@ -4,6 +4,7 @@
 use std::io;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use kafka_core::ErrorCode;
 use kafka_protocol::messages::ResponseHeader;
 use kafka_protocol::protocol::{Encodable, HeaderVersion};
 use storage::FileRegion;
@@ -41,11 +42,11 @@ impl Chunk {
 }
 
 /// A complete response frame, length prefix included.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Response {
     pub chunks: Vec<Chunk>,
-    /// Kafka error code worth counting in metrics (the top-level or first partition error), 0 if none.
-    pub error_code: i16,
+    /// Kafka error code worth counting in metrics (the top-level or first partition error), NONE if none.
+    pub error_code: ErrorCode,
 }
 
 impl Response {
@@ -113,7 +114,7 @@ pub fn encode<R: Encodable + HeaderVersion>(
     body: &R,
     version: i16,
     correlation_id: i32,
-    error_code: i16,
+    error_code: ErrorCode,
 ) -> Result<Response, EncodeError> {
     let body_len = body.compute_size(version).map_err(|e| EncodeError {
         version,
@@ -214,7 +215,7 @@ mod tests {
     #[test]
     fn flexible_response_has_tagged_header() {
         let body = MetadataResponse::default().with_throttle_time_ms(5);
-        let r = encode(&body, 12, 77, 0).unwrap();
+        let r = encode(&body, 12, 77, ErrorCode::NONE).unwrap();
         let mut bytes = flatten(&r);
         let len = bytes.get_i32() as usize;
         assert_eq!(len, bytes.len());
@@ -227,7 +228,7 @@ mod tests {
     #[test]
     fn api_versions_header_is_never_flexible() {
         let body = ApiVersionsResponse::default();
-        let r = encode(&body, 3, 9, 0).unwrap();
+        let r = encode(&body, 3, 9, ErrorCode::NONE).unwrap();
         let mut bytes = flatten(&r);
         let _len = bytes.get_i32();
         assert_eq!(bytes.get_i32(), 9);

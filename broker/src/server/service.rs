@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use kafka_core::ErrorCode;
 use kafka_protocol::messages::ApiKey;
 
 use super::connection::ConnectionInfo;
@@ -35,7 +36,13 @@ pub trait Service: Send + Sync + 'static {
 
     /// A request's response was written (or, with `acks=0`, skipped): `error_code` is the
     /// response's first error, `zero_copy_bytes` what went out with sendfile.
-    fn completed(&self, api: ApiKey, elapsed: Duration, error_code: i16, zero_copy_bytes: u64);
+    fn completed(
+        &self,
+        api: ApiKey,
+        elapsed: Duration,
+        error_code: ErrorCode,
+        zero_copy_bytes: u64,
+    );
 
     /// A connection was accepted on `listener`.
     fn connection_opened(&self, listener: &str);
