@@ -123,7 +123,7 @@ impl Service for Dispatcher {
                 frame.api_key, spec.min_version, spec.max_version
             ));
         }
-        (spec.handler)(&self.ctx, &rc, frame.body)
+        (spec.handler)(&self.ctx, rc, frame.body)
     }
 
     fn completed(

@@ -17,7 +17,7 @@ use crate::context::Context;
 
 /// Starts a request on its handler: decodes the body and returns what is left to wait for.
 /// `Err` closes the connection (a malformed body: Kafka's InvalidRequestException).
-type Handler = fn(&Arc<Context>, &RequestContext, Bytes) -> Result<Pending, String>;
+type Handler = fn(&Arc<Context>, RequestContext, Bytes) -> Result<Pending, String>;
 
 /// One served API.
 #[derive(Debug)]
@@ -36,7 +36,7 @@ impl ApiSpec {
     }
 }
 
-/// Decodes the body as `$request` and hands it to `$handler`.
+/// Decodes the body and hands it, with the request context, to `$handler`.
 macro_rules! api {
     ($key:ident, $min:literal ..= $max:literal, $handler:path) => {
         ApiSpec {
@@ -44,7 +44,10 @@ macro_rules! api {
             min_version: $min,
             max_version: $max,
             name: stringify!($key),
-            handler: |ctx, rc, body| Ok($handler(ctx, rc.clone(), decode(rc, body)?)),
+            handler: |ctx, rc, body| {
+                let request = decode(&rc, body)?;
+                Ok($handler(ctx, rc, request))
+            },
         }
     };
 }
@@ -70,7 +73,7 @@ pub(crate) const APIS: &[ApiSpec] = &[
         max_version: 4,
         name: "ApiVersions",
         // Decodes its own body: an unsupported version is answered, not refused (KIP-511).
-        handler: |_, rc, body| Ok(ready(api_versions::handle(rc, body))),
+        handler: |_, rc, body| Ok(ready(api_versions::handle(&rc, body))),
     },
     api!(CreateTopics, 2..=7, topics::create_topics),
     api!(DeleteTopics, 1..=6, topics::delete_topics),
