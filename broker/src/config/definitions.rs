@@ -102,7 +102,11 @@ pub const BROKER_PROPERTIES: &[Definition] = &[
     def("producer.id.expiration.ms", "86400000", Int, false, "Idle time after which a producer id's state is dropped."),
     def("socket.request.max.bytes", "104857600", Int, false, "Largest request frame accepted; larger frames close the connection."),
     def("connections.max.idle.ms", "600000", Long, false, "Idle connections are closed after this long."),
-    def("queued.max.requests", "500", Int, false, "Requests a single connection may have in flight."),
+    def("queued.max.requests", "500", Int, false, "Requests a single connection may have unanswered; while that many are, the broker stops reading the connection's socket."),
+    def("max.connections", "2147483647", Int, false, "Connections over all client listeners except the inter-broker one (KIP-402); at the limit the listener stops accepting until one closes. Per listener: listener.name.<name>.max.connections."),
+    def("max.connections.per.ip", "2147483647", Int, false, "Connections from one IP address; one more is closed at once."),
+    def("max.connections.per.ip.overrides", "", String, false, "Per-IP exceptions to max.connections.per.ip as ip:count,..."),
+    def("max.connection.creation.rate", "2147483647", Int, false, "New connections per second over all client listeners except the inter-broker one (KIP-612); faster ones wait before they are accepted. Per listener: listener.name.<name>.max.connection.creation.rate."),
     def("num.io.threads", "0", Int, false, "Runtime worker threads (0: one per core)."),
     def("metrics.listener", "127.0.0.1:9404", String, true, "host:port of the HTTP endpoint for /metrics, /livez and /readyz."),
     def("controlled.shutdown.enable", "true", Boolean, false, "On SIGTERM move leaderships away before stopping."),
@@ -117,10 +121,12 @@ pub fn definition(name: &str) -> Option<&'static Definition> {
     BROKER_PROPERTIES.iter().find(|d| d.name == name)
 }
 
-/// Whether `name` means something to Rivulet: a broker property, or a topic config given as a
-/// broker-wide default.
+/// Whether `name` means something to Rivulet: a broker property, the per-listener form of one
+/// (`listener.name.<name>.max.connections`), or a topic config given as a broker-wide default.
 pub fn is_known_property(name: &str) -> bool {
-    definition(name).is_some() || crate::topic_config::topic_config_def(name).is_some()
+    definition(name).is_some()
+        || crate::topic_config::topic_config_def(name).is_some()
+        || super::connections::split_listener_key(name).is_some()
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Broker configuration: Kafka property names resolved into typed settings.
 
+pub mod connections;
 pub mod definitions;
 pub mod listener;
 pub mod sources;
@@ -9,6 +10,7 @@ use std::path::PathBuf;
 
 use storage::LogConfig;
 
+pub use connections::{ConnectionLimitsConfig, ListenerConnectionLimits};
 pub use definitions::{definition, is_known_property, ConfigType, Definition, BROKER_PROPERTIES};
 pub use listener::Listener;
 pub use sources::{Origin, Properties};
@@ -96,6 +98,8 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: usize,
     pub connections_max_idle_ms: u64,
     pub queued_max_requests: usize,
+    /// `max.connections*` and `max.connection.creation.rate`, broker-wide and per listener.
+    pub connection_limits: ConnectionLimitsConfig,
     pub io_threads: usize,
     pub metrics_listener: Option<String>,
     pub controlled_shutdown: bool,
@@ -299,6 +303,9 @@ impl BrokerConfig {
         };
 
         let io_threads: usize = r.req("num.io.threads")?;
+        let listener_names: Vec<String> = listeners.iter().map(|l| l.name.clone()).collect();
+        let connection_limits =
+            ConnectionLimitsConfig::resolve(&props, |key| r.raw(key), &listener_names)?;
         let config = BrokerConfig {
             node_id,
             rack: r.string("broker.rack"),
@@ -351,7 +358,8 @@ impl BrokerConfig {
             group_max_size: positive(&r, "group.max.size")?,
             socket_request_max_bytes: r.req("socket.request.max.bytes")?,
             connections_max_idle_ms: r.req("connections.max.idle.ms")?,
-            queued_max_requests: r.req::<usize>("queued.max.requests")?.max(1),
+            queued_max_requests: positive(&r, "queued.max.requests")?,
+            connection_limits,
             io_threads,
             metrics_listener: r.string("metrics.listener"),
             controlled_shutdown: r.boolean("controlled.shutdown.enable")?,
