@@ -58,7 +58,7 @@ use crate::log_dirs::LogDirs;
 use crate::metrics::Metrics;
 use crate::parts::Parts;
 use crate::replica::{now_ms, ReplicaManager, RoleListener};
-use crate::server::ConnectionLimits;
+use crate::server::{ConnectionLimits, ConnectionQuotas};
 use crate::shutdown::{Shutdown, ShutdownTrigger};
 
 /// Why the broker could not start or stop cleanly.
@@ -221,12 +221,20 @@ impl Broker {
             max_in_flight: config.queued_max_requests,
             drain_timeout: Duration::from_secs(5),
         };
+        let listener_names: Vec<String> = listeners.iter().map(|(n, _)| n.clone()).collect();
+        let quotas = Arc::new(ConnectionQuotas::new(
+            config.connection_limits.clone(),
+            &config.inter_broker_listener_name,
+            &listener_names,
+            std::time::Instant::now(),
+        ));
         for (name, listener) in listeners {
             tasks.push(tokio::spawn(server::listener::run(
                 listener,
                 name,
                 dispatcher.clone(),
                 limits,
+                quotas.clone(),
                 shutdown.clone(),
             )));
         }

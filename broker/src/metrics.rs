@@ -16,9 +16,11 @@ use std::time::Duration;
 use kafka_core::ErrorCode;
 use prometheus::core::Collector;
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    CounterVec, Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter,
+    IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
+
+use crate::server::LimitEvent;
 
 /// Every metric the broker exports.
 #[derive(Debug, Clone)]
@@ -35,6 +37,11 @@ pub struct Metrics {
     pub fetch_purgatory: IntGauge,
     pub connections: IntGaugeVec,
     pub connections_created: IntCounterVec,
+    pub connections_rejected_per_ip: IntCounterVec,
+    pub acceptor_blocked: IntCounterVec,
+    pub acceptor_blocked_seconds: CounterVec,
+    pub connections_throttled: IntCounterVec,
+    pub accept_throttle_seconds: CounterVec,
     pub under_replicated: IntGauge,
     pub under_min_isr: IntGauge,
     pub at_min_isr: IntGauge,
@@ -108,6 +115,10 @@ impl Families<'_> {
         self.add(GaugeVec::new(Opts::new(name, help), labels))
     }
 
+    fn float_counter_vec(&self, name: &str, help: &str, labels: &[&str]) -> CounterVec {
+        self.add(CounterVec::new(Opts::new(name, help), labels))
+    }
+
     fn histogram(&self, name: &str, help: &str) -> Histogram {
         self.add(Histogram::with_opts(
             HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS_MS.to_vec()),
@@ -176,6 +187,31 @@ impl Metrics {
             connections_created: f.counter_vec(
                 "kafka_server_socketservermetrics_connection_creation_total",
                 "Connections accepted, per listener",
+                &["listener"],
+            ),
+            connections_rejected_per_ip: f.counter_vec(
+                "rivulet_network_connections_rejected_per_ip_total",
+                "Connections closed as soon as accepted because their address was at max.connections.per.ip, per listener",
+                &["listener"],
+            ),
+            acceptor_blocked: f.counter_vec(
+                "rivulet_network_acceptor_blocked_total",
+                "Times a listener stopped accepting at max.connections (broker-wide or the listener's), per listener",
+                &["listener"],
+            ),
+            acceptor_blocked_seconds: f.float_counter_vec(
+                "rivulet_network_acceptor_blocked_seconds_total",
+                "Seconds a listener spent not accepting at max.connections; its rate is Kafka's AcceptorBlockedPercent, per listener",
+                &["listener"],
+            ),
+            connections_throttled: f.counter_vec(
+                "rivulet_network_connections_throttled_total",
+                "Connections whose accept was delayed by max.connection.creation.rate, per listener",
+                &["listener"],
+            ),
+            accept_throttle_seconds: f.float_counter_vec(
+                "rivulet_network_connection_accept_throttle_seconds_total",
+                "Seconds accepts were delayed by max.connection.creation.rate (Kafka: connection-accept-throttle-time), per listener",
                 &["listener"],
             ),
             under_replicated: f.gauge(
@@ -303,6 +339,12 @@ impl Metrics {
     pub fn declare_listener(&self, listener: &str) {
         self.connections.with_label_values(&[listener]);
         self.connections_created.with_label_values(&[listener]);
+        self.connections_rejected_per_ip
+            .with_label_values(&[listener]);
+        self.acceptor_blocked.with_label_values(&[listener]);
+        self.acceptor_blocked_seconds.with_label_values(&[listener]);
+        self.connections_throttled.with_label_values(&[listener]);
+        self.accept_throttle_seconds.with_label_values(&[listener]);
     }
 
     /// Creates the request counter of an API (named as Kafka names it), so it reads 0 before
@@ -320,6 +362,30 @@ impl Metrics {
 
     pub fn connection_closed(&self, listener: &str) {
         self.connections.with_label_values(&[listener]).dec();
+    }
+
+    /// Counts a connection limit taking effect.
+    pub fn connection_limited(&self, listener: &str, event: LimitEvent) {
+        match event {
+            LimitEvent::RejectedPerIp => self
+                .connections_rejected_per_ip
+                .with_label_values(&[listener])
+                .inc(),
+            LimitEvent::Blocked(d) => {
+                self.acceptor_blocked.with_label_values(&[listener]).inc();
+                self.acceptor_blocked_seconds
+                    .with_label_values(&[listener])
+                    .inc_by(d.as_secs_f64());
+            }
+            LimitEvent::Throttled(d) => {
+                self.connections_throttled
+                    .with_label_values(&[listener])
+                    .inc();
+                self.accept_throttle_seconds
+                    .with_label_values(&[listener])
+                    .inc_by(d.as_secs_f64());
+            }
+        }
     }
 
     /// Counts a change of the ISR of a partition led here, from `before` to `after` replicas,
@@ -459,6 +525,9 @@ mod tests {
             "kafka_server_delayedoperationpurgatory_purgatorysize{delayedOperation=\"Fetch\"}",
             "kafka_server_socketservermetrics_connection_count{listener=\"CLIENT\"}",
             "kafka_server_socketservermetrics_connection_creation_total{listener=\"CLIENT\"}",
+            "rivulet_network_connections_rejected_per_ip_total{listener=\"CLIENT\"}",
+            "rivulet_network_acceptor_blocked_seconds_total{listener=\"CLIENT\"}",
+            "rivulet_network_connection_accept_throttle_seconds_total{listener=\"CLIENT\"}",
             "kafka_network_requestmetrics_requests_total{request=\"Produce\"}",
             "kafka_network_requestmetrics_requests_total{request=\"DescribeProducers\"}",
         ] {
@@ -468,6 +537,33 @@ mod tests {
                 "{name} missing or not 0 in\n{text}"
             );
         }
+    }
+
+    #[test]
+    fn connection_limits_count_per_listener() {
+        let m = Metrics::new();
+        m.connection_limited("CLIENT", LimitEvent::RejectedPerIp);
+        m.connection_limited("CLIENT", LimitEvent::Blocked(Duration::from_millis(1500)));
+        m.connection_limited("CLIENT", LimitEvent::Throttled(Duration::from_millis(250)));
+        m.connection_limited("CLIENT", LimitEvent::Throttled(Duration::from_millis(250)));
+        let text = m.render();
+        let has = |s: &str| sample(&text, s);
+        assert_eq!(
+            has("rivulet_network_connections_rejected_per_ip_total{listener=\"CLIENT\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            has("rivulet_network_acceptor_blocked_seconds_total{listener=\"CLIENT\"}"),
+            Some(1.5)
+        );
+        assert_eq!(
+            has("rivulet_network_connections_throttled_total{listener=\"CLIENT\"}"),
+            Some(2.0)
+        );
+        assert_eq!(
+            has("rivulet_network_connection_accept_throttle_seconds_total{listener=\"CLIENT\"}"),
+            Some(0.5)
+        );
     }
 
     #[test]

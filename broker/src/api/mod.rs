@@ -32,7 +32,7 @@ use tracing::error;
 use crate::context::Context;
 use crate::metrics::Metrics;
 use crate::server::response;
-use crate::server::{ConnectionInfo, Outcome, Pending, RequestFrame, Service};
+use crate::server::{ConnectionInfo, LimitEvent, Outcome, Pending, RequestFrame, Service};
 
 pub use fetch_response::{encode_fetch_response, FetchPartitionRecords};
 
@@ -144,6 +144,10 @@ impl Service for Dispatcher {
 
     fn connection_closed(&self, listener: &str) {
         self.metrics().connection_closed(listener);
+    }
+
+    fn connection_limited(&self, listener: &str, event: LimitEvent) {
+        self.metrics().connection_limited(listener, event);
     }
 }
 

@@ -1,14 +1,18 @@
-//! Accept loops: one per client listener, each connection served on its own task.
+//! Accept loops: one per client listener, each connection served on its own task. Before each
+//! accept the loop takes a slot from the [`ConnectionQuotas`] (waiting while the listener or the
+//! broker is at `max.connections`) and waits out the connection-creation rate; after it, the
+//! peer's address is checked against `max.connections.per.ip`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
 use super::connection::{self, ConnectionInfo, ConnectionLimits};
-use super::service::Service;
+use super::quotas::{ConnectionQuotas, Slot};
+use super::service::{LimitEvent, Service};
 use crate::shutdown::Shutdown;
 
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
@@ -19,29 +23,49 @@ pub async fn run<S: Service>(
     name: String,
     service: Arc<S>,
     limits: ConnectionLimits,
+    quotas: Arc<ConnectionQuotas>,
     mut shutdown: Shutdown,
 ) {
     let local = listener.local_addr().ok();
     info!(listener = %name, address = ?local, "accepting client connections");
     loop {
+        let slot = tokio::select! {
+            _ = shutdown.wait() => break,
+            slot = take_slot(&name, service.as_ref(), &quotas) => slot,
+        };
+        let throttled = tokio::select! {
+            _ = shutdown.wait() => break,
+            throttled = wait_for_rate(&name, &quotas) => throttled,
+        };
+        if !throttled.is_zero() {
+            service.connection_limited(&name, LimitEvent::Throttled(throttled));
+        }
         let accepted = tokio::select! {
             _ = shutdown.wait() => break,
             accepted = listener.accept() => accepted,
         };
         match accepted {
             Ok((stream, peer)) => {
+                let slot = match slot.admit(peer.ip()) {
+                    Ok(slot) => slot,
+                    Err(e) => {
+                        info!(listener = %name, peer = %peer, reason = %e, "rejected connection");
+                        service.connection_limited(&name, LimitEvent::RejectedPerIp);
+                        drop(stream);
+                        continue;
+                    }
+                };
                 let info = ConnectionInfo {
                     id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
                     peer,
                     listener: name.clone(),
                 };
-                tokio::spawn(connection::serve(
-                    stream,
-                    info,
-                    service.clone(),
-                    limits,
-                    shutdown.clone(),
-                ));
+                let serve =
+                    connection::serve(stream, info, service.clone(), limits, shutdown.clone());
+                tokio::spawn(async move {
+                    serve.await;
+                    drop(slot);
+                });
             }
             Err(e) => {
                 // Out of file descriptors and similar: back off instead of spinning.
@@ -51,4 +75,31 @@ pub async fn run<S: Service>(
         }
     }
     info!(listener = %name, "listener stopped");
+}
+
+/// A connection slot, waiting (and saying so) while the listener or broker is full.
+async fn take_slot<S: Service>(name: &str, service: &S, quotas: &Arc<ConnectionQuotas>) -> Slot {
+    if let Some(slot) = quotas.try_reserve(name) {
+        return slot;
+    }
+    info!(listener = %name, "max.connections reached, accepting paused until a connection closes");
+    let started = Instant::now();
+    let slot = quotas.reserve(name).await;
+    let blocked = started.elapsed();
+    service.connection_limited(name, LimitEvent::Blocked(blocked));
+    info!(listener = %name, blocked_ms = blocked.as_millis() as u64, "accepting resumed");
+    slot
+}
+
+/// Sleeps until the creation rates allow one more connection; returns the time spent.
+async fn wait_for_rate(name: &str, quotas: &ConnectionQuotas) -> Duration {
+    let mut waited = Duration::ZERO;
+    loop {
+        let wait = quotas.throttle(name, Instant::now());
+        if wait.is_zero() {
+            return waited;
+        }
+        tokio::time::sleep(wait).await;
+        waited += wait;
+    }
 }

@@ -1,12 +1,15 @@
-//! The network layer: listeners, connections, frames and responses. It serves any
+//! The network layer: listeners, connection quotas, connections, frames and responses. It serves any
 //! [`Service`]; the request handlers plug in from above.
 
 pub mod connection;
 pub mod frame;
 pub mod listener;
+pub mod quotas;
+pub mod rate;
 pub mod response;
 pub mod service;
 
 pub use connection::{ConnectionInfo, ConnectionLimits};
 pub use frame::RequestFrame;
-pub use service::{Outcome, Pending, Service};
+pub use quotas::ConnectionQuotas;
+pub use service::{LimitEvent, Outcome, Pending, Service};

@@ -23,6 +23,17 @@ pub enum Outcome {
     Close(String),
 }
 
+/// A connection limit took effect on a listener (for metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitEvent {
+    /// A connection was closed at once: its address was at `max.connections.per.ip`.
+    RejectedPerIp,
+    /// Accepting paused this long at `max.connections` (broker or listener).
+    Blocked(Duration),
+    /// Accepting was delayed this long by `max.connection.creation.rate`.
+    Throttled(Duration),
+}
+
 /// The not-yet-finished part of a request.
 pub type Pending = BoxFuture<'static, Outcome>;
 
@@ -49,4 +60,7 @@ pub trait Service: Send + Sync + 'static {
 
     /// A connection of `listener` closed.
     fn connection_closed(&self, listener: &str);
+
+    /// A connection limit took effect on `listener`.
+    fn connection_limited(&self, listener: &str, event: LimitEvent);
 }
