@@ -33,6 +33,8 @@ pub struct ConnectionInfo {
 pub struct ConnectionLimits {
     pub max_frame_bytes: usize,
     pub idle_timeout: Duration,
+    /// `queued.max.requests`: while this many requests are unanswered, the socket is not read
+    /// (the buffer then holds at most one partial frame), so memory per connection is bounded.
     pub max_in_flight: usize,
     /// How long a closing connection waits for its in-flight requests.
     pub drain_timeout: Duration,
@@ -103,7 +105,7 @@ pub async fn serve<S: Service>(
                                 }
                                 Ok(None) => break,
                                 Err(e) => {
-                                    failed = Some(frame_error_reason(&e));
+                                    failed = Some(frame_error_reason(&info, &e));
                                     break;
                                 }
                             }
@@ -116,7 +118,7 @@ pub async fn serve<S: Service>(
                         drain = true;
                         break "closed by client".to_string();
                     }
-                    Err(e) => break frame_error_reason(&e),
+                    Err(e) => break frame_error_reason(&info, &e),
                 }
             }
             _ = &mut idle => break format!("idle for more than {:?}", limits.idle_timeout),
@@ -146,11 +148,11 @@ pub async fn serve<S: Service>(
     }
 }
 
-fn frame_error_reason(e: &FrameError) -> String {
+fn frame_error_reason(info: &ConnectionInfo, e: &FrameError) -> String {
     match e {
         FrameError::Io(_) | FrameError::Truncated => format!("read failed: {e}"),
         _ => {
-            warn!(error = %e, "invalid request frame");
+            warn!(peer = %info.peer, listener = %info.listener, connection = info.id, error = %e, "invalid request frame");
             format!("invalid request: {e}")
         }
     }

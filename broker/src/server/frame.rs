@@ -139,7 +139,17 @@ impl FrameReader {
             });
         }
         if self.buffer.len() < 4 + size {
-            self.buffer.reserve(4 + size - self.buffer.len());
+            // Garbage is refused as soon as its would-be API key is in, without waiting for
+            // (and buffering) the body its length prefix announces.
+            if self.buffer.len() >= 6 {
+                let key = i16::from_be_bytes([self.buffer[4], self.buffer[5]]);
+                if ApiKey::try_from(key).is_err() {
+                    return Err(FrameError::UnknownApiKey(key));
+                }
+            }
+            // The buffer grows with the bytes that arrive (read_frame reserves as it reads),
+            // not to the announced size: a peer announcing socket.request.max.bytes and sending
+            // nothing costs no memory.
             return Ok(None);
         }
         self.buffer.advance(4);
@@ -191,6 +201,47 @@ mod tests {
         assert!(matches!(
             RequestFrame::parse(Bytes::from_static(b"\0\x03"), Instant::now()),
             Err(FrameError::TooShort(2))
+        ));
+    }
+
+    #[tokio::test]
+    async fn garbage_is_refused_before_its_announced_body_arrives() {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let (read_half, _write_half) = server.into_split();
+        let mut reader = FrameReader::new(read_half, 1 << 20);
+        // 500 kB announced, then "GA" where the API key goes; nothing more is sent.
+        client.write_all(&500_000i32.to_be_bytes()).await.unwrap();
+        client.write_all(b"GA").await.unwrap();
+        let result = tokio::time::timeout(std::time::Duration::from_secs(5), reader.read_frame())
+            .await
+            .expect("refused without waiting for the body");
+        assert!(matches!(result, Err(FrameError::UnknownApiKey(0x4741))));
+        assert!(reader.buffer.capacity() < 500_000);
+    }
+
+    #[tokio::test]
+    async fn too_large_frames_are_refused_from_the_prefix() {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let (read_half, _write_half) = server.into_split();
+        let mut reader = FrameReader::new(read_half, 1024);
+        client.write_all(&1025i32.to_be_bytes()).await.unwrap();
+        let result = reader.read_frame().await;
+        assert!(matches!(
+            result,
+            Err(FrameError::TooLarge {
+                size: 1025,
+                max: 1024
+            })
         ));
     }
 
