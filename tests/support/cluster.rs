@@ -315,6 +315,11 @@ impl Cluster {
         self.brokers[i].client
     }
 
+    /// Broker `i`'s replication (inter-broker) listener itself, not the proxy it advertises.
+    pub fn replication_address(&self, i: usize) -> SocketAddr {
+        self.brokers[i].replication
+    }
+
     pub fn rack(&self, i: usize) -> String {
         self.options.racks[i % self.options.racks.len()].clone()
     }
