@@ -97,7 +97,9 @@ impl Properties {
             }
         }
         for (key, value) in kafka.into_iter().chain(rivulet) {
-            if super::definitions::definition(&key).is_some() {
+            if super::definitions::definition(&key).is_some()
+                || super::connections::split_listener_key(&key).is_some()
+            {
                 self.set(key, value, Origin::Environment);
             }
         }
@@ -156,11 +158,16 @@ mod tests {
             ("RIVULET_LOG_DIRS".to_string(), "/rivulet".to_string()),
             ("KAFKA_NUM_PARTITIONS".to_string(), "3".to_string()),
             ("KAFKA_UNKNOWN_THING".to_string(), "x".to_string()),
+            (
+                "KAFKA_LISTENER_NAME_CLIENT_MAX_CONNECTIONS".to_string(),
+                "7".to_string(),
+            ),
             ("HOME".to_string(), "/root".to_string()),
         ]);
         assert_eq!(p.get("log.dirs"), Some("/rivulet"));
         assert_eq!(p.get("num.partitions"), Some("3"));
         assert_eq!(p.get("unknown.thing"), None);
+        assert_eq!(p.get("listener.name.client.max.connections"), Some("7"));
         assert_eq!(env_name_to_property("A__B___C_D"), "a_b-c.d");
     }
 
