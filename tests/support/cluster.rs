@@ -591,6 +591,11 @@ impl Cluster {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
+    /// Broker `i`'s log file (stdout and stderr of every run of it).
+    pub fn log_path(&self, i: usize) -> &Path {
+        &self.brokers[i].log_path
+    }
+
     pub fn data_dir(&self, i: usize) -> PathBuf {
         self.brokers[i].dir.join("data")
     }
