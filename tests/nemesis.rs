@@ -737,6 +737,11 @@ fn run(seed: u64, duration: Duration, faults: &[Fault]) -> Outcome {
                 "---- broker {i} log (tail) ----\n{}",
                 cluster.log_tail(i, 80)
             );
+            // The fixture's temp dir goes with the cluster: keep the whole logs for a look.
+            let kept = std::env::temp_dir().join(format!("nemesis-{seed}-broker-{i}.log"));
+            if std::fs::copy(cluster.log_path(i), &kept).is_ok() {
+                println!("broker {i} log kept at {}", kept.display());
+            }
         }
     }
     out
