@@ -197,3 +197,61 @@ pub fn read_all(
         }
     }
 }
+
+/// Reads every partition of `topic` from the beginning up to the high watermarks it finds when
+/// it starts (partition assignment, no group), so records written but never acknowledged are
+/// read too. Returns what it read and whether it reached every high watermark before `timeout`.
+pub fn read_to_end(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    timeout: Duration,
+) -> (Vec<Record>, bool) {
+    let consumer: BaseConsumer = config(
+        bootstrap,
+        &[
+            ("group.id", &format!("reader-{topic}")),
+            ("enable.auto.commit", "false"),
+            ("enable.partition.eof", "false"),
+            ("fetch.wait.max.ms", "100"),
+        ],
+    )
+    .create()
+    .expect("consumer");
+    let deadline = Instant::now() + timeout;
+    let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
+    for p in 0..partitions {
+        loop {
+            match consumer.fetch_watermarks(topic, p, Duration::from_secs(5)) {
+                Ok((_, high)) => {
+                    ends.insert(p, high);
+                    break;
+                }
+                Err(e) if Instant::now() < deadline => eprintln!("watermarks of {topic}-{p}: {e}"),
+                Err(_) => return (Vec::new(), false),
+            }
+        }
+    }
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .expect("partition");
+    }
+    consumer.assign(&tpl).expect("assign");
+    let mut next: BTreeMap<i32, i64> = (0..partitions).map(|p| (p, 0)).collect();
+    let mut out = Vec::new();
+    while ends.iter().any(|(p, end)| next[p] < *end) {
+        if Instant::now() > deadline {
+            return (out, false);
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                next.insert(m.partition(), m.offset() + 1);
+                out.push(Record::from_message(&m));
+            }
+            Some(Err(e)) => eprintln!("consumer event: {e}"),
+            None => {}
+        }
+    }
+    (out, true)
+}

@@ -14,6 +14,8 @@ use super::kafka::{self, Record};
 /// What the workload saw.
 #[derive(Debug, Default)]
 pub struct Acks {
+    /// The producer's tag, written into every record it sends (see `Workload::start_tagged`).
+    pub tag: Option<String>,
     /// partition -> acknowledged sequence numbers.
     pub acked: BTreeMap<i32, BTreeSet<u64>>,
     /// Completion time of every acknowledgement, in order.
@@ -54,7 +56,8 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// Produces about `rate` records/s round-robin over `partitions` partitions.
+    /// Produces about `rate` records/s round-robin over `partitions` partitions; each record's
+    /// value is `<partition>:<sequence>`.
     pub fn start(
         bootstrap: &str,
         topic: &str,
@@ -62,8 +65,42 @@ impl Workload {
         rate: u32,
         extra: &[(&str, &str)],
     ) -> Workload {
+        Workload::spawn(bootstrap, topic, partitions, rate, extra, None)
+    }
+
+    /// Like `start`, for one of several producers on the same topic: records are keyed by `tag`
+    /// and their value is `<tag>:<partition>:<sequence>`, so `check` tells the producers apart.
+    pub fn start_tagged(
+        bootstrap: &str,
+        topic: &str,
+        partitions: i32,
+        rate: u32,
+        extra: &[(&str, &str)],
+        tag: &str,
+    ) -> Workload {
+        Workload::spawn(
+            bootstrap,
+            topic,
+            partitions,
+            rate,
+            extra,
+            Some(tag.to_string()),
+        )
+    }
+
+    fn spawn(
+        bootstrap: &str,
+        topic: &str,
+        partitions: i32,
+        rate: u32,
+        extra: &[(&str, &str)],
+        tag: Option<String>,
+    ) -> Workload {
         let stop = Arc::new(AtomicBool::new(false));
-        let acks = Arc::new(Mutex::new(Acks::default()));
+        let acks = Arc::new(Mutex::new(Acks {
+            tag: tag.clone(),
+            ..Acks::default()
+        }));
         let (bootstrap, topic) = (bootstrap.to_string(), topic.to_string());
         let extra: Vec<(String, String)> = extra
             .iter()
@@ -105,10 +142,17 @@ impl Workload {
                         *n += 1;
                         *n
                     };
-                    let value = format!("{partition}:{seq}");
-                    let record = FutureRecord::<(), _>::to(&topic)
+                    let key = tag.clone().unwrap_or_default();
+                    let value = match &tag {
+                        Some(tag) => format!("{tag}:{partition}:{seq}"),
+                        None => format!("{partition}:{seq}"),
+                    };
+                    let mut record = FutureRecord::to(&topic)
                         .partition(partition)
                         .payload(&value);
+                    if tag.is_some() {
+                        record = record.key(&key);
+                    }
                     let Ok(delivery) = producer.send_result(record) else {
                         continue;
                     };
@@ -145,6 +189,11 @@ impl Workload {
         self.acks.lock().expect("acks").total()
     }
 
+    /// The acknowledgement times so far (for stall figures while the workload runs).
+    pub fn ack_times(&self) -> Vec<Instant> {
+        self.acks.lock().expect("acks").ack_times.clone()
+    }
+
     pub fn stop(mut self) -> Acks {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
@@ -154,42 +203,122 @@ impl Workload {
     }
 }
 
+/// One producer's records in one partition: (producer tag, partition).
+pub type Stream = (Option<String>, i32);
+
+/// What `check` found when comparing consumed records with the acknowledgements.
+#[derive(Debug, Default)]
+pub struct Check {
+    pub consumed: usize,
+    /// (tag, partition) -> acknowledged sequence numbers not found.
+    pub lost: BTreeMap<Stream, Vec<u64>>,
+    /// Records whose (tag, partition, sequence) appeared at an earlier offset too.
+    pub duplicates: Vec<String>,
+    /// Records with a lower sequence than one before them in the same partition.
+    pub reordered: Vec<String>,
+    /// Records that are not `[<tag>:]<partition>:<sequence>` or sit in another partition.
+    pub malformed: Vec<String>,
+}
+
+impl Check {
+    pub fn lost_count(&self) -> usize {
+        self.lost.values().map(Vec::len).sum()
+    }
+
+    pub fn is_clean(&self) -> bool {
+        self.lost.is_empty()
+            && self.duplicates.is_empty()
+            && self.reordered.is_empty()
+            && self.malformed.is_empty()
+    }
+}
+
+/// Compares consumed records with what each producer had acknowledged: every acknowledged
+/// record present, none twice, and each producer's sequence increasing with the offset in every
+/// partition. Records of producers not in `acks` are checked for order and duplicates too.
+pub fn check(records: &[Record], acks: &[&Acks]) -> Check {
+    let mut out = Check {
+        consumed: records.len(),
+        ..Check::default()
+    };
+    let mut by_stream: BTreeMap<Stream, Vec<(i64, u64)>> = BTreeMap::new();
+    for r in records {
+        let text = String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned();
+        let fields: Vec<&str> = text.split(':').collect();
+        let (tag, p, seq) = match fields[..] {
+            [p, seq] => (None, p, seq),
+            [tag, p, seq] => (Some(tag.to_string()), p, seq),
+            _ => {
+                out.malformed.push(text);
+                continue;
+            }
+        };
+        let (Ok(p), Ok(seq)) = (p.parse::<i32>(), seq.parse::<u64>()) else {
+            out.malformed.push(text);
+            continue;
+        };
+        if p != r.partition {
+            out.malformed
+                .push(format!("{text} in partition {}", r.partition));
+            continue;
+        }
+        by_stream.entry((tag, p)).or_default().push((r.offset, seq));
+    }
+    let mut present: BTreeMap<Stream, BTreeSet<u64>> = BTreeMap::new();
+    for (stream, mut list) in by_stream {
+        list.sort();
+        let seen = present.entry(stream.clone()).or_default();
+        let mut highest = 0;
+        for (offset, seq) in list {
+            let name = format!(
+                "{}:{}:{seq} at offset {offset}",
+                stream.0.as_deref().unwrap_or("-"),
+                stream.1
+            );
+            if !seen.insert(seq) {
+                out.duplicates.push(name);
+            } else if seq < highest {
+                out.reordered.push(name);
+            }
+            highest = highest.max(seq);
+        }
+    }
+    for a in acks {
+        for (p, acked) in &a.acked {
+            let stream = (a.tag.clone(), *p);
+            let empty = BTreeSet::new();
+            let have = present.get(&stream).unwrap_or(&empty);
+            let lost: Vec<u64> = acked.difference(have).copied().collect();
+            if !lost.is_empty() {
+                out.lost.insert(stream, lost);
+            }
+        }
+    }
+    out
+}
+
 /// Checks consumed records against the acknowledgements: every acknowledged record present,
 /// no record twice, per-partition order preserved. Returns the number of records consumed.
 pub fn verify(records: &[Record], acks: &Acks) -> usize {
-    let mut by_partition: BTreeMap<i32, Vec<(i64, u64)>> = BTreeMap::new();
-    for r in records {
-        let text = String::from_utf8(r.value.clone().unwrap_or_default()).expect("utf8 value");
-        let (p, seq) = text.split_once(':').expect("partition:seq");
-        let p: i32 = p.parse().expect("partition");
-        let seq: u64 = seq.parse().expect("seq");
-        assert_eq!(p, r.partition, "record {text} in partition {}", r.partition);
-        by_partition.entry(p).or_default().push((r.offset, seq));
-    }
-    for (p, mut list) in by_partition.clone() {
-        list.sort();
-        let seqs: Vec<u64> = list.iter().map(|(_, s)| *s).collect();
-        for w in seqs.windows(2) {
-            assert!(
-                w[0] < w[1],
-                "partition {p}: sequence {} follows {} (duplicate or reordering)",
-                w[1],
-                w[0]
-            );
-        }
-    }
-    for (p, acked) in &acks.acked {
-        let have: BTreeSet<u64> = by_partition
-            .get(p)
-            .map(|l| l.iter().map(|(_, s)| *s).collect())
-            .unwrap_or_default();
-        let lost: Vec<&u64> = acked.difference(&have).take(10).collect();
+    let found = check(records, &[acks]);
+    assert!(
+        found.malformed.is_empty(),
+        "malformed records: {:?}",
+        found.malformed
+    );
+    assert!(
+        found.duplicates.is_empty() && found.reordered.is_empty(),
+        "duplicate or reordered records: {:?} {:?}",
+        found.duplicates,
+        found.reordered
+    );
+    for ((_, p), lost) in &found.lost {
         assert!(
             lost.is_empty(),
-            "partition {p}: acknowledged records lost, e.g. {lost:?} ({} acked, {} present)",
-            acked.len(),
-            have.len()
+            "partition {p}: acknowledged records lost, e.g. {:?} ({} acked)",
+            &lost[..lost.len().min(10)],
+            acks.acked.get(p).map_or(0, BTreeSet::len)
         );
     }
-    records.len()
+    found.consumed
 }
