@@ -1,4 +1,4 @@
-//! Writes the seed corpora under `tests/fuzz/corpus/<target>/`: real encoded requests for every
+//! Writes the seed inputs into the corpora under `tests/fuzz/corpus/<target>/`: real encoded requests for every
 //! API the broker serves (each checked against `broker::wire::decode_request`), real record
 //! batches in every codec, recoverable segment files, and quorum RPC payloads the decoders
 //! accept. Run from the repository root:
@@ -22,9 +22,7 @@ fn corpus_dir(target: &str) -> Result<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("corpus")
         .join(target);
-    if dir.exists() {
-        fs::remove_dir_all(&dir)?;
-    }
+    // Seeds are (re)written by name; what the fuzzer added beside them stays.
     fs::create_dir_all(&dir)?;
     Ok(dir)
 }
