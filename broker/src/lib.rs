@@ -7,7 +7,8 @@
 //! The public surface is small: [`Broker`] (start, observe, shut down), [`BrokerError`],
 //! [`ReplicaStatus`], [`config`] (Kafka's property names, read from files, environment and
 //! flags), [`k8s`] (with the `kubernetes` feature: pod identity and the KafkaTopic operator)
-//! and [`wire`] (the encoders the hot-path benchmarks measure). Everything else is internal.
+//! and [`wire`] (request decoding and response encoding on their own, for the benchmarks and
+//! fuzz targets). Everything else is internal.
 //!
 //! Inside, the modules layer downwards: `server` (network) serves a `server::Service` that
 //! `api` (handlers, one table of APIs) implements; handlers reach the broker through

@@ -6,6 +6,7 @@
 //! commands to a local [`MetadataImage`] that brokers read and subscribe to; the Raft leader
 //! additionally acts as the controller: broker registration, heartbeats and fencing, topic
 //! creation with rack-aware placement, ISR changes, controlled shutdown and leader election.
+//! [`wire`] runs the RPC decoders on their own, for fuzzing.
 
 mod commands;
 mod config;
@@ -21,6 +22,7 @@ mod routing;
 mod signal;
 mod store;
 mod types;
+pub mod wire;
 
 pub use config::{ordinal_voters, QuorumConfig};
 pub use error::{ControllerError, QuorumError};

@@ -15,7 +15,15 @@ pub(crate) fn payload(batch: &Bytes, header: &BatchHeader) -> Result<Bytes> {
     let out = match header.compression() {
         0 => return Ok(body),
         1 => Gzip::decompress(&mut body, take),
-        2 => Snappy::decompress(&mut body, take),
+        2 => {
+            check_snappy_lengths(&body).map_err(|reason| {
+                StorageError::CorruptMessage(format!(
+                    "cannot decompress batch at offset {}: {reason}",
+                    header.base_offset
+                ))
+            })?;
+            Snappy::decompress(&mut body, take)
+        }
         3 => Lz4::decompress(&mut body, take),
         4 => Zstd::decompress(&mut body, take),
         other => {
@@ -30,6 +38,52 @@ pub(crate) fn payload(batch: &Bytes, header: &BatchHeader) -> Result<Bytes> {
             header.base_offset
         ))
     })
+}
+
+/// The xerial framing Kafka's Java client writes around snappy blocks (magic, version,
+/// compatible version); without it the payload is one raw snappy block.
+const XERIAL_HEADER: &[u8; 16] = b"\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01";
+
+/// Snappy's densest element (a 64-byte copy in 3 bytes) expands about 21-fold, so no genuine
+/// block declares more than this multiple of its own size.
+const SNAPPY_MAX_EXPANSION: u64 = 32;
+
+/// Refuses snappy blocks whose declared uncompressed length no genuine block can have.
+/// kafka-protocol allocates that length before decoding, so a few bytes declaring gigabytes
+/// would otherwise abort the process on a failed allocation.
+fn check_snappy_lengths(body: &[u8]) -> std::result::Result<(), String> {
+    let Some(mut framed) = body.strip_prefix(XERIAL_HEADER.as_slice()) else {
+        return check_snappy_block(body);
+    };
+    while let Some((size, rest)) = framed.split_first_chunk::<4>() {
+        let size = u32::from_be_bytes(*size) as usize;
+        let block = rest
+            .get(..size)
+            .ok_or_else(|| format!("snappy block of {size} bytes runs past the batch"))?;
+        check_snappy_block(block)?;
+        framed = &rest[size..];
+    }
+    Ok(())
+}
+
+/// Checks the uncompressed length (a little-endian base-128 varint) a raw block starts with.
+fn check_snappy_block(block: &[u8]) -> std::result::Result<(), String> {
+    let mut declared: u64 = 0;
+    for (i, byte) in block.iter().take(5).enumerate() {
+        declared |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            let max = block.len() as u64 * SNAPPY_MAX_EXPANSION;
+            return if declared > max {
+                Err(format!(
+                    "snappy block of {} bytes declares {declared} uncompressed bytes",
+                    block.len()
+                ))
+            } else {
+                Ok(())
+            };
+        }
+    }
+    Err("snappy block without a complete length header".to_string())
 }
 
 /// Compresses a record payload with codec `compression` (0 = none) into `out`.
@@ -94,6 +148,43 @@ mod tests {
             let back = payload(&Bytes::from(rebuilt), &fake).unwrap();
             assert_eq!(back, plain, "{compression:?}");
         }
+    }
+
+    #[test]
+    fn snappy_lengths_no_block_can_have_are_corrupt_before_any_allocation() {
+        let bytes = batch(&BatchSpec {
+            compression: Compression::Snappy,
+            ..BatchSpec::values(&[b"hello"])
+        });
+        let h = check_batch(&bytes).unwrap();
+        // A raw block declaring 2.9 GB (the fuzzer's find), then the same inside xerial framing.
+        let raw: &[u8] = &[0xff, 0xff, 0xff, 0xff, 0x0a, 0x00, 0x00];
+        let mut framed = XERIAL_HEADER.to_vec();
+        framed.extend_from_slice(&(raw.len() as u32).to_be_bytes());
+        framed.extend_from_slice(raw);
+        for payload in [raw, &framed[..]] {
+            let mut broken = bytes[..HEADER_SIZE].to_vec();
+            broken.extend_from_slice(payload);
+            let err = payload_of(broken, &h).unwrap_err();
+            assert_eq!(err.kafka_error_code().code(), 2, "{err}");
+            assert!(err.to_string().contains("declares"), "{err}");
+        }
+        // Genuine snappy payloads, highly compressible ones included, still decompress.
+        let long = vec![b'x'; 100_000];
+        let bytes = batch(&BatchSpec {
+            compression: Compression::Snappy,
+            ..BatchSpec::values(&[&long])
+        });
+        let h = check_batch(&bytes).unwrap();
+        assert!(payload(&bytes, &h).unwrap().len() > 100_000);
+    }
+
+    fn payload_of(batch: Vec<u8>, h: &BatchHeader) -> Result<Bytes> {
+        let fake = BatchHeader {
+            batch_length: (batch.len() - 12) as i32,
+            ..*h
+        };
+        payload(&Bytes::from(batch), &fake)
     }
 
     #[test]

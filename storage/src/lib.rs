@@ -48,3 +48,4 @@ pub use producer_state::{ProducerBatch, ProducerEntry};
 pub use read::ReadInfo;
 pub use region::FileRegion;
 pub use timestamp_search::TimestampOffset;
+pub use validation::validate_produced;

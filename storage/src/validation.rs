@@ -11,12 +11,10 @@ use crate::config::{LogConfig, TimestampType};
 use crate::error::{Result, StorageError};
 use crate::record::RecordIter;
 
-/// Validates the records of one partition in a produce request.
-pub(crate) fn validate_produced(
-    records: &Bytes,
-    config: &LogConfig,
-    now_ms: i64,
-) -> Result<BatchHeader> {
+/// Validates the records of one partition in a produce request: the checks
+/// [`Log::append_as_leader`](crate::Log::append_as_leader) runs before it writes anything,
+/// public so they can be exercised (fuzzed) without a log.
+pub fn validate_produced(records: &Bytes, config: &LogConfig, now_ms: i64) -> Result<BatchHeader> {
     if records.is_empty() {
         return Err(StorageError::InvalidRecord(
             "produce request holds no record batch".to_string(),

@@ -32,9 +32,26 @@ fn valid_software_field(s: &str) -> bool {
     }
 }
 
-pub(super) fn handle(rc: &RequestContext, mut body: Bytes) -> Outcome {
-    let (min, max) =
-        table::spec(ApiKey::ApiVersions).map_or((0, 0), |s| (s.min_version, s.max_version));
+/// The versions of ApiVersions this broker serves.
+fn served() -> (i16, i16) {
+    table::spec(ApiKey::ApiVersions).map_or((0, 0), |s| (s.min_version, s.max_version))
+}
+
+/// The request body, as far as it is read: only served versions from v3 on carry fields that
+/// matter (the client software name and version); an unsupported version is answered without
+/// reading its body. `Err` is a malformed body, which closes the connection.
+pub(super) fn decode(version: i16, mut body: Bytes) -> Result<Option<ApiVersionsRequest>, String> {
+    let (min, max) = served();
+    if version < 3 || version < min || version > max {
+        return Ok(None);
+    }
+    ApiVersionsRequest::decode(&mut body, version)
+        .map(Some)
+        .map_err(|e| format!("malformed ApiVersions v{version} request: {e}"))
+}
+
+pub(super) fn handle(rc: &RequestContext, body: Bytes) -> Outcome {
+    let (min, max) = served();
     if rc.version > max || rc.version < min {
         // KIP-511: answer at v0 with the versions of ApiVersions itself, so the client retries.
         let response = ApiVersionsResponse::default()
@@ -47,23 +64,17 @@ pub(super) fn handle(rc: &RequestContext, mut body: Bytes) -> Outcome {
         return downgraded.respond(&response, ErrorCode::UNSUPPORTED_VERSION);
     }
     let mut error_code = ErrorCode::NONE;
-    if rc.version >= 3 {
-        match ApiVersionsRequest::decode(&mut body, rc.version) {
-            Ok(request) => {
-                let name = request.client_software_name.as_str();
-                let version = request.client_software_version.as_str();
-                if !valid_software_field(name) || !valid_software_field(version) {
-                    warn!(peer = %rc.connection.peer, name, version, "invalid client software name/version");
-                    error_code = ErrorCode::INVALID_REQUEST;
-                }
-            }
-            Err(e) => {
-                return Outcome::Close(format!(
-                    "malformed ApiVersions v{} request: {e}",
-                    rc.version
-                ));
+    match decode(rc.version, body) {
+        Ok(Some(request)) => {
+            let name = request.client_software_name.as_str();
+            let version = request.client_software_version.as_str();
+            if !valid_software_field(name) || !valid_software_field(version) {
+                warn!(peer = %rc.connection.peer, name, version, "invalid client software name/version");
+                error_code = ErrorCode::INVALID_REQUEST;
             }
         }
+        Ok(None) => {}
+        Err(reason) => return Outcome::Close(reason),
     }
     let api_keys = if error_code == ErrorCode::NONE {
         APIS.iter()

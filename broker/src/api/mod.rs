@@ -7,6 +7,7 @@
 mod api_versions;
 mod cluster;
 mod configs;
+mod decode;
 mod delete_records;
 mod fetch;
 mod fetch_response;
@@ -34,6 +35,7 @@ use crate::metrics::Metrics;
 use crate::server::response;
 use crate::server::{ConnectionInfo, LimitEvent, Outcome, Pending, RequestFrame, Service};
 
+pub use decode::{decode_request, DecodedRequest, RequestDecodeError};
 pub use fetch_response::{encode_fetch_response, FetchPartitionRecords};
 
 /// What a handler knows about the request it serves.
@@ -104,12 +106,7 @@ impl Service for Dispatcher {
         frame: RequestFrame,
     ) -> Result<Pending, String> {
         let version = frame.version();
-        let Some(spec) = table::spec(frame.api_key) else {
-            return Err(format!(
-                "api {:?} is not supported by this broker",
-                frame.api_key
-            ));
-        };
+        let spec = table::route(frame.api_key, version)?;
         let rc = RequestContext {
             api_key: frame.api_key,
             version,
@@ -117,12 +114,6 @@ impl Service for Dispatcher {
             client_id: frame.client_id().to_string(),
             connection: connection.clone(),
         };
-        if frame.api_key != ApiKey::ApiVersions && !spec.versions().contains(&version) {
-            return Err(format!(
-                "{:?} v{version} is not supported (supported: v{}..=v{})",
-                frame.api_key, spec.min_version, spec.max_version
-            ));
-        }
         (spec.handler)(&self.ctx, rc, frame.body)
     }
 

@@ -19,6 +19,9 @@ use crate::context::Context;
 /// `Err` closes the connection (a malformed body: Kafka's InvalidRequestException).
 type Handler = fn(&Arc<Context>, RequestContext, Bytes) -> Result<Pending, String>;
 
+/// Decodes a body at a version exactly as the handler does, and drops the result.
+type BodyCheck = fn(i16, Bytes) -> Result<(), String>;
+
 /// One served API.
 #[derive(Debug)]
 pub(crate) struct ApiSpec {
@@ -28,6 +31,8 @@ pub(crate) struct ApiSpec {
     /// Kafka's request name, the `request=` label of the request metrics.
     pub(crate) name: &'static str,
     pub(crate) handler: Handler,
+    /// The handler's own body decoding on its own (for `wire::decode_request`).
+    pub(crate) check_body: BodyCheck,
 }
 
 impl ApiSpec {
@@ -36,7 +41,8 @@ impl ApiSpec {
     }
 }
 
-/// Decodes the body and hands it, with the request context, to `$handler`.
+/// Decodes the body and hands it, with the request context, to `$handler`; `check_body`
+/// decodes the same type, the one `$handler` takes.
 macro_rules! api {
     ($key:ident, $min:literal ..= $max:literal, $handler:path) => {
         ApiSpec {
@@ -45,9 +51,10 @@ macro_rules! api {
             max_version: $max,
             name: stringify!($key),
             handler: |ctx, rc, body| {
-                let request = decode(&rc, body)?;
+                let request = decode(rc.api_key, rc.version, body)?;
                 Ok($handler(ctx, rc, request))
             },
+            check_body: |version, body| decode_for($handler, ApiKey::$key, version, body),
         }
     };
 }
@@ -74,6 +81,7 @@ pub(crate) const APIS: &[ApiSpec] = &[
         name: "ApiVersions",
         // Decodes its own body: an unsupported version is answered, not refused (KIP-511).
         handler: |_, rc, body| Ok(ready(api_versions::handle(&rc, body))),
+        check_body: |version, body| api_versions::decode(version, body).map(drop),
     },
     api!(CreateTopics, 2..=7, topics::create_topics),
     api!(DeleteTopics, 1..=6, topics::delete_topics),
@@ -97,10 +105,33 @@ pub(crate) fn spec(api: ApiKey) -> Option<&'static ApiSpec> {
     APIS.iter().find(|s| s.key == api)
 }
 
+/// The served entry for a request of `api` at `version`, or why the connection is closed: an
+/// API this broker does not serve, or a version outside the served range (except ApiVersions,
+/// which answers unsupported versions itself, KIP-511).
+pub(crate) fn route(api: ApiKey, version: i16) -> Result<&'static ApiSpec, String> {
+    let spec = spec(api).ok_or_else(|| format!("api {api:?} is not supported by this broker"))?;
+    if api != ApiKey::ApiVersions && !spec.versions().contains(&version) {
+        return Err(format!(
+            "{api:?} v{version} is not supported (supported: v{}..=v{})",
+            spec.min_version, spec.max_version
+        ));
+    }
+    Ok(spec)
+}
+
 /// Decodes a request body; a malformed body closes the connection.
-fn decode<T: Decodable>(rc: &RequestContext, mut body: Bytes) -> Result<T, String> {
-    T::decode(&mut body, rc.version)
-        .map_err(|e| format!("malformed {:?} v{} request: {e}", rc.api_key, rc.version))
+fn decode<T: Decodable>(api: ApiKey, version: i16, mut body: Bytes) -> Result<T, String> {
+    T::decode(&mut body, version).map_err(|e| format!("malformed {api:?} v{version} request: {e}"))
+}
+
+/// [`decode`] into the request type `handler` takes.
+fn decode_for<T: Decodable>(
+    _handler: fn(&Arc<Context>, RequestContext, T) -> Pending,
+    api: ApiKey,
+    version: i16,
+    body: Bytes,
+) -> Result<(), String> {
+    decode::<T>(api, version, body).map(drop)
 }
 
 #[cfg(test)]

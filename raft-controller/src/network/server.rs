@@ -2,7 +2,7 @@
 //! each concurrently (Raft traffic to openraft, forwarded requests to the local controller), and
 //! writes the answers back on the same connection.
 
-use std::io::Cursor;
+use std::io::{self, Cursor};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{debug, info, warn};
 
-use super::frame::{self, EnvelopeId};
+use super::frame::{self, Envelope, EnvelopeId};
 use super::messages::{RpcRequest, RpcResponse};
 use crate::controller::Controller;
 use crate::types::MetaRaft;
@@ -92,6 +92,30 @@ pub(crate) fn spawn(
     })
 }
 
+/// What the server makes of one frame's payload.
+#[derive(Debug)]
+pub(crate) enum Incoming {
+    Request(Envelope<RpcRequest>),
+    /// The envelope's id is readable but its body is not: answered with `BadRequest`.
+    Undecodable {
+        id: u64,
+        error: io::Error,
+    },
+    /// Not even an id: the connection is closed.
+    Malformed(io::Error),
+}
+
+/// Decodes a request frame's payload.
+pub(crate) fn decode_request(payload: &[u8]) -> Incoming {
+    match frame::decode::<RpcRequest>(payload) {
+        Ok(envelope) => Incoming::Request(envelope),
+        Err(error) => match serde_json::from_slice::<EnvelopeId>(payload) {
+            Ok(EnvelopeId { id }) => Incoming::Undecodable { id, error },
+            Err(_) => Incoming::Malformed(error),
+        },
+    }
+}
+
 async fn serve_connection(stream: TcpStream, handler: RpcHandler) {
     let peer = stream
         .peer_addr()
@@ -120,13 +144,13 @@ async fn serve_connection(stream: TcpStream, handler: RpcHandler) {
                 break;
             }
         };
-        let envelope = match frame::decode::<RpcRequest>(&payload) {
-            Ok(envelope) => envelope,
-            Err(error) => {
-                let Ok(EnvelopeId { id }) = serde_json::from_slice::<EnvelopeId>(&payload) else {
-                    warn!(%peer, %error, "malformed frame, closing connection");
-                    break;
-                };
+        let envelope = match decode_request(&payload) {
+            Incoming::Request(envelope) => envelope,
+            Incoming::Malformed(error) => {
+                warn!(%peer, %error, "malformed frame, closing connection");
+                break;
+            }
+            Incoming::Undecodable { id, error } => {
                 warn!(%peer, id, %error, "undecodable request");
                 let reply = RpcResponse::BadRequest(error.to_string());
                 let Ok(frame) = frame::encode(id, &reply) else {
