@@ -10,6 +10,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// Largest frame accepted (snapshots of big clusters travel in one frame).
 pub(crate) const MAX_FRAME_BYTES: usize = 256 * 1024 * 1024;
 
+/// Bytes reserved up front for a frame's payload; larger frames grow as they arrive.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
 /// A message with the id that pairs a response with its request.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Envelope<T> {
@@ -61,8 +64,16 @@ pub(crate) async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> io::Result<Op
             format!("frame of {len} bytes exceeds the limit of {MAX_FRAME_BYTES}"),
         ));
     }
-    let mut payload = vec![0u8; len];
-    r.read_exact(&mut payload).await?;
+    // The buffer grows with the bytes that arrive, so a peer announcing a large frame and
+    // sending nothing costs no memory.
+    let mut payload = Vec::with_capacity(len.min(READ_CHUNK_BYTES));
+    let read = r.take(len as u64).read_to_end(&mut payload).await?;
+    if read < len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("frame ended after {read} of {len} bytes"),
+        ));
+    }
     Ok(Some(payload))
 }
 
@@ -87,5 +98,17 @@ mod tests {
         let truncated = [0u8, 0, 0, 10, b'{'];
         assert!(read_frame(&mut &truncated[..]).await.is_err());
         assert!(decode::<String>(b"not json").is_err());
+    }
+
+    #[tokio::test]
+    async fn an_announced_length_reserves_no_more_than_arrives() {
+        let mut frame = 200_000_000u32.to_be_bytes().to_vec();
+        frame.extend_from_slice(b"{\"id\":1");
+        let err = read_frame(&mut &frame[..]).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        let large = encode(3, &"x".repeat(3 * READ_CHUNK_BYTES)).unwrap();
+        let payload = read_frame(&mut &large[..]).await.unwrap().unwrap();
+        let env: Envelope<String> = decode(&payload).unwrap();
+        assert_eq!(env.body.len(), 3 * READ_CHUNK_BYTES);
     }
 }
