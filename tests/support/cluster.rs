@@ -2,6 +2,9 @@
 //! dir and rack, that tests can kill -9, pause (SIGSTOP/SIGCONT), terminate (SIGTERM, controlled
 //! shutdown), restart, and cut off from the other brokers.
 //!
+//! With `ClusterOptions::data_dir_size`, each broker's data dir is a tmpfs of that size (needs
+//! root), so a test can fill a broker's disk (`Cluster::fill_disk`) and free it again.
+//!
 //! Brokers reach each other only through proxies: each broker's voter list names, for every other
 //! voter, a proxy dedicated to that direction, and the replication listener each broker
 //! advertises is a proxy in front of it. Cutting broker X off black-holes every proxy into and
@@ -11,7 +14,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -72,6 +75,8 @@ pub struct ClusterOptions {
     pub properties: Vec<(String, String)>,
     /// Extra environment variables for every broker process.
     pub env: Vec<(String, String)>,
+    /// Mount a tmpfs of this many bytes at each broker's data dir (requires root).
+    pub data_dir_size: Option<u64>,
 }
 
 impl ClusterOptions {
@@ -81,7 +86,15 @@ impl ClusterOptions {
             racks: vec!["a".into(), "b".into(), "c".into()],
             properties: Vec::new(),
             env: Vec::new(),
+            data_dir_size: None,
         }
+    }
+
+    /// Gives each broker a size-limited data dir: a tmpfs of `bytes` mounted at it. The test
+    /// panics at start-up if it cannot mount (not root, no tmpfs) rather than run without.
+    pub fn data_dir_size(mut self, bytes: u64) -> ClusterOptions {
+        self.data_dir_size = Some(bytes);
+        self
     }
 
     pub fn property(mut self, key: &str, value: impl ToString) -> ClusterOptions {
@@ -109,7 +122,62 @@ struct BrokerSlot {
     child: Option<Child>,
     /// Proxy in front of this broker's replication listener (what it advertises).
     replication_proxy: Proxy,
+    /// The tmpfs at the data dir, when the data dir is size-limited.
+    mount: Option<TmpfsMount>,
 }
+
+/// A tmpfs mounted at a directory; unmounted when dropped (also while a test panics).
+#[derive(Debug)]
+struct TmpfsMount {
+    dir: PathBuf,
+}
+
+impl TmpfsMount {
+    /// Mounts a tmpfs of `bytes` at `dir`, panicking with the reason if that is not possible.
+    fn mount(dir: &Path, bytes: u64) -> TmpfsMount {
+        // SAFETY: geteuid has no preconditions.
+        let euid = unsafe { libc::geteuid() };
+        assert!(
+            euid == 0,
+            "ClusterOptions::data_dir_size needs root to mount a tmpfs at {} (running as uid {euid})",
+            dir.display()
+        );
+        std::fs::create_dir_all(dir).expect("data dir");
+        let output = Command::new("mount")
+            .args(["-t", "tmpfs", "-o"])
+            .arg(format!("size={bytes}"))
+            .arg("tmpfs")
+            .arg(dir)
+            .output()
+            .expect("run mount");
+        assert!(
+            output.status.success(),
+            "mount -t tmpfs -o size={bytes} tmpfs {} failed ({}): {}",
+            dir.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        TmpfsMount {
+            dir: dir.to_path_buf(),
+        }
+    }
+}
+
+impl Drop for TmpfsMount {
+    fn drop(&mut self) {
+        let status = Command::new("umount").arg(&self.dir).status();
+        if !matches!(status, Ok(s) if s.success()) {
+            // Something still holds it open: detach it now, the kernel frees it when released.
+            let lazy = Command::new("umount").arg("-l").arg(&self.dir).status();
+            if !matches!(lazy, Ok(s) if s.success()) {
+                eprintln!("could not unmount the tmpfs at {}", self.dir.display());
+            }
+        }
+    }
+}
+
+/// Name of the file `Cluster::fill_disk` writes into a broker's data dir.
+const BALLAST: &str = "ballast.fill";
 
 /// The running cluster; dropping it kills every broker.
 #[derive(Debug)]
@@ -184,6 +252,9 @@ impl Cluster {
             let replication_proxy = Proxy::start(runtime.handle(), &ip, replication);
             let broker_dir = dir.path().join(format!("broker-{i}"));
             std::fs::create_dir_all(&broker_dir).expect("broker dir");
+            let mount = options
+                .data_dir_size
+                .map(|bytes| TmpfsMount::mount(&broker_dir.join("data"), bytes));
             brokers.push(BrokerSlot {
                 id: i as i32,
                 client: free_port(&ip, &mut reserved),
@@ -196,6 +267,7 @@ impl Cluster {
                 ip,
                 child: None,
                 replication_proxy,
+                mount,
             });
         }
         let mut raft_proxies = HashMap::new();
@@ -466,6 +538,46 @@ impl Cluster {
 
     pub fn data_dir(&self, i: usize) -> PathBuf {
         self.brokers[i].dir.join("data")
+    }
+
+    /// Fills broker `i`'s size-limited data dir: writes a ballast file until the filesystem
+    /// answers ENOSPC. Returns the bytes written.
+    pub fn fill_disk(&self, i: usize) -> u64 {
+        assert!(
+            self.brokers[i].mount.is_some(),
+            "fill_disk needs ClusterOptions::data_dir_size"
+        );
+        let path = self.data_dir(i).join(BALLAST);
+        let mut file = File::options()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .expect("ballast file");
+        let mut written = 0u64;
+        // Big chunks first, then small ones for the last partly free pages.
+        for chunk in [1 << 20, 4096, 1] {
+            let buf = vec![0xbau8; chunk];
+            loop {
+                match file.write(&buf) {
+                    Ok(0) => break,
+                    Ok(n) => written += n as u64,
+                    Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => panic!("writing {}: {e}", path.display()),
+                }
+            }
+        }
+        written
+    }
+
+    /// Deletes the ballast `fill_disk` wrote, giving the space back.
+    pub fn free_disk(&self, i: usize) {
+        let path = self.data_dir(i).join(BALLAST);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => panic!("removing {}: {e}", path.display()),
+        }
     }
 }
 
