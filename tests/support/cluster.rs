@@ -232,8 +232,12 @@ fn spawn_tied(mut command: Command) -> Child {
     rx.recv().expect("spawner reply").expect("spawn rivulet")
 }
 
+/// The broker binary: `RIVULET_BINARY` if set (a private copy, safe from concurrent rebuilds),
+/// else the one cargo built for this test.
 fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_rivulet"))
+    std::env::var_os("RIVULET_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_rivulet")))
 }
 
 impl Cluster {
@@ -249,7 +253,7 @@ impl Cluster {
         for i in 0..options.brokers {
             let ip = format!("127.0.{}.{}", 1 + subnet / 40, base + i as u32);
             let replication = free_port(&ip, &mut reserved);
-            let replication_proxy = Proxy::start(runtime.handle(), &ip, replication);
+            let replication_proxy = Proxy::start_kafka(runtime.handle(), &ip, replication);
             let broker_dir = dir.path().join(format!("broker-{i}"));
             std::fs::create_dir_all(&broker_dir).expect("broker dir");
             let mount = options
@@ -473,6 +477,57 @@ impl Cluster {
             }
         }
         self.brokers[i].replication_proxy.heal();
+    }
+
+    /// Cuts brokers `a` and `b` off from each other only: both still reach every other broker
+    /// (with a third broker, a bridge partition).
+    pub fn cut(&self, a: usize, b: usize) {
+        let (ia, ib) = (a as i32, b as i32);
+        self.raft_proxies[&(ia, ib)].block();
+        self.raft_proxies[&(ib, ia)].block();
+        self.brokers[a].replication_proxy.block_peer(ib);
+        self.brokers[b].replication_proxy.block_peer(ia);
+    }
+
+    /// Adds `delay` to every chunk on the proxies into and out of broker `i` (its Raft traffic
+    /// both ways, and what followers fetch from it); zero removes it.
+    pub fn set_latency(&self, i: usize, delay: Duration) {
+        let id = i as i32;
+        for ((from, to), p) in &self.raft_proxies {
+            if *from == id || *to == id {
+                p.set_delay(delay);
+            }
+        }
+        self.brokers[i].replication_proxy.set_delay(delay);
+    }
+
+    /// Undoes every network fault: all proxies pass traffic again without added latency.
+    pub fn heal_all(&self) {
+        for p in self.raft_proxies.values() {
+            p.heal();
+            p.set_delay(Duration::ZERO);
+        }
+        for b in &self.brokers {
+            b.replication_proxy.heal();
+            b.replication_proxy.set_delay(Duration::ZERO);
+        }
+    }
+
+    /// The broker among `among` whose metrics report it as the active controller, if exactly
+    /// one does (leave paused brokers out: their HTTP endpoint does not answer).
+    pub fn active_controller(&self, among: &[usize]) -> Option<usize> {
+        let active: Vec<usize> = among
+            .iter()
+            .copied()
+            .filter(|i| {
+                self.metric(*i, "kafka_controller_kafkacontroller_activecontrollercount")
+                    == Some(1.0)
+            })
+            .collect();
+        match active[..] {
+            [controller] => Some(controller),
+            _ => None,
+        }
     }
 
     /// GET a path from broker `i`'s HTTP endpoint.
