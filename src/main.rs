@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use broker::config::{BrokerConfig, Origin, Properties, BROKER_PROPERTIES};
 use broker::Broker;
 use clap::{Parser, ValueEnum};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 /// The broker allocates many small, short-lived buffers per request; mimalloc serves them from
 /// thread-local pages for a fraction of glibc malloc's cost.
@@ -213,11 +213,23 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
 
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
-    let signal = tokio::select! {
-        _ = terminate.recv() => "SIGTERM",
-        _ = tokio::signal::ctrl_c() => "SIGINT",
+    let stop = tokio::select! {
+        _ = terminate.recv() => Stop::Signal("SIGTERM"),
+        _ = tokio::signal::ctrl_c() => Stop::Signal("SIGINT"),
+        _ = broker.all_log_dirs_failed() => Stop::LogDirsFailed,
     };
-    info!(signal, controlled, "shutting down");
+    let controlled = match stop {
+        Stop::Signal(signal) => {
+            info!(signal, controlled, "shutting down");
+            controlled
+        }
+        Stop::LogDirsFailed => {
+            // Kafka's rule: with no log dir left the broker cannot serve; it shuts down
+            // (controlled, so the controller moves its leaderships) and exits with a failure.
+            error!("all log dirs have failed; shutting down");
+            true
+        }
+    };
     // A second signal stops at once.
     tokio::spawn(async move {
         let _ = terminate.recv().await;
@@ -227,7 +239,17 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     tokio::time::timeout(Duration::from_secs(120), broker.shutdown(controlled))
         .await
         .context("shutdown took longer than 120 s")??;
-    Ok(())
+    match stop {
+        Stop::Signal(_) => Ok(()),
+        Stop::LogDirsFailed => anyhow::bail!("all log dirs have failed"),
+    }
+}
+
+/// Why the broker is stopping.
+#[derive(Clone, Copy, Debug)]
+enum Stop {
+    Signal(&'static str),
+    LogDirsFailed,
 }
 
 /// A build without the `kubernetes` feature has no pod identity and no KafkaTopic reconciler: it

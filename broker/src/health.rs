@@ -14,15 +14,21 @@ pub struct Readiness {
     pub reason: String,
 }
 
-/// Ready = registered with the quorum, not fenced, partition roles applied, and every
-/// followed partition caught up with its leader.
+/// Ready = every log dir online, registered with the quorum, not fenced, partition roles
+/// applied, and every followed partition caught up with its leader.
 pub fn readiness(
     parts: &Parts,
     lifecycle: &watch::Receiver<BrokerState>,
     roles_applied: &watch::Receiver<bool>,
 ) -> Readiness {
     let state = lifecycle.borrow().clone();
-    let (ready, reason) = if !state.registered {
+    let offline = parts.logs.offline_dirs();
+    let (ready, reason) = if let Some((dir, why)) = offline.first() {
+        (
+            false,
+            format!("log dir {} is offline: {why}", dir.display()),
+        )
+    } else if !state.registered {
         (false, "not registered with the metadata quorum".to_string())
     } else if state.fenced {
         (false, "fenced by the controller".to_string())
@@ -61,8 +67,14 @@ pub fn refresh_gauges(parts: &Parts) {
     refresh_controller_gauges(parts);
     refresh_partition_gauges(parts);
     m.replica_fetch_lag.set(parts.replicas.max_follower_lag());
+    let offline = parts.logs.offline_dirs();
+    m.offline_log_dirs.set(saturating_i64(offline.len()));
     for usage in parts.logs.dir_usage() {
         let dir = usage.path.display().to_string();
+        let is_offline = offline.iter().any(|(path, _)| *path == usage.path);
+        m.log_dir_offline
+            .with_label_values(&[&dir])
+            .set(i64::from(is_offline));
         m.log_dir_free
             .with_label_values(&[&dir])
             .set(saturating_i64(usage.free_bytes));

@@ -43,7 +43,7 @@ use kafka_core::TopicPartition;
 use raft_controller::{
     BrokerLifecycle, BrokerRegistrationRequest, BrokerState, Endpoint, Quorum, QuorumConfig,
 };
-use storage::LogManager;
+use storage::{LogDirFailure, LogManager};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -97,7 +97,10 @@ pub struct Broker {
     parts: Arc<Parts>,
     lifecycle: BrokerLifecycle,
     trigger: ShutdownTrigger,
+    /// Accept loops; each ends once its connections have drained.
+    listener_tasks: Vec<JoinHandle<()>>,
     tasks: Vec<JoinHandle<()>>,
+    dirs_failed: watch::Receiver<bool>,
     client_addresses: Vec<SocketAddr>,
     metrics_address: Option<SocketAddr>,
     _log_dirs: LogDirs,
@@ -129,6 +132,7 @@ impl Broker {
             .map_err(|e| BrokerError::Task(e.to_string()))??;
         let logs = Arc::new(logs);
         info!(partitions = logs.logs().len(), "logs opened");
+        let dirs_failed = watch_log_dir_failures(&logs, &metrics);
 
         let quorum = Quorum::start(quorum_config(&config).await?).await?;
 
@@ -229,8 +233,9 @@ impl Broker {
             &listener_names,
             std::time::Instant::now(),
         ));
+        let mut listener_tasks = Vec::new();
         for (name, listener) in listeners {
-            tasks.push(tokio::spawn(server::listener::run(
+            listener_tasks.push(tokio::spawn(server::listener::run(
                 listener,
                 name,
                 dispatcher.clone(),
@@ -256,7 +261,9 @@ impl Broker {
             parts,
             lifecycle,
             trigger,
+            listener_tasks,
             tasks,
+            dirs_failed,
             client_addresses,
             metrics_address,
             _log_dirs: log_dirs,
@@ -299,8 +306,24 @@ impl Broker {
         self.lifecycle.state()
     }
 
+    /// Completes once every log dir has been taken offline by an I/O error. The broker can no
+    /// longer serve any partition; as Kafka does, the caller should shut it down (controlled,
+    /// so leaderships move to the other in-sync replicas) and exit with a failure.
+    pub async fn all_log_dirs_failed(&self) {
+        let mut failed = self.dirs_failed.clone();
+        if failed.wait_for(|f| *f).await.is_err() {
+            // The sender lives as long as the logs; without it nothing can fail any more.
+            std::future::pending::<()>().await;
+        }
+    }
+
     /// Stops the broker. With `controlled`, leaderships are moved to other replicas first
     /// (Kafka's controlled shutdown), so clients fail over before this broker goes away.
+    ///
+    /// The steps run in order: controlled shutdown; stop accepting connections and wait
+    /// (bounded) for every connection to answer the requests it accepted and close; stop the
+    /// fetchers and background tasks; checkpoint and close the logs; leave the quorum. No
+    /// request can append once the logs are closed.
     pub async fn shutdown(self, controlled: bool) -> Result<(), BrokerError> {
         let node = self.parts.config.node_id;
         if controlled {
@@ -314,11 +337,22 @@ impl Broker {
             }
         }
         self.trigger.trigger();
+        info!(node, "shutdown: draining client connections");
+        for task in self.listener_tasks {
+            if let Err(e) = tokio::time::timeout(Duration::from_secs(10), task).await {
+                warn!(node, error = %e, "a listener did not stop in time");
+            }
+        }
+        info!(
+            node,
+            "shutdown: connections drained; stopping fetchers and background tasks"
+        );
         for task in self.tasks {
             if let Err(e) = tokio::time::timeout(Duration::from_secs(10), task).await {
                 warn!(node, error = %e, "a task did not stop in time");
             }
         }
+        info!(node, "shutdown: closing logs");
         let logs = self.parts.logs.clone();
         let closed = tokio::task::spawn_blocking(move || {
             logs.checkpoint_high_watermarks()?;
@@ -326,8 +360,9 @@ impl Broker {
         })
         .await
         .map_err(|e| BrokerError::Task(e.to_string()))?;
-        if let Err(e) = closed {
-            error!(node, error = %e, "closing logs failed");
+        match closed {
+            Ok(()) => info!(node, "shutdown: logs closed"),
+            Err(e) => error!(node, error = %e, "closing logs failed"),
         }
         self.parts.quorum.shutdown().await?;
         info!(node, "broker stopped");
@@ -379,6 +414,22 @@ async fn quorum_config(config: &BrokerConfig) -> Result<QuorumConfig, BrokerErro
     q.request_timeout_ms = config.quorum_request_timeout_ms;
     q.cluster_id = config.cluster_id.clone();
     Ok(q)
+}
+
+/// Tells the metrics of each log dir that fails, and turns the returned flag on once all have.
+fn watch_log_dir_failures(logs: &LogManager, metrics: &Arc<Metrics>) -> watch::Receiver<bool> {
+    let (all_failed, rx) = watch::channel(false);
+    let metrics = Arc::clone(metrics);
+    logs.set_failure_listener(Arc::new(move |failure: &LogDirFailure| {
+        metrics
+            .log_dir_offline
+            .with_label_values(&[&failure.path.display().to_string()])
+            .set(1);
+        if failure.all_failed {
+            all_failed.send_replace(true);
+        }
+    }));
+    rx
 }
 
 /// True once the broker is registered and unfenced (it has applied the metadata log up to its

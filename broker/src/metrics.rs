@@ -64,6 +64,8 @@ pub struct Metrics {
     pub log_end_offset: IntGaugeVec,
     pub log_dir_free: IntGaugeVec,
     pub log_dir_total: IntGaugeVec,
+    pub log_dir_offline: IntGaugeVec,
+    pub offline_log_dirs: IntGauge,
     pub groups: IntGaugeVec,
     pub rebalances: IntCounter,
     pub consumer_lag: IntGaugeVec,
@@ -303,6 +305,15 @@ impl Metrics {
                 "rivulet_log_dir_total_bytes",
                 "Size of the file system of a log dir",
                 &["dir"],
+            ),
+            log_dir_offline: f.gauge_vec(
+                "rivulet_log_dir_offline",
+                "1 once a log dir was taken offline by an I/O error, else 0",
+                &["dir"],
+            ),
+            offline_log_dirs: f.gauge(
+                "kafka_log_logmanager_offlinelogdirectorycount",
+                "Log dirs taken offline by an I/O error",
             ),
             groups: f.gauge_vec(
                 "kafka_coordinator_group_groupmetadatamanager_numgroups",

@@ -2,7 +2,8 @@
 //! epoch assigned by rewriting a copy of the 61-byte header, written together with the rest of
 //! the untouched produced bytes in one gather write) and follower appends of batches exactly as
 //! the leader stored them. Both roll segments as Kafka does and keep producer state and the
-//! leader epoch cache current.
+//! leader epoch cache current. Neither fsyncs: [`Log::flush_due`] tells the caller when
+//! `flush.messages` wants a [`Log::flush`].
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -55,74 +56,75 @@ impl Log {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo> {
-        let config = self.config();
-        let header = validate_produced(&records, &config, now_ms)?;
-        let log_append = config.message_timestamp_type == TimestampType::LogAppendTime;
-        let writer = self.writer.lock();
-        self.ensure_open()?;
-        let mut producers = self.producers.lock();
-        if let Some(dup) = producers.check(&header)? {
-            return Ok(AppendInfo {
-                first_offset: dup.first_offset,
-                last_offset: dup.last_offset,
-                max_timestamp: dup.timestamp,
-                log_append_time: if log_append { dup.timestamp } else { -1 },
-                log_start_offset: self.log_start_offset(),
-                record_count: header.records_count as u32,
-                size_bytes: 0,
-                duplicate: true,
-            });
-        }
-        let base = self.log_end_offset();
-        let last = base + i64::from(header.last_offset_delta);
-        let max_timestamp = if log_append {
-            now_ms
-        } else {
-            header.max_timestamp
-        };
-        let mut head = header_array(&records);
-        set_offset_and_epoch(&mut head, base, leader_epoch);
-        if log_append {
-            set_log_append_time(&mut head, now_ms, &records[HEADER_SIZE..]);
-        }
-        let size = records.len() as u64;
-        let active = self.active_segment()?;
-        let segment = if should_roll(&active, &config, 0, size, last, max_timestamp, now_ms) {
-            self.roll_locked(base, &mut producers, now_ms)?
-        } else {
-            active
-        };
-        segment.append(
-            &[&head, &records[HEADER_SIZE..]],
-            &[AppendedBatch {
+        self.guarded(|| {
+            let config = self.config();
+            let header = validate_produced(&records, &config, now_ms)?;
+            let log_append = config.message_timestamp_type == TimestampType::LogAppendTime;
+            let writer = self.writer.lock();
+            self.ensure_open()?;
+            let mut producers = self.producers.lock();
+            if let Some(dup) = producers.check(&header)? {
+                return Ok(AppendInfo {
+                    first_offset: dup.first_offset,
+                    last_offset: dup.last_offset,
+                    max_timestamp: dup.timestamp,
+                    log_append_time: if log_append { dup.timestamp } else { -1 },
+                    log_start_offset: self.log_start_offset(),
+                    record_count: header.records_count as u32,
+                    size_bytes: 0,
+                    duplicate: true,
+                });
+            }
+            let base = self.log_end_offset();
+            let last = base + i64::from(header.last_offset_delta);
+            let max_timestamp = if log_append {
+                now_ms
+            } else {
+                header.max_timestamp
+            };
+            let mut head = header_array(&records);
+            set_offset_and_epoch(&mut head, base, leader_epoch);
+            if log_append {
+                set_log_append_time(&mut head, now_ms, &records[HEADER_SIZE..]);
+            }
+            let size = records.len() as u64;
+            let active = self.active_segment()?;
+            let segment = if should_roll(&active, &config, 0, size, last, max_timestamp, now_ms) {
+                self.roll_locked(base, &mut producers, now_ms)?
+            } else {
+                active
+            };
+            segment.append(
+                &[&head, &records[HEADER_SIZE..]],
+                &[AppendedBatch {
+                    base_offset: base,
+                    last_offset: last,
+                    max_timestamp,
+                    size: size as u32,
+                }],
+                config.index_interval_bytes,
+            )?;
+            self.log_end_offset.store(last + 1, Ordering::Release);
+            let stored = BatchHeader {
                 base_offset: base,
+                partition_leader_epoch: leader_epoch,
+                max_timestamp,
+                ..header
+            };
+            producers.apply(&stored, max_timestamp);
+            drop(producers);
+            self.epochs.write().maybe_assign(leader_epoch, base)?;
+            drop(writer);
+            Ok(AppendInfo {
+                first_offset: base,
                 last_offset: last,
                 max_timestamp,
-                size: size as u32,
-            }],
-            config.index_interval_bytes,
-        )?;
-        self.log_end_offset.store(last + 1, Ordering::Release);
-        let stored = BatchHeader {
-            base_offset: base,
-            partition_leader_epoch: leader_epoch,
-            max_timestamp,
-            ..header
-        };
-        producers.apply(&stored, max_timestamp);
-        drop(producers);
-        self.epochs.write().maybe_assign(leader_epoch, base)?;
-        drop(writer);
-        self.maybe_flush(&config)?;
-        Ok(AppendInfo {
-            first_offset: base,
-            last_offset: last,
-            max_timestamp,
-            log_append_time: if log_append { now_ms } else { -1 },
-            log_start_offset: self.log_start_offset(),
-            record_count: header.records_count as u32,
-            size_bytes: size as u32,
-            duplicate: false,
+                log_append_time: if log_append { now_ms } else { -1 },
+                log_start_offset: self.log_start_offset(),
+                record_count: header.records_count as u32,
+                size_bytes: size as u32,
+                duplicate: false,
+            })
         })
     }
 
@@ -130,72 +132,73 @@ impl Log {
     /// before the log end offset (`UnexpectedAppendOffset`); later offsets may skip ahead, as
     /// compacted leaders send. Every batch is CRC-checked; a trailing partial batch is ignored.
     pub fn append_as_follower(&self, records: Bytes) -> Result<AppendInfo> {
-        let config = self.config();
-        let batches = check_replicated(&records, &config)?;
-        let writer = self.writer.lock();
-        self.ensure_open()?;
-        let log_end = self.log_end_offset();
-        let Some(first) = batches.first() else {
-            return Ok(AppendInfo {
-                first_offset: log_end,
-                last_offset: log_end - 1,
-                max_timestamp: -1,
+        self.guarded(|| {
+            let config = self.config();
+            let batches = check_replicated(&records, &config)?;
+            let writer = self.writer.lock();
+            self.ensure_open()?;
+            let log_end = self.log_end_offset();
+            let Some(first) = batches.first() else {
+                return Ok(AppendInfo {
+                    first_offset: log_end,
+                    last_offset: log_end - 1,
+                    max_timestamp: -1,
+                    log_append_time: -1,
+                    log_start_offset: self.log_start_offset(),
+                    record_count: 0,
+                    size_bytes: 0,
+                    duplicate: false,
+                });
+            };
+            if first.header.base_offset < log_end {
+                return Err(StorageError::UnexpectedAppendOffset {
+                    expected: log_end,
+                    got: first.header.base_offset,
+                });
+            }
+            let now_ms = crate::log::now_ms();
+            let mut producers = self.producers.lock();
+            let mut segment = self.active_segment()?;
+            let mut run: Vec<&Pending> = Vec::new();
+            let mut run_bytes = 0u64;
+            for batch in &batches {
+                let h = &batch.header;
+                let size = h.size() as u64;
+                if should_roll(
+                    &segment,
+                    &config,
+                    run_bytes,
+                    size,
+                    h.last_offset(),
+                    h.max_timestamp,
+                    now_ms,
+                ) {
+                    self.write_run(&segment, &records, &run, &config, &mut producers)?;
+                    run.clear();
+                    run_bytes = 0;
+                    segment = self.roll_locked(h.base_offset, &mut producers, now_ms)?;
+                }
+                run.push(batch);
+                run_bytes += size;
+            }
+            self.write_run(&segment, &records, &run, &config, &mut producers)?;
+            drop(producers);
+            drop(writer);
+            let last = batches.last().map_or(first, |b| b);
+            Ok(AppendInfo {
+                first_offset: first.header.base_offset,
+                last_offset: last.header.last_offset(),
+                max_timestamp: batches
+                    .iter()
+                    .map(|b| b.header.max_timestamp)
+                    .max()
+                    .unwrap_or(-1),
                 log_append_time: -1,
                 log_start_offset: self.log_start_offset(),
-                record_count: 0,
-                size_bytes: 0,
+                record_count: batches.iter().map(|b| b.header.records_count as u32).sum(),
+                size_bytes: batches.iter().map(|b| b.header.size() as u32).sum(),
                 duplicate: false,
-            });
-        };
-        if first.header.base_offset < log_end {
-            return Err(StorageError::UnexpectedAppendOffset {
-                expected: log_end,
-                got: first.header.base_offset,
-            });
-        }
-        let now_ms = crate::log::now_ms();
-        let mut producers = self.producers.lock();
-        let mut segment = self.active_segment()?;
-        let mut run: Vec<&Pending> = Vec::new();
-        let mut run_bytes = 0u64;
-        for batch in &batches {
-            let h = &batch.header;
-            let size = h.size() as u64;
-            if should_roll(
-                &segment,
-                &config,
-                run_bytes,
-                size,
-                h.last_offset(),
-                h.max_timestamp,
-                now_ms,
-            ) {
-                self.write_run(&segment, &records, &run, &config, &mut producers)?;
-                run.clear();
-                run_bytes = 0;
-                segment = self.roll_locked(h.base_offset, &mut producers, now_ms)?;
-            }
-            run.push(batch);
-            run_bytes += size;
-        }
-        self.write_run(&segment, &records, &run, &config, &mut producers)?;
-        drop(producers);
-        drop(writer);
-        self.maybe_flush(&config)?;
-        let last = batches.last().map_or(first, |b| b);
-        Ok(AppendInfo {
-            first_offset: first.header.base_offset,
-            last_offset: last.header.last_offset(),
-            max_timestamp: batches
-                .iter()
-                .map(|b| b.header.max_timestamp)
-                .max()
-                .unwrap_or(-1),
-            log_append_time: -1,
-            log_start_offset: self.log_start_offset(),
-            record_count: batches.iter().map(|b| b.header.records_count as u32).sum(),
-            size_bytes: batches.iter().map(|b| b.header.size() as u32).sum(),
-            duplicate: false,
+            })
         })
     }
 
@@ -273,15 +276,16 @@ impl Log {
         Ok(segment)
     }
 
-    fn maybe_flush(&self, config: &LogConfig) -> Result<()> {
-        if config.flush_messages == i64::MAX {
-            return Ok(());
+    /// Whether `flush.messages` calls for a [`Log::flush`] now. Appends never fsync
+    /// themselves: the caller flushes, off its request threads and without holding its own
+    /// locks, before it acknowledges.
+    pub fn flush_due(&self) -> bool {
+        let flush_messages = self.config.read().flush_messages;
+        if flush_messages == i64::MAX {
+            return false;
         }
         let unflushed = self.log_end_offset() - self.recovery.lock().offset;
-        if unflushed >= config.flush_messages {
-            self.flush()?;
-        }
-        Ok(())
+        unflushed >= flush_messages
     }
 }
 

@@ -202,124 +202,130 @@ impl Log {
     /// Compacts the cleanable segments if the policy includes `compact` and the dirty ratio (or
     /// `max.compaction.lag.ms`) calls for it.
     pub fn compact(&self, now_ms: i64) -> Result<CompactionOutcome> {
-        let config = self.config();
-        let mut outcome = CompactionOutcome {
-            first_dirty_offset: self.log_start_offset(),
-            ..CompactionOutcome::default()
-        };
-        if !config.cleanup_policy.compacts() || self.ensure_open().is_err() {
-            return Ok(outcome);
-        }
-        let _cleaner = self.cleaner.lock();
-        let truncations = self.truncations.load(Ordering::Acquire);
-        let segments = self.segments();
-        let log_start = self.log_start_offset();
-        let (first_unstable, producer_last_offsets) = {
-            let producers = self.producers.lock();
-            let last: HashMap<i64, i64> = producers
-                .entries()
-                .iter()
-                .map(|e| (e.producer_id, e.last_offset()))
-                .collect();
-            (producers.first_unstable_offset(), last)
-        };
-        let active_base = segments.keys().next_back().copied().unwrap_or(0);
-        let mut uncleanable = active_base.min(self.high_watermark());
-        if let Some(first) = first_unstable {
-            uncleanable = uncleanable.min(first);
-        }
-        let bases: Vec<i64> = segments.keys().copied().collect();
-        let mut cleanable: Vec<(Arc<Segment>, i64)> = Vec::new();
-        for (i, segment) in segments.values().enumerate() {
-            let next_base = bases.get(i + 1).copied().unwrap_or(i64::MAX);
-            if next_base > uncleanable {
-                break;
-            }
-            if config.min_compaction_lag_ms > 0
-                && segment.largest_timestamp() > now_ms.saturating_sub(config.min_compaction_lag_ms)
-            {
-                break;
-            }
-            if next_base > log_start {
-                cleanable.push((Arc::clone(segment), next_base));
-            }
-        }
-        let first_dirty = self
-            .cleaner_checkpoint()
-            .unwrap_or(log_start)
-            .max(log_start);
-        outcome.first_dirty_offset = first_dirty;
-        let dirty: Vec<(Arc<Segment>, i64)> = cleanable
-            .iter()
-            .filter(|(_, next)| *next > first_dirty)
-            .cloned()
-            .collect();
-        let Some((first_dirty_segment, _)) = dirty.first() else {
-            return Ok(outcome);
-        };
-        let dirty_bytes: u64 = dirty.iter().map(|(s, _)| s.size()).sum();
-        let total_bytes: u64 = cleanable.iter().map(|(s, _)| s.size()).sum();
-        let ratio = if total_bytes == 0 {
-            0.0
-        } else {
-            dirty_bytes as f64 / total_bytes as f64
-        };
-        let lag_due = config.max_compaction_lag_ms != i64::MAX
-            && first_dirty_segment
-                .first_batch_timestamp()
-                .is_some_and(|t| t >= 0 && now_ms.saturating_sub(t) > config.max_compaction_lag_ms);
-        if ratio < config.min_cleanable_dirty_ratio && !lag_due {
-            return Ok(outcome);
-        }
-        let (map, mapped_end) = build_offset_map(&dirty)?;
-        for (segment, next_base) in cleanable
-            .iter()
-            .filter(|(s, _)| s.base_offset() < mapped_end)
-        {
-            let was_dirty = *next_base > first_dirty;
-            let cleaned_at = if was_dirty {
-                now_ms
-            } else {
-                segment.last_modified_ms().unwrap_or(now_ms)
+        self.guarded(|| {
+            let config = self.config();
+            let mut outcome = CompactionOutcome {
+                first_dirty_offset: self.log_start_offset(),
+                ..CompactionOutcome::default()
             };
-            let ctx = CleanContext {
-                map: &map,
-                retain_tombstones: now_ms.saturating_sub(cleaned_at) < config.delete_retention_ms,
-                producer_last_offsets: &producer_last_offsets,
-            };
-            if !self.segment_changes(segment, &ctx)? {
-                if was_dirty {
-                    segment.set_last_modified_ms(now_ms)?;
-                }
-                continue;
-            }
-            let cleaned = self.write_cleaned(segment, &ctx, &config, cleaned_at, now_ms)?;
-            let removed = cleaned.1;
-            let before = segment.size();
-            let after = cleaned.0.size();
-            if !self.swap_in(segment, cleaned.0, truncations, now_ms)? {
+            if !config.cleanup_policy.compacts() || self.ensure_open().is_err() {
                 return Ok(outcome);
             }
-            outcome.segments_rewritten += 1;
-            outcome.bytes_before += before;
-            outcome.bytes_after += after;
-            outcome.records_removed += removed;
-        }
-        write_offsets(
-            &self.dir.join(CLEANER_CHECKPOINT),
-            &[(self.tp.clone(), mapped_end)],
-        )?;
-        outcome.first_dirty_offset = mapped_end;
-        info!(
-            partition = %self.tp,
-            rewritten = outcome.segments_rewritten,
-            bytes_before = outcome.bytes_before,
-            bytes_after = outcome.bytes_after,
-            records_removed = outcome.records_removed,
-            first_dirty = mapped_end,
-            "compacted log"
-        );
-        Ok(outcome)
+            let _cleaner = self.cleaner.lock();
+            let truncations = self.truncations.load(Ordering::Acquire);
+            let segments = self.segments();
+            let log_start = self.log_start_offset();
+            let (first_unstable, producer_last_offsets) = {
+                let producers = self.producers.lock();
+                let last: HashMap<i64, i64> = producers
+                    .entries()
+                    .iter()
+                    .map(|e| (e.producer_id, e.last_offset()))
+                    .collect();
+                (producers.first_unstable_offset(), last)
+            };
+            let active_base = segments.keys().next_back().copied().unwrap_or(0);
+            let mut uncleanable = active_base.min(self.high_watermark());
+            if let Some(first) = first_unstable {
+                uncleanable = uncleanable.min(first);
+            }
+            let bases: Vec<i64> = segments.keys().copied().collect();
+            let mut cleanable: Vec<(Arc<Segment>, i64)> = Vec::new();
+            for (i, segment) in segments.values().enumerate() {
+                let next_base = bases.get(i + 1).copied().unwrap_or(i64::MAX);
+                if next_base > uncleanable {
+                    break;
+                }
+                if config.min_compaction_lag_ms > 0
+                    && segment.largest_timestamp()
+                        > now_ms.saturating_sub(config.min_compaction_lag_ms)
+                {
+                    break;
+                }
+                if next_base > log_start {
+                    cleanable.push((Arc::clone(segment), next_base));
+                }
+            }
+            let first_dirty = self
+                .cleaner_checkpoint()
+                .unwrap_or(log_start)
+                .max(log_start);
+            outcome.first_dirty_offset = first_dirty;
+            let dirty: Vec<(Arc<Segment>, i64)> = cleanable
+                .iter()
+                .filter(|(_, next)| *next > first_dirty)
+                .cloned()
+                .collect();
+            let Some((first_dirty_segment, _)) = dirty.first() else {
+                return Ok(outcome);
+            };
+            let dirty_bytes: u64 = dirty.iter().map(|(s, _)| s.size()).sum();
+            let total_bytes: u64 = cleanable.iter().map(|(s, _)| s.size()).sum();
+            let ratio = if total_bytes == 0 {
+                0.0
+            } else {
+                dirty_bytes as f64 / total_bytes as f64
+            };
+            let lag_due = config.max_compaction_lag_ms != i64::MAX
+                && first_dirty_segment
+                    .first_batch_timestamp()
+                    .is_some_and(|t| {
+                        t >= 0 && now_ms.saturating_sub(t) > config.max_compaction_lag_ms
+                    });
+            if ratio < config.min_cleanable_dirty_ratio && !lag_due {
+                return Ok(outcome);
+            }
+            let (map, mapped_end) = build_offset_map(&dirty)?;
+            for (segment, next_base) in cleanable
+                .iter()
+                .filter(|(s, _)| s.base_offset() < mapped_end)
+            {
+                let was_dirty = *next_base > first_dirty;
+                let cleaned_at = if was_dirty {
+                    now_ms
+                } else {
+                    segment.last_modified_ms().unwrap_or(now_ms)
+                };
+                let ctx = CleanContext {
+                    map: &map,
+                    retain_tombstones: now_ms.saturating_sub(cleaned_at)
+                        < config.delete_retention_ms,
+                    producer_last_offsets: &producer_last_offsets,
+                };
+                if !self.segment_changes(segment, &ctx)? {
+                    if was_dirty {
+                        segment.set_last_modified_ms(now_ms)?;
+                    }
+                    continue;
+                }
+                let cleaned = self.write_cleaned(segment, &ctx, &config, cleaned_at, now_ms)?;
+                let removed = cleaned.1;
+                let before = segment.size();
+                let after = cleaned.0.size();
+                if !self.swap_in(segment, cleaned.0, truncations, now_ms)? {
+                    return Ok(outcome);
+                }
+                outcome.segments_rewritten += 1;
+                outcome.bytes_before += before;
+                outcome.bytes_after += after;
+                outcome.records_removed += removed;
+            }
+            write_offsets(
+                &self.dir.join(CLEANER_CHECKPOINT),
+                &[(self.tp.clone(), mapped_end)],
+            )?;
+            outcome.first_dirty_offset = mapped_end;
+            info!(
+                partition = %self.tp,
+                rewritten = outcome.segments_rewritten,
+                bytes_before = outcome.bytes_before,
+                bytes_after = outcome.bytes_after,
+                records_removed = outcome.records_removed,
+                first_dirty = mapped_end,
+                "compacted log"
+            );
+            Ok(outcome)
+        })
     }
 
     fn segment_changes(&self, segment: &Segment, ctx: &CleanContext<'_>) -> Result<bool> {

@@ -62,6 +62,10 @@ pub enum StorageError {
     /// The log was closed or deleted; it takes no more writes (`KAFKA_STORAGE_ERROR`, 56).
     #[error("log {0} is closed")]
     LogClosed(String),
+    /// The log's directory went offline after an I/O error; nothing more is written there
+    /// (`KAFKA_STORAGE_ERROR`, 56).
+    #[error("log dir {dir} is offline: {reason}")]
+    LogDirOffline { dir: String, reason: String },
     /// A file system operation failed (`KAFKA_STORAGE_ERROR`, 56).
     #[error("{context}: {source}")]
     Io {
@@ -85,7 +89,9 @@ impl StorageError {
             StorageError::InvalidTimestamp(_) => ErrorCode::INVALID_TIMESTAMP,
             StorageError::UnexpectedAppendOffset { .. } => ErrorCode::UNKNOWN_SERVER_ERROR,
             StorageError::InvalidConfig { .. } => ErrorCode::INVALID_CONFIG,
-            StorageError::LogClosed(_) | StorageError::Io { .. } => ErrorCode::KAFKA_STORAGE_ERROR,
+            StorageError::LogClosed(_)
+            | StorageError::LogDirOffline { .. }
+            | StorageError::Io { .. } => ErrorCode::KAFKA_STORAGE_ERROR,
         }
     }
 

@@ -1,8 +1,15 @@
 //! A file of fixed-size big-endian index entries mapped with memmap2: preallocated while its
 //! segment is active, trimmed to the written entries when the segment is rolled or closed, and
 //! binary-searched (last few KiB first, as Kafka does, to stay in warm pages).
+//!
+//! A preallocated file is sparse. Storing into a hole of a mapping on a full file system raises
+//! SIGBUS instead of returning an error, so the blocks under each page are reserved with
+//! `posix_fallocate` before the first entry lands on it: a full disk then fails the append with
+//! ENOSPC, which takes the log dir offline like any other I/O error.
 
 use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use memmap2::{MmapMut, MmapOptions};
@@ -12,6 +19,9 @@ use crate::error::{IoContext, Result, StorageError};
 
 /// Entries in the last this-many bytes are searched first.
 const WARM_BYTES: usize = 8192;
+
+/// Blocks are reserved under the mapping this many bytes at a time.
+const RESERVE_BYTES: usize = 4096;
 
 /// The mmap'd entries of one index file.
 #[derive(Debug)]
@@ -26,6 +36,8 @@ struct Inner {
     file: File,
     mmap: Option<MmapMut>,
     entries: usize,
+    /// The first this-many bytes of the file have blocks allocated (no holes).
+    reserved: usize,
 }
 
 impl Inner {
@@ -40,6 +52,36 @@ impl Inner {
             .set_len(len as u64)
             .ctx(|| format!("resize index {}", path.display()))?;
         self.mmap = map(&self.file, len, path)?;
+        self.reserved = self.reserved.min(len);
+        Ok(())
+    }
+
+    /// Makes sure the blocks under `[0, end)` are allocated, reserving a page at a time.
+    fn reserve(&mut self, end: usize) -> Result<()> {
+        if end <= self.reserved {
+            return Ok(());
+        }
+        let len = self.mmap.as_ref().map_or(0, |m| m.len());
+        let upto = end.div_ceil(RESERVE_BYTES) * RESERVE_BYTES;
+        let upto = upto.min(len).max(end);
+        let (offset, length) = (self.reserved, upto - self.reserved);
+        let (Ok(offset), Ok(length)) =
+            (libc::off_t::try_from(offset), libc::off_t::try_from(length))
+        else {
+            return Err(StorageError::io(
+                format!("reserve index {}", self.path.display()),
+                io::Error::from(io::ErrorKind::InvalidInput),
+            ));
+        };
+        // SAFETY: the descriptor is open for writing for as long as `self.file` lives.
+        let rc = unsafe { libc::posix_fallocate(self.file.as_raw_fd(), offset, length) };
+        if rc != 0 {
+            return Err(StorageError::io(
+                format!("reserve index {}", self.path.display()),
+                io::Error::from_raw_os_error(rc),
+            ));
+        }
+        self.reserved = upto;
         Ok(())
     }
 }
@@ -75,6 +117,7 @@ impl IndexFile {
             file,
             mmap: None,
             entries: 0,
+            reserved: 0,
         };
         inner.set_len(round_down(max_bytes, entry_size))?;
         Ok(IndexFile {
@@ -111,6 +154,7 @@ impl IndexFile {
                 file,
                 mmap,
                 entries: len / entry_size,
+                reserved: len,
             }),
         })
     }
@@ -147,6 +191,7 @@ impl IndexFile {
             inner.set_len(len)?;
         }
         let at = inner.entries * self.entry_size;
+        inner.reserve(at + self.entry_size)?;
         if let Some(mmap) = inner.mmap.as_mut() {
             mmap[at..at + self.entry_size].copy_from_slice(entry);
         }
@@ -324,6 +369,24 @@ mod tests {
         again.resize(40).unwrap();
         assert_eq!(again.entries(), 2);
         assert!(!again.is_full());
+    }
+
+    #[test]
+    fn blocks_are_reserved_under_written_pages_only() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.index");
+        let idx = IndexFile::create(&path, 8, 1 << 20).unwrap();
+        let allocated = || fs::metadata(&path).unwrap().blocks() * 512;
+        assert_eq!(allocated(), 0, "a fresh preallocated index is sparse");
+        assert!(idx.append(&[1; 8], false).unwrap());
+        let first = allocated();
+        assert!(first >= RESERVE_BYTES as u64, "{first}");
+        assert!(first < 1 << 20, "{first}");
+        for _ in 0..RESERVE_BYTES / 8 {
+            assert!(idx.append(&[2; 8], false).unwrap());
+        }
+        assert!(allocated() >= 2 * RESERVE_BYTES as u64);
     }
 
     #[test]

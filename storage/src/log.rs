@@ -24,6 +24,7 @@ use crate::checkpoint::{read_single_offset, write_offsets};
 use crate::config::LogConfig;
 use crate::error::{IoContext, Result, StorageError};
 use crate::leader_epoch::LeaderEpochCache;
+use crate::log_dir::LogDir;
 use crate::partition_metadata;
 use crate::producer_state::{ProducerEntry, ProducerStateManager};
 use crate::recovery::{load_segments, LoadOptions, SegmentMap, DELETED_SUFFIX};
@@ -70,6 +71,8 @@ pub struct Log {
     pub(crate) cleaner: Mutex<()>,
     pub(crate) pending_deletes: Mutex<Vec<PendingDelete>>,
     pub(crate) closed: AtomicBool,
+    /// The directory this log lives in; an I/O error in any write takes it offline.
+    pub(crate) log_dir: Arc<LogDir>,
 }
 
 impl fmt::Debug for Log {
@@ -101,6 +104,29 @@ fn read_checkpoint_or_warn(path: &Path) -> Option<i64> {
 impl Log {
     /// Opens (creating if needed) the log in `dir`, recovering it if it was not closed cleanly.
     pub fn open(dir: PathBuf, tp: TopicPartition, config: LogConfig) -> Result<Log> {
+        let parent = dir.parent().unwrap_or(&dir).to_path_buf();
+        Log::open_in(dir, tp, config, LogDir::standalone(&parent))
+    }
+
+    /// [`Log::open`] for a log in one of a manager's directories, which an I/O error takes
+    /// offline.
+    pub(crate) fn open_in(
+        dir: PathBuf,
+        tp: TopicPartition,
+        config: LogConfig,
+        log_dir: Arc<LogDir>,
+    ) -> Result<Log> {
+        log_dir.ensure_online()?;
+        let result = Log::open_unchecked(dir, tp, config, Arc::clone(&log_dir));
+        log_dir.check(result)
+    }
+
+    fn open_unchecked(
+        dir: PathBuf,
+        tp: TopicPartition,
+        config: LogConfig,
+        log_dir: Arc<LogDir>,
+    ) -> Result<Log> {
         fs::create_dir_all(&dir).ctx(|| format!("create {}", dir.display()))?;
         let now = now_ms();
         let marker = dir.join(CLEAN_SHUTDOWN_FILE);
@@ -209,6 +235,7 @@ impl Log {
             cleaner: Mutex::new(()),
             pending_deletes: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
+            log_dir,
         })
     }
 
@@ -236,12 +263,14 @@ impl Log {
 
     /// Records the topic id in `partition.metadata`.
     pub fn set_topic_id(&self, id: [u8; 16]) -> Result<()> {
-        let mut current = self.topic_id.lock();
-        if *current != Some(id) {
-            partition_metadata::write(&self.dir, &id)?;
-            *current = Some(id);
-        }
-        Ok(())
+        self.guarded(|| {
+            let mut current = self.topic_id.lock();
+            if *current != Some(id) {
+                partition_metadata::write(&self.dir, &id)?;
+                *current = Some(id);
+            }
+            Ok(())
+        })
     }
 
     pub fn log_start_offset(&self) -> i64 {
@@ -314,7 +343,19 @@ impl Log {
         if self.closed.load(Ordering::Acquire) {
             return Err(StorageError::LogClosed(self.tp.to_string()));
         }
-        Ok(())
+        self.log_dir.ensure_online()
+    }
+
+    /// Whether this log's directory went offline after an I/O error (reads and writes of it
+    /// then answer `KAFKA_STORAGE_ERROR`).
+    pub fn is_offline(&self) -> bool {
+        self.log_dir.failure().is_some()
+    }
+
+    /// Runs a write, taking the log dir offline if it fails with a log-dir failure
+    /// ([`crate::is_log_dir_failure`]).
+    pub(crate) fn guarded<T>(&self, write: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.log_dir.check(write())
     }
 
     pub(crate) fn persist_log_start(&self, offset: i64) -> Result<()> {
@@ -390,61 +431,65 @@ impl Log {
     /// Truncates the log so that `offset` is the next offset to be written (everything from the
     /// batch holding `offset` on is removed). Followers call this after a leader change.
     pub fn truncate_to(&self, offset: i64) -> Result<()> {
-        if offset < 0 {
-            return Err(StorageError::OffsetOutOfRange {
-                offset,
-                log_start: self.log_start_offset(),
-                log_end: self.log_end_offset(),
-            });
-        }
-        let _writer = self.writer.lock();
-        self.ensure_open()?;
-        if offset >= self.log_end_offset() {
-            // Nothing to cut, but an epoch entry may start at the log end: a replica that became
-            // leader and was replaced before it appended anything. Left in place, its fetches
-            // keep naming that epoch and the new leader keeps answering with a divergence.
-            return self.epochs.write().truncate_from_end(self.log_end_offset());
-        }
-        let segments = self.segments();
-        if segments.keys().next().is_some_and(|first| *first > offset) {
-            return self.truncate_fully_locked(offset);
-        }
-        self.truncations.fetch_add(1, Ordering::AcqRel);
-        let now = now_ms();
-        let doomed: Vec<Arc<Segment>> = segments
-            .range(offset.saturating_add(1)..)
-            .map(|(_, s)| Arc::clone(s))
-            .collect();
-        self.retire_segments(&doomed, now)?;
-        let active = self.active_segment()?;
-        active.truncate_to(offset, now)?;
-        active.unseal(self.config.read().segment_index_bytes)?;
-        let new_end = active.next_offset();
-        self.log_end_offset.store(new_end, Ordering::Release);
-        if self.log_start_offset() > new_end {
-            self.log_start_offset.store(new_end, Ordering::Release);
-            self.persist_log_start(new_end)?;
-        }
-        if self.high_watermark() > new_end {
-            self.high_watermark.store(new_end, Ordering::Release);
-        }
-        {
-            let mut r = self.recovery.lock();
-            r.offset = r.offset.min(new_end);
-        }
-        self.persist_recovery_point()?;
-        self.rebuild_producer_state(new_end)?;
-        self.epochs.write().truncate_from_end(new_end)?;
-        self.clamp_cleaner_checkpoint(new_end)?;
-        info!(partition = %self.tp, offset, log_end = new_end, "truncated log");
-        Ok(())
+        self.guarded(|| {
+            if offset < 0 {
+                return Err(StorageError::OffsetOutOfRange {
+                    offset,
+                    log_start: self.log_start_offset(),
+                    log_end: self.log_end_offset(),
+                });
+            }
+            let _writer = self.writer.lock();
+            self.ensure_open()?;
+            if offset >= self.log_end_offset() {
+                // Nothing to cut, but an epoch entry may start at the log end: a replica that became
+                // leader and was replaced before it appended anything. Left in place, its fetches
+                // keep naming that epoch and the new leader keeps answering with a divergence.
+                return self.epochs.write().truncate_from_end(self.log_end_offset());
+            }
+            let segments = self.segments();
+            if segments.keys().next().is_some_and(|first| *first > offset) {
+                return self.truncate_fully_locked(offset);
+            }
+            self.truncations.fetch_add(1, Ordering::AcqRel);
+            let now = now_ms();
+            let doomed: Vec<Arc<Segment>> = segments
+                .range(offset.saturating_add(1)..)
+                .map(|(_, s)| Arc::clone(s))
+                .collect();
+            self.retire_segments(&doomed, now)?;
+            let active = self.active_segment()?;
+            active.truncate_to(offset, now)?;
+            active.unseal(self.config.read().segment_index_bytes)?;
+            let new_end = active.next_offset();
+            self.log_end_offset.store(new_end, Ordering::Release);
+            if self.log_start_offset() > new_end {
+                self.log_start_offset.store(new_end, Ordering::Release);
+                self.persist_log_start(new_end)?;
+            }
+            if self.high_watermark() > new_end {
+                self.high_watermark.store(new_end, Ordering::Release);
+            }
+            {
+                let mut r = self.recovery.lock();
+                r.offset = r.offset.min(new_end);
+            }
+            self.persist_recovery_point()?;
+            self.rebuild_producer_state(new_end)?;
+            self.epochs.write().truncate_from_end(new_end)?;
+            self.clamp_cleaner_checkpoint(new_end)?;
+            info!(partition = %self.tp, offset, log_end = new_end, "truncated log");
+            Ok(())
+        })
     }
 
     /// Deletes everything and restarts the log, empty, at `offset`.
     pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<()> {
-        let _writer = self.writer.lock();
-        self.ensure_open()?;
-        self.truncate_fully_locked(offset)
+        self.guarded(|| {
+            let _writer = self.writer.lock();
+            self.ensure_open()?;
+            self.truncate_fully_locked(offset)
+        })
     }
 
     fn truncate_fully_locked(&self, offset: i64) -> Result<()> {
@@ -492,20 +537,22 @@ impl Log {
     /// Advances the log start offset to `offset` (DeleteRecords). Segments wholly below it are
     /// removed by [`Log::maintain`]. Returns the new log start offset.
     pub fn delete_records_before(&self, offset: i64) -> Result<i64> {
-        let _writer = self.writer.lock();
-        self.ensure_open()?;
-        let hw = self.high_watermark();
-        if offset > hw || offset < 0 {
-            return Err(StorageError::OffsetOutOfRange {
-                offset,
-                log_start: self.log_start_offset(),
-                log_end: hw,
-            });
-        }
-        if offset > self.log_start_offset() {
-            self.advance_log_start(offset)?;
-        }
-        Ok(self.log_start_offset())
+        self.guarded(|| {
+            let _writer = self.writer.lock();
+            self.ensure_open()?;
+            let hw = self.high_watermark();
+            if offset > hw || offset < 0 {
+                return Err(StorageError::OffsetOutOfRange {
+                    offset,
+                    log_start: self.log_start_offset(),
+                    log_end: hw,
+                });
+            }
+            if offset > self.log_start_offset() {
+                self.advance_log_start(offset)?;
+            }
+            Ok(self.log_start_offset())
+        })
     }
 
     pub(crate) fn advance_log_start(&self, offset: i64) -> Result<()> {
@@ -556,7 +603,7 @@ impl Log {
 
     /// Records that `epoch` starts at `start_offset` (a new leader calls this with its LEO).
     pub fn assign_epoch_start_offset(&self, epoch: i32, start_offset: i64) -> Result<()> {
-        self.epochs.write().assign(epoch, start_offset)
+        self.guarded(|| self.epochs.write().assign(epoch, start_offset))
     }
 
     /// OffsetForLeaderEpoch: Kafka's `endOffsetFor` (largest epoch <= `epoch`, its end offset).
@@ -578,11 +625,17 @@ impl Log {
 
     /// Flushes everything, trims the active segment's indexes, snapshots producer state and
     /// writes the clean shutdown marker. Later appends fail with `LogClosed`.
+    /// In an offline directory nothing is written (no clean marker: the next start recovers
+    /// the log).
     pub fn close(&self) -> Result<()> {
         let _writer = self.writer.lock();
-        if self.closed.swap(true, Ordering::AcqRel) {
+        if self.closed.swap(true, Ordering::AcqRel) || self.is_offline() {
             return Ok(());
         }
+        self.guarded(|| self.close_locked())
+    }
+
+    fn close_locked(&self) -> Result<()> {
         let log_end = self.log_end_offset();
         self.flush_upto(log_end)?;
         self.active_segment()?.seal()?;

@@ -30,17 +30,21 @@ pub struct MaintenanceOutcome {
 impl Log {
     /// Starts a new active segment at the log end offset.
     pub fn roll(&self) -> Result<()> {
-        let _writer = self.writer.lock();
-        self.ensure_open()?;
-        let mut producers = self.producers.lock();
-        self.roll_locked(self.log_end_offset(), &mut producers, now_ms())?;
-        Ok(())
+        self.guarded(|| {
+            let _writer = self.writer.lock();
+            self.ensure_open()?;
+            let mut producers = self.producers.lock();
+            self.roll_locked(self.log_end_offset(), &mut producers, now_ms())?;
+            Ok(())
+        })
     }
 
     /// fsyncs every segment up to the log end offset and advances the recovery point.
     pub fn flush(&self) -> Result<()> {
-        self.flush_upto(self.log_end_offset())?;
-        Ok(())
+        self.guarded(|| {
+            self.flush_upto(self.log_end_offset())?;
+            Ok(())
+        })
     }
 
     /// fsyncs the segments holding offsets in `[recovery point, upto)`. Returns whether it
@@ -80,43 +84,45 @@ impl Log {
     /// `flush.ms`, retention of whole segments, deleting retired files whose delay passed,
     /// producer id expiry, and persisting the recovery point.
     pub fn maintain(&self, now_ms: i64) -> Result<MaintenanceOutcome> {
-        let config = self.config();
-        let mut outcome = MaintenanceOutcome::default();
-        if self.ensure_open().is_err() {
-            outcome.log_start_offset = self.log_start_offset();
-            return Ok(outcome);
-        }
-        {
-            let _writer = self.writer.lock();
-            let active = self.active_segment()?;
-            let jitter = roll_jitter(&config, active.base_offset());
-            if active.size() > 0
-                && config.segment_ms != i64::MAX
-                && active.time_waited_for_roll(now_ms, now_ms)
-                    > config.segment_ms.saturating_sub(jitter)
-            {
-                let mut producers = self.producers.lock();
-                self.roll_locked(self.log_end_offset(), &mut producers, now_ms)?;
-                outcome.rolled = true;
+        self.guarded(|| {
+            let config = self.config();
+            let mut outcome = MaintenanceOutcome::default();
+            if self.ensure_open().is_err() {
+                outcome.log_start_offset = self.log_start_offset();
+                return Ok(outcome);
             }
-        }
-        let active_base = self.active_segment()?.base_offset();
-        outcome.flushed |= self.flush_upto(active_base)?;
-        let since_flush = now_ms.saturating_sub(self.recovery.lock().last_flush_ms);
-        if config.flush_ms != i64::MAX && since_flush >= config.flush_ms {
-            outcome.flushed |= self.flush_upto(self.log_end_offset())?;
-        }
-        let (count, bytes) = self.delete_old_segments(now_ms)?;
-        outcome.deleted_segments = count;
-        outcome.deleted_bytes = bytes;
-        self.delete_due_files(now_ms)?;
-        outcome.expired_producers = self
-            .producers
-            .lock()
-            .remove_expired(now_ms, config.producer_id_expiration_ms);
-        self.persist_recovery_point()?;
-        outcome.log_start_offset = self.log_start_offset();
-        Ok(outcome)
+            {
+                let _writer = self.writer.lock();
+                let active = self.active_segment()?;
+                let jitter = roll_jitter(&config, active.base_offset());
+                if active.size() > 0
+                    && config.segment_ms != i64::MAX
+                    && active.time_waited_for_roll(now_ms, now_ms)
+                        > config.segment_ms.saturating_sub(jitter)
+                {
+                    let mut producers = self.producers.lock();
+                    self.roll_locked(self.log_end_offset(), &mut producers, now_ms)?;
+                    outcome.rolled = true;
+                }
+            }
+            let active_base = self.active_segment()?.base_offset();
+            outcome.flushed |= self.flush_upto(active_base)?;
+            let since_flush = now_ms.saturating_sub(self.recovery.lock().last_flush_ms);
+            if config.flush_ms != i64::MAX && since_flush >= config.flush_ms {
+                outcome.flushed |= self.flush_upto(self.log_end_offset())?;
+            }
+            let (count, bytes) = self.delete_old_segments(now_ms)?;
+            outcome.deleted_segments = count;
+            outcome.deleted_bytes = bytes;
+            self.delete_due_files(now_ms)?;
+            outcome.expired_producers = self
+                .producers
+                .lock()
+                .remove_expired(now_ms, config.producer_id_expiration_ms);
+            self.persist_recovery_point()?;
+            outcome.log_start_offset = self.log_start_offset();
+            Ok(outcome)
+        })
     }
 
     /// Retention: deletes the segments Kafka's rules allow, rolling first when every segment

@@ -6,6 +6,9 @@
 //! The marker is written after every log in the directory closed cleanly and removed on open.
 //! Without it, the per-partition clean markers are not trusted and every log in the directory
 //! is recovered from its recovery point.
+//!
+//! An I/O error in a directory takes it offline (see `log_dir`): no log is created, checkpointed
+//! or marked clean there any more, and the failure listener hears of it.
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -24,6 +27,7 @@ use crate::checkpoint::{read_offsets, write_offsets};
 use crate::config::LogConfig;
 use crate::error::{IoContext, Result, StorageError};
 use crate::log::{now_ms, Log, CLEAN_SHUTDOWN_FILE};
+use crate::log_dir::{FailureListener, LogDirs};
 use crate::TopicPartition;
 
 pub(crate) const CLEAN_SHUTDOWN_MARKER: &str = ".kafka_cleanshutdown";
@@ -53,6 +57,7 @@ pub struct LogManager {
     defaults: LogConfig,
     logs: RwLock<BTreeMap<TopicPartition, Entry>>,
     create: Mutex<()>,
+    health: Arc<LogDirs>,
 }
 
 /// A log directory found at start-up.
@@ -156,7 +161,8 @@ impl LogManager {
                 ));
             }
         }
-        let opened = open_parallel(&found, &defaults, recovery_threads.max(1))?;
+        let health = LogDirs::new(dirs);
+        let opened = open_parallel(&found, &defaults, &health, recovery_threads.max(1))?;
         let hw: BTreeMap<TopicPartition, i64> = high_watermarks.into_iter().collect();
         let mut logs = BTreeMap::new();
         for (f, log) in found.into_iter().zip(opened) {
@@ -184,6 +190,7 @@ impl LogManager {
             defaults,
             logs: RwLock::new(logs),
             create: Mutex::new(()),
+            health,
         })
     }
 
@@ -195,12 +202,37 @@ impl LogManager {
         &self.dirs
     }
 
+    /// Sets who hears of a log dir going offline (once; false if one was already set).
+    pub fn set_failure_listener(&self, listener: FailureListener) -> bool {
+        self.health.set_listener(listener)
+    }
+
+    /// (directory, reason) of each log directory taken offline by an I/O error.
+    pub fn offline_dirs(&self) -> Vec<(PathBuf, String)> {
+        self.health.offline()
+    }
+
+    fn dir_is_online(&self, index: usize) -> bool {
+        self.health
+            .get(index)
+            .is_some_and(|d| d.failure().is_none())
+    }
+
+    /// Runs a write to directory `index`, taking it offline if it fails with an I/O error.
+    fn guarded<T>(&self, index: usize, write: impl FnOnce() -> Result<T>) -> Result<T> {
+        let result = write();
+        match self.health.get(index) {
+            Some(dir) => dir.check(result),
+            None => result,
+        }
+    }
+
     pub fn get(&self, tp: &TopicPartition) -> Option<Arc<Log>> {
         self.logs.read().get(tp).map(|e| Arc::clone(&e.log))
     }
 
-    /// The log of `tp`, created with `config` in the directory with the fewest partitions if
-    /// it does not exist yet.
+    /// The log of `tp`, created with `config` in the online directory with the fewest
+    /// partitions if it does not exist yet.
     pub fn get_or_create(&self, tp: &TopicPartition, config: LogConfig) -> Result<Arc<Log>> {
         if let Some(log) = self.get(tp) {
             return Ok(log);
@@ -215,12 +247,26 @@ impl LogManager {
             for e in logs.values() {
                 counts[e.dir] += 1;
             }
-            (0..self.dirs.len()).min_by_key(|i| counts[*i]).unwrap_or(0)
+            (0..self.dirs.len())
+                .filter(|i| self.dir_is_online(*i))
+                .min_by_key(|i| counts[*i])
         };
-        let log = Arc::new(Log::open(
+        let Some((dir, health)) = dir.and_then(|i| self.health.get(i).map(|h| (i, h))) else {
+            return Err(StorageError::LogDirOffline {
+                dir: self
+                    .dirs
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                reason: format!("no online log directory to create {tp} in"),
+            });
+        };
+        let log = Arc::new(Log::open_in(
             self.dirs[dir].join(tp.dir_name()),
             tp.clone(),
             config,
+            Arc::clone(health),
         )?);
         self.logs.write().insert(
             tp.clone(),
@@ -243,9 +289,19 @@ impl LogManager {
             tp.dir_name(),
             unique_suffix()
         ));
-        fs::rename(&from, &renamed).ctx(|| format!("rename {} for deletion", from.display()))?;
-        sync_dir(&self.dirs[entry.dir])?;
-        entry.log.delete_dir(&renamed)?;
+        if !self.dir_is_online(entry.dir) {
+            // Nothing is written to a failed directory; the next start deletes what the
+            // metadata no longer names.
+            entry.log.close()?;
+            info!(partition = %tp, "forgot log in an offline log dir");
+            return Ok(());
+        }
+        self.guarded(entry.dir, || {
+            fs::rename(&from, &renamed)
+                .ctx(|| format!("rename {} for deletion", from.display()))?;
+            sync_dir(&self.dirs[entry.dir])?;
+            entry.log.delete_dir(&renamed)
+        })?;
         info!(partition = %tp, "deleted log");
         Ok(())
     }
@@ -289,12 +345,17 @@ impl LogManager {
     pub fn checkpoint_high_watermarks(&self) -> Result<()> {
         let logs = self.logs.read();
         for (i, dir) in self.dirs.iter().enumerate() {
+            if !self.dir_is_online(i) {
+                continue;
+            }
             let entries: Vec<(TopicPartition, i64)> = logs
                 .iter()
                 .filter(|(_, e)| e.dir == i)
                 .map(|(tp, e)| (tp.clone(), e.log.high_watermark()))
                 .collect();
-            write_offsets(&dir.join(REPLICATION_OFFSET_CHECKPOINT), &entries)?;
+            self.guarded(i, || {
+                write_offsets(&dir.join(REPLICATION_OFFSET_CHECKPOINT), &entries)
+            })?;
         }
         Ok(())
     }
@@ -312,7 +373,8 @@ impl LogManager {
     }
 
     /// Checkpoints high watermarks, closes every log and marks each directory whose logs all
-    /// closed cleanly. Returns the first error after trying everything.
+    /// closed cleanly. Offline directories are left as they are (their logs are recovered on
+    /// the next start). Returns the first error after trying everything.
     pub fn shutdown(&self) -> Result<()> {
         let mut first_error = self.checkpoint_high_watermarks().err();
         let mut dir_ok = vec![first_error.is_none(); self.dirs.len()];
@@ -323,9 +385,10 @@ impl LogManager {
                 first_error.get_or_insert(err);
             }
         }
-        for (dir, ok) in self.dirs.iter().zip(dir_ok) {
-            if ok {
-                if let Err(err) = write_atomically(&dir.join(CLEAN_SHUTDOWN_MARKER), b"") {
+        for (i, (dir, ok)) in self.dirs.iter().zip(dir_ok).enumerate() {
+            if ok && self.dir_is_online(i) {
+                let marker = dir.join(CLEAN_SHUTDOWN_MARKER);
+                if let Err(err) = self.guarded(i, || write_atomically(&marker, b"")) {
                     first_error.get_or_insert(err);
                 }
             }
@@ -338,7 +401,12 @@ impl LogManager {
 }
 
 /// Opens the logs of `found` with `threads` worker threads, in order.
-fn open_parallel(found: &[Found], defaults: &LogConfig, threads: usize) -> Result<Vec<Log>> {
+fn open_parallel(
+    found: &[Found],
+    defaults: &LogConfig,
+    health: &LogDirs,
+    threads: usize,
+) -> Result<Vec<Log>> {
     let next = AtomicUsize::new(0);
     let results: Vec<Mutex<Option<Result<Log>>>> = found.iter().map(|_| Mutex::new(None)).collect();
     std::thread::scope(|scope| {
@@ -346,7 +414,15 @@ fn open_parallel(found: &[Found], defaults: &LogConfig, threads: usize) -> Resul
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(f) = found.get(i) else { break };
-                let opened = Log::open(f.path.clone(), f.tp.clone(), defaults.clone());
+                let opened = match health.get(f.dir) {
+                    Some(dir) => Log::open_in(
+                        f.path.clone(),
+                        f.tp.clone(),
+                        defaults.clone(),
+                        Arc::clone(dir),
+                    ),
+                    None => Log::open(f.path.clone(), f.tp.clone(), defaults.clone()),
+                };
                 *results[i].lock() = Some(opened);
             });
         }

@@ -503,8 +503,13 @@ fn flush_policy_advances_the_recovery_point() {
         flush_messages: 1,
         ..small_config(400)
     });
+    assert!(!log.flush_due());
     log.append_as_leader(sized(1, 100, 0), 0, 0).unwrap();
+    assert_eq!(log.recovery_point(), 6, "appends never fsync themselves");
+    assert!(log.flush_due());
+    log.flush().unwrap();
     assert_eq!(log.recovery_point(), 7);
+    assert!(!log.flush_due());
 }
 
 #[test]

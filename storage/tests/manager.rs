@@ -158,3 +158,62 @@ fn no_log_dirs_is_a_config_error() {
     let err = LogManager::open(&[], LogConfig::default(), 1).unwrap_err();
     assert_eq!(err.kafka_error_code().code(), 40);
 }
+
+#[test]
+fn an_io_error_takes_its_log_dir_offline_and_only_that_one() {
+    let root = tempfile::tempdir().unwrap();
+    let dirs = dirs(root.path());
+    let defaults = small_config(2000);
+    let manager = LogManager::open(&dirs, defaults.clone(), 1).unwrap();
+    let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = heard.clone();
+    assert!(manager.set_failure_listener(std::sync::Arc::new(
+        move |f: &storage::LogDirFailure| { sink.lock().unwrap().push(f.clone()) }
+    )));
+    let a = TopicPartition::new("a", 0);
+    let b = TopicPartition::new("b", 0);
+    let log_a = manager.get_or_create(&a, defaults.clone()).unwrap();
+    let log_b = manager.get_or_create(&b, defaults.clone()).unwrap();
+    assert_ne!(log_a.dir().parent(), log_b.dir().parent());
+    log_a.append_as_leader(values(&[b"x"], 0), 0, 0).unwrap();
+    log_b.append_as_leader(values(&[b"x"], 0), 0, 0).unwrap();
+
+    // The partition directory vanishing under the log makes the next roll fail with ENOENT.
+    fs::remove_dir_all(log_a.dir()).unwrap();
+    let err = log_a.roll().unwrap_err();
+    assert!(storage::is_log_dir_failure(&err), "{err}");
+    assert!(log_a.is_offline());
+    let refused = log_a
+        .append_as_leader(values(&[b"y"], 0), 0, 0)
+        .unwrap_err();
+    assert_eq!(refused.kafka_error_code().code(), 56);
+    assert!(refused.to_string().contains("offline"), "{refused}");
+    assert_eq!(log_a.log_end_offset(), 1, "nothing more was written");
+
+    let failed_dir = log_a.dir().parent().unwrap().to_path_buf();
+    let offline = manager.offline_dirs();
+    assert_eq!(offline.len(), 1);
+    assert_eq!(offline[0].0, failed_dir);
+    {
+        let heard = heard.lock().unwrap();
+        assert_eq!(heard.len(), 1);
+        assert_eq!(heard[0].path, failed_dir);
+        assert!(!heard[0].all_failed);
+    }
+
+    // The other directory keeps working and takes the new partitions.
+    assert!(!log_b.is_offline());
+    log_b.append_as_leader(values(&[b"z"], 0), 0, 0).unwrap();
+    for i in 0..3 {
+        let log = manager
+            .get_or_create(&TopicPartition::new("c", i), defaults.clone())
+            .unwrap();
+        assert_ne!(log.dir().parent().unwrap(), failed_dir);
+    }
+    manager.checkpoint_high_watermarks().unwrap();
+    manager.shutdown().unwrap();
+    assert!(!failed_dir.join(".kafka_cleanshutdown").exists());
+    assert!(!failed_dir.join("replication-offset-checkpoint").exists());
+    let healthy = log_b.dir().parent().unwrap();
+    assert!(healthy.join(".kafka_cleanshutdown").exists());
+}

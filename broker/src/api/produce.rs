@@ -1,6 +1,7 @@
 //! Produce: append each partition's batch on the leader (in arrival order, before anything is
-//! awaited), then answer at once for acks=0/1 or once the high watermark covers the batch for
-//! acks=all.
+//! awaited), run the `flush.messages` fsync where it is due (on a blocking thread, no partition
+//! lock held), then answer at once for acks=0/1 or once the high watermark covers the batch for
+//! acks=all. A batch whose fsync failed is never acknowledged.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,6 +24,8 @@ struct Appended {
     topic_index: usize,
     response: PartitionProduceResponse,
     wait: Option<(Arc<Partition>, i64)>,
+    /// `flush.messages` wants the partition fsynced before the answer.
+    flush: Option<Arc<Partition>>,
 }
 
 pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ProduceRequest) -> Pending {
@@ -52,6 +55,7 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ProduceRequest) -
                 partition: data.index,
             };
             let mut wait = None;
+            let mut flush = None;
             let result = if request.transactional_id.is_some() {
                 Err((
                     ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
@@ -85,6 +89,9 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ProduceRequest) -
                             .with_label_values(&[&name])
                             .inc_by(u64::from(info.record_count));
                     }
+                    if partition.log().flush_due() {
+                        flush = Some(partition.clone());
+                    }
                     if acks == -1 {
                         wait = Some((partition, info.last_offset + 1));
                     }
@@ -114,11 +121,19 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ProduceRequest) -
                 topic_index,
                 response,
                 wait,
+                flush,
             });
         }
     }
 
     if acks == 0 {
+        for partition in appended.iter().filter_map(|a| a.flush.clone()) {
+            tokio::spawn(async move {
+                if let Err(e) = partition.flush_if_due().await {
+                    warn!(partition = %partition.tp, error = %e.message, "flush after acks=0 produce failed");
+                }
+            });
+        }
         // No response is sent; an error can only be signalled by closing the connection.
         return ready(if any_error {
             Outcome::Close("acks=0 produce failed".to_string())
@@ -127,7 +142,9 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ProduceRequest) -
         });
     }
 
-    let needs_wait = appended.iter().any(|a| a.wait.is_some());
+    let needs_wait = appended
+        .iter()
+        .any(|a| a.wait.is_some() || a.flush.is_some());
     if !needs_wait {
         let error = first_error(&appended);
         return ready(respond(&rc, topics, appended, error));
@@ -136,6 +153,17 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ProduceRequest) -
     let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
     let ctx = ctx.clone();
     async move {
+        for a in appended.iter_mut() {
+            let Some(partition) = a.flush.take() else {
+                continue;
+            };
+            if let Err(e) = partition.flush_if_due().await {
+                warn!(partition = %partition.tp, error = %e.message, "flush before acknowledging failed");
+                a.response.error_code = e.code.code();
+                a.response.base_offset = -1;
+                a.wait = None;
+            }
+        }
         ctx.metrics().produce_purgatory.inc();
         let waits = appended.iter().map(|a| async {
             match &a.wait {

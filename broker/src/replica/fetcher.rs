@@ -183,25 +183,27 @@ struct FetcherTask {
 
 impl FetcherTask {
     async fn run(self) {
-        let backoff = Duration::from_millis(self.config.replica_fetch_backoff_ms.max(10));
+        // Shared with the blocking threads that apply responses (appends, truncations, fsyncs).
+        let task = Arc::new(self);
+        let backoff = Duration::from_millis(task.config.replica_fetch_backoff_ms.max(10));
         let mut connection: Option<PeerConnection> = None;
         loop {
-            if self.replicas.upgrade().is_none() {
+            if task.replicas.upgrade().is_none() {
                 return;
             }
-            let request = match self.build_request() {
+            let request = match task.build_request() {
                 Some(r) => r,
                 None => {
                     // Nothing to fetch right now (empty or all paused): wait for a change.
-                    let _ = tokio::time::timeout(backoff, self.wake.notified()).await;
+                    let _ = tokio::time::timeout(backoff, task.wake.notified()).await;
                     continue;
                 }
             };
             if connection.is_none() {
-                match self.connect().await {
+                match task.connect().await {
                     Ok(c) => connection = Some(c),
                     Err(e) => {
-                        debug!(leader = self.leader, error = %e, "cannot reach leader");
+                        debug!(leader = task.leader, error = %e, "cannot reach leader");
                         tokio::time::sleep(backoff).await;
                         continue;
                     }
@@ -211,23 +213,28 @@ impl FetcherTask {
                 continue;
             };
             let timeout =
-                Duration::from_millis(self.config.replica_fetch_wait_max_ms.max(0) as u64 + 30_000);
+                Duration::from_millis(task.config.replica_fetch_wait_max_ms.max(0) as u64 + 30_000);
             match conn.request(&request, REPLICA_FETCH_VERSION, timeout).await {
                 Ok(response) => {
                     let error = ErrorCode::from_code(response.error_code);
                     if error != ErrorCode::NONE {
                         warn!(
-                            leader = self.leader,
+                            leader = task.leader,
                             error = %error,
                             "replica fetch failed"
                         );
                         tokio::time::sleep(backoff).await;
                         continue;
                     }
-                    self.process(response);
+                    let applier = Arc::clone(&task);
+                    if let Err(e) =
+                        tokio::task::spawn_blocking(move || applier.process(response)).await
+                    {
+                        warn!(leader = task.leader, error = %e, "applying a fetch response failed");
+                    }
                 }
                 Err(e) => {
-                    debug!(leader = self.leader, error = %e, "replica fetch failed; reconnecting");
+                    debug!(leader = task.leader, error = %e, "replica fetch failed; reconnecting");
                     connection = None;
                     tokio::time::sleep(backoff).await;
                 }
@@ -263,7 +270,8 @@ impl FetcherTask {
         {
             let mut partitions = self.partitions.lock();
             for (tp, f) in partitions.iter_mut() {
-                if f.paused_until.is_some_and(|t| t > now) {
+                // A replica whose log dir is offline takes no more writes: stop fetching it.
+                if f.paused_until.is_some_and(|t| t > now) || f.partition.log().is_offline() {
                     continue;
                 }
                 f.paused_until = None;
@@ -306,6 +314,8 @@ impl FetcherTask {
         )
     }
 
+    /// Applies a fetch response: appends, truncations and `flush.messages` fsyncs, so it runs on
+    /// a blocking thread.
     fn process(&self, response: kafka_protocol::messages::FetchResponse) {
         let backoff = Duration::from_millis(self.config.replica_fetch_backoff_ms.max(10));
         let mut max_lag = 0i64;
@@ -362,6 +372,10 @@ impl FetcherTask {
                 }
                 let records = data.records.clone().unwrap_or_default();
                 match partition.append_as_follower(records, data.high_watermark) {
+                    Ok(_) if partition.log().flush_due() => partition.log().flush().map_err(|e| {
+                        warn!(partition = %partition.tp, error = %e, "follower flush failed");
+                        e.kafka_error_code()
+                    }),
                     Ok(_) => Ok(()),
                     Err(e) => {
                         warn!(partition = %partition.tp, error = %e.message, "follower append failed");

@@ -3,7 +3,8 @@
 //! When the image names this broker leader of a partition at a newer epoch it starts serving it;
 //! when it names another leader, this broker follows (the fetcher pulls from that leader); when
 //! a topic is deleted or the replica moves away, the log is deleted. It also runs the leader's
-//! periodic duties: ISR shrink/expand proposals and high-watermark checkpoints.
+//! periodic duties: ISR shrink/expand proposals and high-watermark checkpoints. Images are
+//! applied on a blocking thread: that is where logs are created, deleted and checkpointed.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
@@ -145,7 +146,12 @@ impl ReplicaManager {
         );
         loop {
             let image = images.borrow_and_update().clone();
-            self.apply_image(&image);
+            // Applying an image creates and deletes log directories and writes checkpoints
+            // (fsync): a blocking thread's work, not the request threads'.
+            let this = Arc::clone(&self);
+            if let Err(e) = tokio::task::spawn_blocking(move || this.apply_image(&image)).await {
+                error!(node = self.node_id, error = %e, "applying the metadata image failed");
+            }
             self.ready.send_replace(true);
             tokio::select! {
                 _ = shutdown.wait() => break,

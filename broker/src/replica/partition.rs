@@ -360,6 +360,22 @@ impl Partition {
         Ok(info)
     }
 
+    /// Runs the `flush.messages` fsync if it is due, on a blocking thread and without holding
+    /// this partition's locks. An error means the records appended must not be acknowledged.
+    pub async fn flush_if_due(&self) -> Result<(), PartitionError> {
+        if !self.log.flush_due() {
+            return Ok(());
+        }
+        let log = Arc::clone(&self.log);
+        match tokio::task::spawn_blocking(move || log.flush()).await {
+            Ok(flushed) => flushed.map_err(PartitionError::from),
+            Err(e) => Err(PartitionError::new(
+                ErrorCode::KAFKA_STORAGE_ERROR,
+                format!("flush of {} did not finish: {e}", self.tp),
+            )),
+        }
+    }
+
     /// Follower append of batches fetched from the leader, then the leader's HW (bounded by our LEO).
     pub fn append_as_follower(
         &self,
@@ -426,7 +442,17 @@ impl Partition {
 
     /// Reads for a consumer or follower fetch, with Kafka's epoch and range checks. For a
     /// follower fetch this also records its progress (which may advance the HW).
+    /// A replica whose log dir went offline answers every fetch with KAFKA_STORAGE_ERROR.
     pub fn read(&self, params: &ReadParams) -> Result<PartitionRead, PartitionError> {
+        if self.log.is_offline() {
+            return Err(PartitionError::new(
+                ErrorCode::KAFKA_STORAGE_ERROR,
+                format!(
+                    "the log dir of {} on broker {} is offline",
+                    self.tp, self.node_id
+                ),
+            ));
+        }
         let state = self.state.read();
         let is_leader = state.is_leader(self.node_id);
         let epoch = state.assignment.leader_epoch;

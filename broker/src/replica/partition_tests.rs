@@ -899,3 +899,25 @@ fn append_racing_a_caught_up_fetch_does_not_deny_it_caught_up_credit() {
         .expect("3 caught up to the HW and the LEO of its fetch");
     assert_eq!(proposal.new_isr, vec![1, 2, 3]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Log dir failure
+
+#[test]
+fn an_offline_log_dir_refuses_produce_and_follower_fetch_with_storage_error() {
+    let (dir, p) = leader(&[1, 2], 1);
+    produce(&p, 2, T0);
+    // The partition directory vanishing makes the next roll fail: an I/O error.
+    std::fs::remove_dir_all(dir.path().join("events-0")).unwrap();
+    assert!(p.log().roll().is_err());
+    assert!(p.log().is_offline());
+    let refused = p.append_as_leader(batch(1, T0), -1, T0).unwrap_err();
+    assert_eq!(refused.code, ErrorCode::KAFKA_STORAGE_ERROR);
+    let fetch = p.read(&follower_fetch_params(2, 0, T0)).unwrap_err();
+    assert_eq!(fetch.code, ErrorCode::KAFKA_STORAGE_ERROR);
+    assert_eq!(
+        consumer_read(&p, 0, -1).unwrap_err().code,
+        ErrorCode::KAFKA_STORAGE_ERROR
+    );
+    assert_eq!(p.log().log_end_offset(), 2);
+}

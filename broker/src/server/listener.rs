@@ -1,13 +1,17 @@
 //! Accept loops: one per client listener, each connection served on its own task. Before each
 //! accept the loop takes a slot from the [`ConnectionQuotas`] (waiting while the listener or the
 //! broker is at `max.connections`) and waits out the connection-creation rate; after it, the
-//! peer's address is checked against `max.connections.per.ip`.
+//! peer's address is checked against `max.connections.per.ip`. The loop owns its connection
+//! tasks: at shutdown it stops accepting, then waits (bounded by the connections' drain timeout)
+//! until every connection has answered what it accepted and closed, so the broker closes its
+//! logs only once no request can append any more.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use super::connection::{self, ConnectionInfo, ConnectionLimits};
@@ -17,7 +21,10 @@ use crate::shutdown::Shutdown;
 
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 
-/// Accepts connections on `listener` until shutdown.
+/// How long past the drain timeout a closing connection may take to write its last responses.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Accepts connections on `listener` until shutdown, then waits for them to finish.
 pub async fn run<S: Service>(
     listener: TcpListener,
     name: String,
@@ -28,7 +35,10 @@ pub async fn run<S: Service>(
 ) {
     let local = listener.local_addr().ok();
     info!(listener = %name, address = ?local, "accepting client connections");
+    let mut connections = JoinSet::new();
     loop {
+        // Reap finished connection tasks so the set holds only open connections.
+        while connections.try_join_next().is_some() {}
         let slot = tokio::select! {
             _ = shutdown.wait() => break,
             slot = take_slot(&name, service.as_ref(), &quotas) => slot,
@@ -62,7 +72,7 @@ pub async fn run<S: Service>(
                 };
                 let serve =
                     connection::serve(stream, info, service.clone(), limits, shutdown.clone());
-                tokio::spawn(async move {
+                connections.spawn(async move {
                     serve.await;
                     drop(slot);
                 });
@@ -74,7 +84,18 @@ pub async fn run<S: Service>(
             }
         }
     }
-    info!(listener = %name, "listener stopped");
+    drop(listener);
+    let open = connections.len();
+    info!(listener = %name, connections = open, "stopped accepting; draining connections");
+    let drained = tokio::time::timeout(limits.drain_timeout + CLOSE_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        warn!(listener = %name, left = connections.len(), "connections still open after the drain timeout; closing them");
+        connections.shutdown().await;
+    }
+    info!(listener = %name, connections = open, "listener stopped; connections drained");
 }
 
 /// A connection slot, waiting (and saying so) while the listener or broker is full.
