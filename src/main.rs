@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use broker::config::{BrokerConfig, Origin, Properties, BROKER_PROPERTIES};
-use broker::Broker;
+use broker::{Broker, StorageFailure};
 use clap::{Parser, ValueEnum};
 use tracing::{error, info, warn};
 
@@ -216,17 +216,22 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     let stop = tokio::select! {
         _ = terminate.recv() => Stop::Signal("SIGTERM"),
         _ = tokio::signal::ctrl_c() => Stop::Signal("SIGINT"),
-        _ = broker.all_log_dirs_failed() => Stop::LogDirsFailed,
+        failure = broker.storage_failed() => Stop::StorageFailed(failure),
     };
     let controlled = match stop {
         Stop::Signal(signal) => {
             info!(signal, controlled, "shutting down");
             controlled
         }
-        Stop::LogDirsFailed => {
+        Stop::StorageFailed(StorageFailure::LogDirs) => {
             // Kafka's rule: with no log dir left the broker cannot serve; it shuts down
             // (controlled, so the controller moves its leaderships) and exits with a failure.
             error!("all log dirs have failed; shutting down");
+            true
+        }
+        Stop::StorageFailed(StorageFailure::MetadataLog(ref reason)) => {
+            // Kafka halts on a metadata log dir failure: the node can no longer vote or apply.
+            error!(%reason, "the metadata log store has failed; shutting down");
             true
         }
     };
@@ -241,15 +246,18 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
         .context("shutdown took longer than 120 s")??;
     match stop {
         Stop::Signal(_) => Ok(()),
-        Stop::LogDirsFailed => anyhow::bail!("all log dirs have failed"),
+        Stop::StorageFailed(StorageFailure::LogDirs) => anyhow::bail!("all log dirs have failed"),
+        Stop::StorageFailed(StorageFailure::MetadataLog(reason)) => {
+            anyhow::bail!("the metadata log store has failed: {reason}")
+        }
     }
 }
 
 /// Why the broker is stopping.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum Stop {
     Signal(&'static str),
-    LogDirsFailed,
+    StorageFailed(StorageFailure),
 }
 
 /// A build without the `kubernetes` feature has no pod identity and no KafkaTopic reconciler: it

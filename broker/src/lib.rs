@@ -91,6 +91,15 @@ pub struct ReplicaStatus {
     pub high_watermark: i64,
 }
 
+/// Why [`Broker::storage_failed`] completed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageFailure {
+    /// Every log dir was taken offline by an I/O error.
+    LogDirs,
+    /// The metadata log store stopped on a fatal error (the reason).
+    MetadataLog(String),
+}
+
 /// A running broker.
 #[derive(Debug)]
 pub struct Broker {
@@ -306,14 +315,15 @@ impl Broker {
         self.lifecycle.state()
     }
 
-    /// Completes once every log dir has been taken offline by an I/O error. The broker can no
-    /// longer serve any partition; as Kafka does, the caller should shut it down (controlled,
+    /// Completes once the broker's storage has failed: every log dir taken offline by an I/O
+    /// error, or the metadata log store stopped on one (its Raft core hit a fatal error). The
+    /// broker can no longer serve; as Kafka does, the caller should shut it down (controlled,
     /// so leaderships move to the other in-sync replicas) and exit with a failure.
-    pub async fn all_log_dirs_failed(&self) {
+    pub async fn storage_failed(&self) -> StorageFailure {
         let mut failed = self.dirs_failed.clone();
-        if failed.wait_for(|f| *f).await.is_err() {
-            // The sender lives as long as the logs; without it nothing can fail any more.
-            std::future::pending::<()>().await;
+        tokio::select! {
+            Ok(_) = failed.wait_for(|f| *f) => StorageFailure::LogDirs,
+            reason = self.parts.quorum.fatal_error() => StorageFailure::MetadataLog(reason),
         }
     }
 

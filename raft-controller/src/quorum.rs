@@ -210,6 +210,25 @@ impl Quorum {
         self.inner.raft.metrics()
     }
 
+    /// Completes, with the reason, once this node's Raft core has stopped on a fatal error: a
+    /// failed write or fsync of the metadata log store (a full or failing disk) or a panic. The
+    /// node can then neither vote nor apply metadata; as Kafka does on a metadata log dir
+    /// failure, the caller should shut the broker down. A normal stop never completes this.
+    pub async fn fatal_error(&self) -> String {
+        let mut metrics = self.inner.raft.metrics();
+        loop {
+            if let Err(fatal) = &metrics.borrow_and_update().running_state {
+                if !matches!(fatal, openraft::error::Fatal::Stopped) {
+                    return fatal.to_string();
+                }
+            }
+            if metrics.changed().await.is_err() {
+                // The core is gone without a fatal error on record: it was stopped.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
     /// This node's view of the quorum.
     pub fn status(&self) -> QuorumStatus {
         let m = self.inner.raft.metrics().borrow().clone();
