@@ -16,6 +16,7 @@ use crate::coordinator::manager::GroupManager;
 use crate::metrics::Metrics;
 use crate::parts::Parts;
 use crate::producer_id_manager::ProducerIdManager;
+use crate::replica::partition::Corruption;
 use crate::replica::Partition;
 
 /// The cluster metadata as handlers see it, and the controller they send admin writes to.
@@ -98,6 +99,11 @@ impl Context {
 
     pub(crate) fn producer_ids(&self) -> &ProducerIdManager {
         &self.producer_ids
+    }
+
+    /// A read found a corrupt batch in `partition`'s log: report it and repair the replica.
+    pub(crate) fn report_corruption(&self, partition: &Arc<Partition>, corruption: Corruption) {
+        self.parts.replicas.report_corruption(partition, corruption);
     }
 
     pub(crate) fn log_dir_usage(&self) -> Vec<LogDirUsage> {

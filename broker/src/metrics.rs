@@ -71,6 +71,7 @@ pub struct Metrics {
     pub consumer_lag: IntGaugeVec,
     pub consumer_lag_seconds: GaugeVec,
     pub replica_fetch_lag: IntGauge,
+    pub log_corruptions: IntCounter,
     pub produce_latency: Histogram,
 }
 
@@ -337,6 +338,10 @@ impl Metrics {
             replica_fetch_lag: f.gauge(
                 "kafka_server_replicafetchermanager_maxlag",
                 "Largest lag in records of the partitions this broker follows",
+            ),
+            log_corruptions: f.counter(
+                "rivulet_log_corruptions_total",
+                "Corrupt record batches found in local logs by the read-time CRC check (each then refused and repaired from another replica)",
             ),
             produce_latency: f.histogram(
                 "rivulet_produce_ack_latency_ms",

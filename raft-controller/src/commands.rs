@@ -12,7 +12,9 @@ use uuid::Uuid;
 
 use crate::error::ControllerError;
 use crate::image::{Endpoint, PartitionState};
-use crate::requests::{AlterPartition, ConfigOp, CreatedTopic, ElectionType, PartitionElection};
+use crate::requests::{
+    AlterPartition, ConfigOp, CreatedTopic, ElectionType, PartitionElection, ResignLeadership,
+};
 
 /// The command format version this build writes.
 pub const COMMAND_VERSION: u16 = 1;
@@ -121,6 +123,8 @@ pub enum MetadataOp {
     },
     /// An ISR change proposed by a partition leader.
     AlterPartition(AlterPartition),
+    /// A partition leader whose log copy is damaged hands leadership to another ISR member.
+    ResignLeadership(ResignLeadership),
     /// Elects leaders for the listed partitions.
     ElectLeaders {
         /// Preferred or unclean.
@@ -152,6 +156,7 @@ impl MetadataOp {
             MetadataOp::CreatePartitions { .. } => "CreatePartitions",
             MetadataOp::AlterTopicConfigs { .. } => "AlterTopicConfigs",
             MetadataOp::AlterPartition(_) => "AlterPartition",
+            MetadataOp::ResignLeadership(_) => "ResignLeadership",
             MetadataOp::ElectLeaders { .. } => "ElectLeaders",
             MetadataOp::AllocateProducerIds { .. } => "AllocateProducerIds",
         }

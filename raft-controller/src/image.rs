@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::commands::{Applied, CommandResponse, MetadataOp};
-use crate::controller::{brokers, election, fencing, isr, topics};
+use crate::controller::{brokers, election, fencing, isr, resign, topics};
 use crate::error::ControllerError;
 
 /// Partition has no leader.
@@ -259,6 +259,7 @@ impl MetadataImage {
                 topics::apply_alter_configs(self, *topic_id, ops)
             }
             MetadataOp::AlterPartition(req) => isr::apply_alter_partition(self, req),
+            MetadataOp::ResignLeadership(req) => resign::apply_resign_leadership(self, req),
             MetadataOp::ElectLeaders { kind, partitions } => Ok(Applied::Elections(
                 election::apply_elect_leaders(self, *kind, partitions),
             )),

@@ -34,5 +34,5 @@ pub use lifecycle::{BrokerLifecycle, BrokerState};
 pub use quorum::{Quorum, QuorumStatus};
 pub use requests::{
     AlterPartition, BrokerHeartbeat, BrokerRegistrationRequest, ConfigOp, CreateTopicSpec,
-    CreatedTopic, ElectionType, HeartbeatReply, PartitionElection,
+    CreatedTopic, ElectionType, HeartbeatReply, PartitionElection, ResignLeadership,
 };

@@ -27,7 +27,7 @@ use crate::network::server::{self, RpcHandler};
 use crate::requests::{
     AlterPartition, BrokerHeartbeat, BrokerRegistrationRequest, ConfigOp, ControllerRequest,
     ControllerResponse, CreateTopicSpec, CreatedTopic, ElectionType, HeartbeatReply,
-    PartitionElection,
+    PartitionElection, ResignLeadership,
 };
 use crate::routing::{LeaderCall, LeaderReply, Router};
 use crate::store::log::LogStore;
@@ -431,6 +431,24 @@ impl Quorum {
             .await?
         {
             ControllerResponse::AlterPartition(r) => Ok(r),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Hands leadership of a partition led here to another ISR member (the local copy is
+    /// damaged); the answer is the partition's new state.
+    pub async fn resign_leadership(
+        &self,
+        req: ResignLeadership,
+    ) -> Result<Result<PartitionState, ControllerError>, QuorumError> {
+        match self
+            .call(
+                ControllerRequest::ResignLeadership(req),
+                self.request_timeout(),
+            )
+            .await?
+        {
+            ControllerResponse::ResignLeadership(r) => Ok(r),
             _ => Err(mismatch()),
         }
     }

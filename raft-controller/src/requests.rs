@@ -110,6 +110,21 @@ pub struct AlterPartition {
     pub new_isr: Vec<i32>,
 }
 
+/// A partition leader giving up leadership because its log copy is damaged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResignLeadership {
+    /// The resigning broker (must lead the partition).
+    pub broker_id: i32,
+    /// Its broker epoch.
+    pub broker_epoch: i64,
+    /// Topic id.
+    pub topic_id: Uuid,
+    /// Partition index.
+    pub partition: i32,
+    /// The leader epoch it leads in.
+    pub leader_epoch: i32,
+}
+
 /// Kind of leader election.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ElectionType {
@@ -154,6 +169,7 @@ pub(crate) enum ControllerRequest {
         validate_only: bool,
     },
     AlterPartition(AlterPartition),
+    ResignLeadership(ResignLeadership),
     ElectLeaders {
         kind: ElectionType,
         partitions: Option<Vec<(String, i32)>>,
@@ -175,6 +191,7 @@ impl ControllerRequest {
             ControllerRequest::CreatePartitions { .. } => "CreatePartitions",
             ControllerRequest::AlterTopicConfigs { .. } => "AlterTopicConfigs",
             ControllerRequest::AlterPartition(_) => "AlterPartition",
+            ControllerRequest::ResignLeadership(_) => "ResignLeadership",
             ControllerRequest::ElectLeaders { .. } => "ElectLeaders",
             ControllerRequest::AllocateProducerIds { .. } => "AllocateProducerIds",
         }
@@ -191,6 +208,7 @@ pub(crate) enum ControllerResponse {
     CreatePartitions(Result<(), ControllerError>),
     AlterTopicConfigs(Result<(), ControllerError>),
     AlterPartition(Result<PartitionState, ControllerError>),
+    ResignLeadership(Result<PartitionState, ControllerError>),
     ElectLeaders(Vec<PartitionElection>),
     AllocateProducerIds(Result<(i64, i32), ControllerError>),
 }

@@ -66,6 +66,18 @@ pub enum StorageError {
     /// (`KAFKA_STORAGE_ERROR`, 56).
     #[error("log dir {dir} is offline: {reason}")]
     LogDirOffline { dir: String, reason: String },
+    /// Stored bytes that fail verification on read: a bad CRC, header or offset in a batch
+    /// on disk (`KAFKA_STORAGE_ERROR`, 56). Nothing from `position` on is served; `offset` is
+    /// the first offset the bad batch should hold (everything before it is intact).
+    #[error(
+        "corrupt batch in segment {segment} at position {position} (offset {offset}): {reason}"
+    )]
+    Corrupt {
+        segment: i64,
+        position: u64,
+        offset: i64,
+        reason: String,
+    },
     /// A file system operation failed (`KAFKA_STORAGE_ERROR`, 56).
     #[error("{context}: {source}")]
     Io {
@@ -91,6 +103,7 @@ impl StorageError {
             StorageError::InvalidConfig { .. } => ErrorCode::INVALID_CONFIG,
             StorageError::LogClosed(_)
             | StorageError::LogDirOffline { .. }
+            | StorageError::Corrupt { .. }
             | StorageError::Io { .. } => ErrorCode::KAFKA_STORAGE_ERROR,
         }
     }
@@ -190,6 +203,16 @@ mod tests {
         assert_eq!(io.to_string(), "write: disk");
         assert_eq!(
             StorageError::LogClosed("t-0".into()).kafka_error_code(),
+            ErrorCode::KAFKA_STORAGE_ERROR
+        );
+        assert_eq!(
+            StorageError::Corrupt {
+                segment: 0,
+                position: 0,
+                offset: 0,
+                reason: "crc".into()
+            }
+            .kafka_error_code(),
             ErrorCode::KAFKA_STORAGE_ERROR
         );
     }

@@ -34,6 +34,7 @@ mod time_index;
 mod timestamp_search;
 mod validation;
 mod vectored_write;
+mod verification;
 
 pub use append::AppendInfo;
 pub use batch::BatchHeader;

@@ -1,7 +1,9 @@
 //! One log segment: a `.log` file of record batches named by its base offset, with its offset
 //! and time indexes. The log's single writer appends with positional writes; readers only ever
 //! see the committed prefix, published after each write together with the positions of the
-//! most recent batches (so reads near the log end need no index lookup or scan).
+//! most recent batches (so reads near the log end need no index lookup or scan). Bytes this
+//! process appended count as verified; a read reaching past the verified position checks the
+//! batches it would serve first (`verification`).
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
@@ -17,6 +19,7 @@ use crate::offset_index::OffsetIndex;
 use crate::region::FileRegion;
 use crate::time_index::TimeIndex;
 use crate::vectored_write::write_all_vectored_at;
+use crate::verification::{verify, Verified};
 
 /// How many of the latest batches a segment remembers the position of.
 const RECENT_BATCHES: usize = 128;
@@ -68,6 +71,15 @@ pub(crate) struct SegmentRead {
     pub exhausted: bool,
 }
 
+impl SegmentRead {
+    /// Where the region read ends (0 when nothing was read).
+    fn end(&self) -> u64 {
+        self.region
+            .as_ref()
+            .map_or(0, |r| r.position + u64::from(r.len))
+    }
+}
+
 /// State published by the writer and read under a short lock.
 #[derive(Debug)]
 struct State {
@@ -79,6 +91,7 @@ struct State {
     created_ms: i64,
     bytes_since_last_index_entry: u64,
     recent: VecDeque<BatchPosition>,
+    verified: Verified,
 }
 
 /// One segment of a partition log.
@@ -90,6 +103,8 @@ pub(crate) struct Segment {
     offset_index: OffsetIndex,
     time_index: TimeIndex,
     state: Mutex<State>,
+    /// Held while verifying, so concurrent readers check each range once.
+    verifying: Mutex<()>,
 }
 
 fn open_log_file(path: &Path, create: bool) -> Result<File> {
@@ -166,7 +181,9 @@ impl Segment {
                 created_ms: now_ms,
                 bytes_since_last_index_entry: 0,
                 recent: VecDeque::with_capacity(RECENT_BATCHES),
+                verified: Verified::start(base_offset),
             }),
+            verifying: Mutex::new(()),
         }
     }
 
@@ -235,15 +252,20 @@ impl Segment {
             .last_entry()
             .map_or(0, |e| e.position)
             .min(size);
+        let (created_ms, verified) = {
+            let state = self.state.lock();
+            (state.created_ms, state.verified)
+        };
         let mut state = State {
             size,
             next_offset: self.base_offset,
             max_timestamp,
             offset_of_max_timestamp: offset_of_max,
             rolling_base_timestamp: None,
-            created_ms: self.state.lock().created_ms,
+            created_ms,
             bytes_since_last_index_entry: size - start,
             recent: VecDeque::with_capacity(RECENT_BATCHES),
+            verified,
         };
         if size > 0 {
             let mut first = HeaderScan::new(&self.log, 0, size);
@@ -270,6 +292,13 @@ impl Segment {
             expected = h.header.last_offset().saturating_add(1);
             state.next_offset = expected;
             push_recent(&mut state.recent, h.into());
+        }
+        if state.verified.position >= size {
+            // Truncated at a batch boundary inside the verified prefix.
+            state.verified = Verified {
+                position: size,
+                next_offset: state.next_offset,
+            };
         }
         *self.state.lock() = state;
         Ok(())
@@ -438,6 +467,13 @@ impl Segment {
             state.next_offset = p.last_offset.saturating_add(1);
             push_recent(&mut state.recent, p);
         }
+        if state.verified.position == start {
+            // Appended batches were validated by the writer (or by recovery).
+            state.verified = Verified {
+                position: cursor.position,
+                next_offset: state.next_offset,
+            };
+        }
         state.size = cursor.position;
         Ok(())
     }
@@ -473,7 +509,12 @@ impl Segment {
         let (size, next_offset) = {
             let state = self.state.lock();
             if let Some(Some(_)) = search_recent(&state.recent, start_offset) {
-                return Ok(self.read_recent(&state, start_offset, max_bytes, max_offset, min_one));
+                let read = self.read_recent(&state, start_offset, max_bytes, max_offset, min_one);
+                if read.end() <= state.verified.position {
+                    return Ok(read);
+                }
+                drop(state);
+                return self.verified_read(read);
             }
             (state.size, state.next_offset)
         };
@@ -511,10 +552,56 @@ impl Segment {
         } else {
             self.last_boundary_at_most(first, budget_end, limit)?
         };
-        Ok(SegmentRead {
+        self.verified_read(SegmentRead {
             region: Some(self.region(first.position, end - first.position)),
             exhausted: end >= size,
         })
+    }
+
+    /// `read` once its bytes are verified; cut short before a corrupt batch, or the
+    /// `Corrupt` error when the first batch read is the corrupt one.
+    fn verified_read(&self, read: SegmentRead) -> Result<SegmentRead> {
+        let Some(region) = &read.region else {
+            return Ok(read);
+        };
+        match self.verify_to(read.end()) {
+            Ok(()) => Ok(read),
+            Err(StorageError::Corrupt { position, .. }) if position > region.position => {
+                Ok(SegmentRead {
+                    region: Some(self.region(region.position, position - region.position)),
+                    exhausted: false,
+                })
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Verifies the batches up to `end` (a batch boundary) not verified yet.
+    pub(crate) fn verify_to(&self, end: u64) -> Result<()> {
+        let _verifying = self.verifying.lock();
+        let from = self.state.lock().verified;
+        if from.position >= end {
+            return Ok(());
+        }
+        let max_offset = self.base_offset.saturating_add(i64::from(i32::MAX));
+        let outcome = verify(&self.log, self.base_offset, max_offset, from, end);
+        {
+            let mut state = self.state.lock();
+            // A truncation meanwhile resets the position itself; keep its answer then.
+            if state.verified == from && outcome.verified.position <= state.size {
+                state.verified = outcome.verified;
+            }
+        }
+        match outcome.error {
+            None => Ok(()),
+            Some(err) => Err(err),
+        }
+    }
+
+    /// Bytes known to be intact (tests check that verification happens once).
+    #[cfg(test)]
+    pub(crate) fn verified_position(&self) -> u64 {
+        self.state.lock().verified.position
     }
 
     fn read_recent(
@@ -654,6 +741,7 @@ impl Segment {
         state.rolling_base_timestamp = None;
         state.bytes_since_last_index_entry = 0;
         state.recent.clear();
+        state.verified = Verified::start(self.base_offset);
     }
 
     /// Cuts the log file to `size` bytes (recovery of a torn tail).

@@ -327,6 +327,9 @@ fn read_one(
             ErrorCode::NONE
         }
         Err(e) => {
+            if let Some(corruption) = e.corruption {
+                ctx.report_corruption(partition, corruption);
+            }
             if e.code == ErrorCode::OFFSET_OUT_OF_RANGE {
                 let log = partition.log();
                 data.high_watermark = log.high_watermark();

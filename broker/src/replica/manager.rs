@@ -17,7 +17,8 @@ use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
 use super::fetcher::FetcherManager;
-use super::partition::{Assignment, Partition};
+use super::partition::{Assignment, Corruption, Partition};
+use super::repair::{self, RepairContext};
 use crate::config::BrokerConfig;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
@@ -305,6 +306,11 @@ impl ReplicaManager {
                 || state.leader != current.leader;
             if leadership_changed {
                 partition.become_follower(next);
+                if partition.corruption().is_some() {
+                    // This replica resigned (or lost) leadership with a corrupt batch pending:
+                    // cut it before fetching, so the batch comes back from the new leader.
+                    repair::refetch(partition);
+                }
                 for l in self.listeners() {
                     l.became_follower(partition, state.leader_epoch);
                 }
@@ -400,6 +406,20 @@ impl ReplicaManager {
                 }
             });
         }
+    }
+
+    /// A read of `partition` found a corrupt batch: count and log it, and repair the replica
+    /// (see `repair`).
+    pub fn report_corruption(&self, partition: &Arc<Partition>, corruption: Corruption) {
+        let image = self.quorum.image();
+        let eligible = |id: i32| image.is_eligible(id);
+        let ctx = RepairContext {
+            node_id: self.node_id,
+            broker_epoch: self.broker_epoch(),
+            quorum: self.quorum.clone(),
+            metrics: self.metrics.clone(),
+        };
+        repair::report(ctx, partition, corruption, &eligible);
     }
 
     fn broker_epoch(&self) -> i64 {

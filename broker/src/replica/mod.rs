@@ -5,6 +5,7 @@ pub mod fetcher;
 pub mod manager;
 pub mod partition;
 pub mod peer_client;
+mod repair;
 
 pub use manager::{now_ms, ReplicaManager, RoleListener};
 pub use partition::{Partition, ReadParams};

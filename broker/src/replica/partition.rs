@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_core::ErrorCode;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use storage::{AppendInfo, Log, ReadInfo, StorageError, TopicPartition};
 use tokio::sync::watch;
 use tracing::{debug, info};
@@ -74,11 +74,24 @@ pub struct Progress {
     pub is_leader: bool,
 }
 
+/// A corrupt batch found in this replica's log on read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Corruption {
+    /// Base offset of the segment holding it.
+    pub segment: i64,
+    /// Its position in the segment file.
+    pub position: u64,
+    /// The first offset it should hold; everything before it is intact.
+    pub offset: i64,
+}
+
 /// Why a read or append was refused, as a Kafka error code plus context for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionError {
     pub code: ErrorCode,
     pub message: String,
+    /// Set when the refusal is a corrupt batch in the log (the code is KAFKA_STORAGE_ERROR).
+    pub corruption: Option<Corruption>,
 }
 
 impl PartitionError {
@@ -86,13 +99,30 @@ impl PartitionError {
         PartitionError {
             code,
             message: message.into(),
+            corruption: None,
         }
     }
 }
 
 impl From<StorageError> for PartitionError {
     fn from(e: StorageError) -> Self {
-        PartitionError::new(e.kafka_error_code(), e.to_string())
+        let corruption = match &e {
+            StorageError::Corrupt {
+                segment,
+                position,
+                offset,
+                ..
+            } => Some(Corruption {
+                segment: *segment,
+                position: *position,
+                offset: *offset,
+            }),
+            _ => None,
+        };
+        PartitionError {
+            corruption,
+            ..PartitionError::new(e.kafka_error_code(), e.to_string())
+        }
     }
 }
 
@@ -142,6 +172,8 @@ pub struct Partition {
     /// The log end offset, re-announced on role changes: what a waiting follower fetch needs
     /// (new records, or a reason to answer with an error). High watermark moves do not wake it.
     log_end: watch::Sender<i64>,
+    /// First offset of a corrupt batch found in the log and not repaired yet.
+    corrupt_from: Mutex<Option<i64>>,
 }
 
 impl Partition {
@@ -176,7 +208,38 @@ impl Partition {
             }),
             progress: watch::channel(progress).0,
             log_end: watch::channel(log_end).0,
+            corrupt_from: Mutex::new(None),
         }
+    }
+
+    /// Records a corrupt batch at `offset`. True when it is news: no repair is pending yet for
+    /// this offset or an earlier one.
+    pub fn note_corruption(&self, offset: i64) -> bool {
+        let mut corrupt = self.corrupt_from.lock();
+        if corrupt.is_some_and(|known| known <= offset) {
+            return false;
+        }
+        *corrupt = Some(offset);
+        true
+    }
+
+    /// The pending repair's offset, if any.
+    pub fn corruption(&self) -> Option<i64> {
+        *self.corrupt_from.lock()
+    }
+
+    /// Follower: cuts the log before the corrupt batch so it is fetched again from the leader.
+    /// Returns the offset cut at, or `None` when there was nothing to repair.
+    pub fn repair_as_follower(&self) -> Result<Option<i64>, StorageError> {
+        if self.is_leader() {
+            return Ok(None);
+        }
+        let Some(offset) = *self.corrupt_from.lock() else {
+            return Ok(None);
+        };
+        self.truncate_to(offset)?;
+        *self.corrupt_from.lock() = None;
+        Ok(Some(offset))
     }
 
     pub fn log(&self) -> &Arc<Log> {
@@ -590,13 +653,14 @@ impl Partition {
             .unwrap_or(0);
         let mut isr = state.assignment.isr.clone();
         let before = isr.clone();
+        // A follower fetching from below the HW lost records it had acknowledged (it cut a
+        // corrupt batch): it may not stay eligible for election until it has them again.
         isr.retain(|r| {
             *r == self.node_id
-                || state
-                    .followers
-                    .get(r)
-                    .map(|p| now_ms - p.last_caught_up_ms <= lag_max_ms)
-                    .unwrap_or(false)
+                || state.followers.get(r).is_some_and(|p| {
+                    now_ms - p.last_caught_up_ms <= lag_max_ms
+                        && (p.log_end_offset < 0 || p.log_end_offset >= hw)
+                })
         });
         for (r, p) in &state.followers {
             if !isr.contains(r)

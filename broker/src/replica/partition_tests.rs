@@ -306,6 +306,57 @@ fn isr_shrink_drops_a_follower_lagging_longer_than_the_lag_time() {
 }
 
 #[test]
+fn isr_shrink_drops_a_follower_that_falls_below_the_high_watermark() {
+    let (_dir, p) = leader(&[1, 2, 3], 1);
+    produce(&p, 5, T0);
+    fetch(&p, 2, 5, T0 + 1);
+    fetch(&p, 3, 5, T0 + 1);
+    assert_eq!(p.high_watermark(), 5);
+    produce(&p, 2, T0 + 2);
+    // Follower 3 cut a corrupt batch and fetches again from offset 2: well within the lag
+    // time, but it no longer holds acknowledged records, so it must leave the ISR.
+    fetch(&p, 2, 7, T0 + 3);
+    fetch(&p, 3, 2, T0 + 3);
+    assert_eq!(p.high_watermark(), 5);
+    let proposal = p
+        .isr_change_due(T0 + 4, LAG_MAX_MS, &always_live)
+        .expect("follower 3 lost acknowledged records");
+    assert_eq!(proposal.new_isr, vec![1, 2]);
+}
+
+#[test]
+fn a_follower_repairs_corruption_by_cutting_its_log_there() {
+    let (_dir, leader) = leader(&[1, 2], 1);
+    produce(&leader, 3, T0);
+    produce(&leader, 3, T0);
+    let (_fdir, follower) = replica(2, &[1, 2], &[1, 2], 1);
+    follower.become_follower(assignment(LEADER, 1, 1, &[1, 2], &[1, 2]));
+    let records = bytes_of(&fetch(&leader, 2, 0, T0 + 1));
+    follower.append_as_follower(records, 6).unwrap();
+    assert_eq!(follower.log().log_end_offset(), 6);
+
+    assert!(follower.note_corruption(3));
+    assert!(
+        !follower.note_corruption(4),
+        "already pending at an earlier offset"
+    );
+    assert!(follower.note_corruption(1), "an earlier corruption is news");
+    assert_eq!(follower.repair_as_follower().unwrap(), Some(1));
+    assert_eq!(
+        follower.log().log_end_offset(),
+        0,
+        "cut before the batch holding offset 1"
+    );
+    assert_eq!(follower.corruption(), None);
+    assert_eq!(follower.repair_as_follower().unwrap(), None);
+
+    // A leader never cuts its own log this way.
+    assert!(leader.note_corruption(3));
+    assert_eq!(leader.repair_as_follower().unwrap(), None);
+    assert_eq!(leader.log().log_end_offset(), 6);
+}
+
+#[test]
 fn isr_shrink_drops_an_isr_follower_that_never_fetches() {
     let (_dir, p) = leader(&[1, 2, 3], 1);
     fetch(&p, 2, 0, T0 + LAG_MAX_MS);

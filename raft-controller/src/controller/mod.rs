@@ -10,6 +10,7 @@ pub(crate) mod fencing;
 pub(crate) mod isr;
 pub(crate) mod leadership;
 pub(crate) mod placement;
+pub(crate) mod resign;
 pub(crate) mod sessions;
 pub(crate) mod topic_config;
 pub(crate) mod topics;
@@ -34,6 +35,7 @@ use crate::image::{MetadataImage, UNCLEAN_LEADER_ELECTION_CONFIG};
 use crate::requests::{
     AlterPartition, BrokerHeartbeat, BrokerRegistrationRequest, ConfigOp, ControllerRequest,
     ControllerResponse, CreateTopicSpec, CreatedTopic, ElectionType, PartitionElection,
+    ResignLeadership,
 };
 use crate::types::{broker_id, node_id, MetaRaft, NodeId};
 use leadership::{Leadership, RoleChange};
@@ -179,6 +181,9 @@ impl Controller {
             ),
             ControllerRequest::AlterPartition(req) => {
                 ControllerResponse::AlterPartition(self.alter_partition(req).await?)
+            }
+            ControllerRequest::ResignLeadership(req) => {
+                ControllerResponse::ResignLeadership(self.resign_leadership(req).await?)
             }
             ControllerRequest::ElectLeaders { kind, partitions } => {
                 ControllerResponse::ElectLeaders(self.elect_leaders(kind, partitions).await?)
@@ -389,6 +394,19 @@ impl Controller {
             Ok(other) => return Err(unexpected(other)),
             Err(e) => Err(e),
         })
+    }
+
+    async fn resign_leadership(
+        &self,
+        req: ResignLeadership,
+    ) -> Result<Result<crate::image::PartitionState, ControllerError>, QuorumError> {
+        Ok(
+            match self.propose(MetadataOp::ResignLeadership(req)).await? {
+                Ok(Applied::Partition(p)) => Ok(p),
+                Ok(other) => return Err(unexpected(other)),
+                Err(e) => Err(e),
+            },
+        )
     }
 
     async fn elect_leaders(
