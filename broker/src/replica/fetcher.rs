@@ -38,6 +38,10 @@ struct Followed {
     leader_high_watermark: i64,
     /// Don't fetch before this instant (after an error).
     paused_until: Option<tokio::time::Instant>,
+    /// The fetch offset of the request in flight. A response is applied only while the log
+    /// still ends there: a log truncated meanwhile (repair of a corrupt batch) must not take
+    /// data fetched from its old end, which would leave a gap.
+    in_flight_offset: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -90,6 +94,7 @@ impl FetcherManager {
                 leader_epoch,
                 leader_high_watermark: -1,
                 paused_until: None,
+                in_flight_offset: None,
             },
         );
         fetcher.wake.notify_one();
@@ -276,6 +281,7 @@ impl FetcherTask {
                 }
                 f.paused_until = None;
                 let log = f.partition.log();
+                f.in_flight_offset = Some(log.log_end_offset());
                 by_topic.entry(tp.topic.clone()).or_default().push(
                     FetchPartition::default()
                         .with_partition(tp.partition)
@@ -332,6 +338,12 @@ impl FetcherTask {
                         continue;
                     };
                     f.leader_high_watermark = data.high_watermark;
+                    let requested = f.in_flight_offset.take();
+                    let log_end = f.partition.log().log_end_offset();
+                    if requested != Some(log_end) {
+                        debug!(partition = %tp, requested = ?requested, log_end, "log end moved while the fetch was in flight; dropping its data");
+                        continue;
+                    }
                     f.partition.clone()
                 };
                 let outcome = self.apply(&partition, &data);
