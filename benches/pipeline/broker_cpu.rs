@@ -117,3 +117,22 @@ impl ValueFormatter for CpuFormatter {
         "cpu-ns"
     }
 }
+
+/// Busy and total CPU time of the whole host so far, in clock ticks (first line of /proc/stat;
+/// idle and iowait count as not busy).
+pub fn host_cpu_ticks() -> (u64, u64) {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return (0, 0);
+    };
+    let Some(line) = stat.lines().next() else {
+        return (0, 0);
+    };
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let total: u64 = fields.iter().take(8).sum();
+    let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
+    (total.saturating_sub(idle), total)
+}

@@ -8,6 +8,13 @@
 //!   10 consumers in one group;
 //! - throughput: 4 producers, linger.ms=5, 1 MiB batches, unthrottled, same consumers.
 //!
+//! Client modes (RIVULET_BENCH_CLIENT_MODES, default `in-process`): `in-process`, every client in this process and the
+//! seed shape's producers offered their records by one pacing thread; `processes`, the bench
+//! binary re-executed as 4 producer processes (each producer its own librdkafka instance, offered
+//! its records every millisecond, so librdkafka's linger decides when requests go out, as in
+//! applications) and 2 consumer processes. Each run also reports the brokers' requests/s and
+//! connections (from their /metrics), broker CPU per request, and the host's busy fraction.
+//!
 //! Criterion measures broker CPU time (all broker processes, from /proc) per iteration, where an
 //! iteration is a fixed number of records produced, acknowledged and consumed; its throughput
 //! figure is therefore messages per broker-CPU-second, the "per core" figure. A summary with
@@ -16,7 +23,8 @@
 //! Environment: RIVULET_BENCH_BROKERS (3 or 6), RIVULET_BENCH_SHAPES (e.g. "seed-40000,throughput"),
 //! RIVULET_BENCH_PAYLOADS (e.g. "100,1024"), RIVULET_BENCH_TICK_MS (how often the seed shape's
 //! producers are offered their due records, default 20), RIVULET_BENCH_IO_THREADS,
-//! RIVULET_BENCH_CONSUMERS.
+//! RIVULET_BENCH_CONSUMERS, RIVULET_BENCH_CLIENT_MODES (e.g. "in-process,processes"),
+//! RIVULET_BENCH_CHILD_TICK_MS (how often client processes offer their producers records, 1).
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is a failed test
 
@@ -25,6 +33,9 @@
 mod support;
 
 mod broker_cpu;
+mod broker_metrics;
+mod clients;
+mod processes;
 mod summary;
 mod workload;
 
@@ -33,7 +44,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput};
 
-use broker_cpu::{brokers_cpu_ns, set_brokers, BrokerCpu};
+use broker_cpu::{brokers_cpu_ns, host_cpu_ticks, set_brokers, BrokerCpu};
+use broker_metrics::Counters;
+use clients::{ClientMode, ClientSet};
 use summary::{percentile, RunSummary, REFERENCE_PER_CORE};
 use support::{Cluster, ClusterOptions};
 use workload::Rate;
@@ -106,6 +119,7 @@ fn run(
     brokers: usize,
     shape: Shape,
     payload: usize,
+    mode: ClientMode,
 ) -> RunSummary {
     let cluster = Cluster::start(
         ClusterOptions::new(brokers)
@@ -114,24 +128,28 @@ fn run(
             .property("num.io.threads", io_threads()),
     );
     set_brokers((0..brokers).filter_map(|i| cluster.pid(i)).collect());
-    let topic = format!("bench-{}-{payload}", shape.name());
+    let topic = format!("bench-{}-{payload}-{}", shape.name(), mode.name());
     create_topic(&cluster, &topic);
 
-    let (producers, rate, settings, per_iteration): (usize, Rate, Vec<(&str, &str)>, u64) =
+    let (producers, rate, settings, per_iteration): (usize, Rate, Vec<(String, String)>, u64) =
         match shape {
             Shape::Seed(r) => (80, Rate::Fixed(r), vec![], u64::from(r)),
             Shape::Throughput => (
                 4,
                 Rate::Unlimited,
-                vec![
+                [
                     ("batch.size", "1048576"),
                     ("queue.buffering.max.messages", "1000000"),
                     ("queue.buffering.max.kbytes", "1048576"),
-                ],
+                ]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
                 if payload >= 1024 { 200_000 } else { 1_000_000 },
             ),
         };
-    let clients = workload::start(
+    let mut clients = ClientSet::start(
+        mode,
         &cluster.bootstrap(),
         &topic,
         PARTITIONS,
@@ -141,7 +159,7 @@ fn run(
         rate,
         &settings,
     );
-    let stats = clients.stats.clone();
+    let stats = clients.stats();
     // Let the pipeline reach steady state before measuring: the offered rate at its full value,
     // enough records through, and the backlog the start-up built (producers connecting, the
     // group forming) consumed, so the measurement neither drains it nor counts its latencies.
@@ -165,12 +183,14 @@ fn run(
         std::thread::sleep(Duration::from_millis(50));
     }
     let warm_up_seconds = warm.elapsed().as_secs_f64();
-    stats.start_measuring();
+    clients.start_measuring();
 
     let mut measured_wall = Duration::ZERO;
     let mut measured_cpu_ns = 0u64;
     let mut measured_client_cpu_ns = 0u64;
     let mut measured_records = 0u64;
+    let mut measured_counters = Counters::default();
+    let (mut host_busy, mut host_total) = (0u64, 0u64);
     let acked_before = stats.acked.load(Ordering::Relaxed);
     let started = Instant::now();
     let mut group = criterion.benchmark_group(format!("pipeline/{brokers}-brokers"));
@@ -180,34 +200,45 @@ fn run(
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_millis(1))
         .throughput(Throughput::Elements(per_iteration));
-    group.bench_function(format!("{}/{payload}B", shape.name()), |b| {
-        b.iter_custom(|iters| {
-            let cpu_start = brokers_cpu_ns();
-            let clients_start = broker_cpu::process_cpu_ns(std::process::id());
-            let wall_start = Instant::now();
-            let target = stats.consumed.load(Ordering::Relaxed) + iters * per_iteration;
-            let deadline = Instant::now() + Duration::from_secs(120) * iters as u32;
-            while stats.consumed.load(Ordering::Relaxed) < target {
-                assert!(
-                    Instant::now() < deadline,
-                    "the cluster stopped delivering records"
-                );
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            let cpu = brokers_cpu_ns().saturating_sub(cpu_start);
-            measured_client_cpu_ns +=
-                broker_cpu::process_cpu_ns(std::process::id()).saturating_sub(clients_start);
-            measured_wall += wall_start.elapsed();
-            measured_cpu_ns += cpu;
-            measured_records += iters * per_iteration;
-            cpu
-        });
-    });
+    group.bench_function(
+        format!("{}/{payload}B/{}", shape.name(), mode.name()),
+        |b| {
+            b.iter_custom(|iters| {
+                let counters_start = broker_metrics::scrape(&cluster, brokers);
+                let host_start = host_cpu_ticks();
+                let cpu_start = brokers_cpu_ns();
+                let clients_start = clients.cpu_ns();
+                let wall_start = Instant::now();
+                let target = stats.consumed.load(Ordering::Relaxed) + iters * per_iteration;
+                let deadline = Instant::now() + Duration::from_secs(120) * iters as u32;
+                while stats.consumed.load(Ordering::Relaxed) < target {
+                    assert!(
+                        Instant::now() < deadline,
+                        "the cluster stopped delivering records"
+                    );
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                let cpu = brokers_cpu_ns().saturating_sub(cpu_start);
+                measured_client_cpu_ns += clients.cpu_ns().saturating_sub(clients_start);
+                let host_end = host_cpu_ticks();
+                host_busy += host_end.0.saturating_sub(host_start.0);
+                host_total += host_end.1.saturating_sub(host_start.1);
+                measured_counters
+                    .add(&broker_metrics::scrape(&cluster, brokers).since(&counters_start));
+                measured_wall += wall_start.elapsed();
+                measured_cpu_ns += cpu;
+                measured_records += iters * per_iteration;
+                cpu
+            });
+        },
+    );
     group.finish();
     let elapsed = started.elapsed();
     let acked = stats.acked.load(Ordering::Relaxed) - acked_before;
     let failed = stats.failed.load(Ordering::Relaxed);
     let max_lag_s = stats.max_lag_us.load(Ordering::Relaxed) as f64 / 1e6;
+    // Client processes hand over their latency samples as they stop.
+    clients.stop();
     let mut produce = std::mem::take(
         &mut *stats
             .produce_latency_us
@@ -220,15 +251,16 @@ fn run(
             .lock()
             .unwrap_or_else(|e| e.into_inner()),
     );
-    clients.stop();
     drop(cluster);
 
     let wall_s = measured_wall.as_secs_f64().max(1e-9);
     let cpu_s = measured_cpu_ns as f64 / 1e9;
     let per_core = measured_records as f64 / cpu_s.max(1e-9);
+    let c = measured_counters;
     RunSummary {
         brokers,
         shape: shape.name(),
+        client_mode: mode.name(),
         offered_rate: match rate {
             Rate::Fixed(r) => Some(r),
             Rate::Unlimited => None,
@@ -242,6 +274,13 @@ fn run(
         client_cpu_cores: measured_client_cpu_ns as f64 / 1e9 / wall_s,
         msgs_per_broker_cpu_s: per_core,
         ratio_to_reference: per_core / REFERENCE_PER_CORE,
+        requests_per_s: c.requests / wall_s,
+        produce_requests_per_s: c.produce / wall_s,
+        fetch_requests_per_s: c.fetch / wall_s,
+        records_per_produce_request: measured_records as f64 / c.produce.max(1.0),
+        broker_cpu_us_per_request: measured_cpu_ns as f64 / 1e3 / c.requests.max(1.0),
+        connections: c.connections,
+        host_busy: host_busy as f64 / host_total.max(1) as f64,
         produce_p50_ms: percentile(&mut produce, 50.0) / 1000.0,
         produce_p99_ms: percentile(&mut produce, 99.0) / 1000.0,
         e2e_p50_ms: percentile(&mut e2e, 50.0) / 1000.0,
@@ -255,6 +294,11 @@ fn run(
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(processes::CHILD_FLAG) {
+        processes::child_main(&args[2..]);
+        return;
+    }
     let brokers: usize = std::env::var("RIVULET_BENCH_BROKERS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -270,15 +314,21 @@ fn main() {
         .iter()
         .filter_map(|s| s.parse().ok())
         .collect();
+    let modes: Vec<ClientMode> = env_list("RIVULET_BENCH_CLIENT_MODES", "in-process")
+        .iter()
+        .filter_map(|s| ClientMode::parse(s))
+        .collect();
     let mut criterion = Criterion::default()
         .with_measurement(BrokerCpu)
         .configure_from_args();
     let mut results = Vec::new();
     for payload in &payloads {
         for shape in &shapes {
-            let summary = run(&mut criterion, brokers, *shape, *payload);
-            eprintln!("{}", summary.line());
-            results.push(summary);
+            for mode in &modes {
+                let summary = run(&mut criterion, brokers, *shape, *payload, *mode);
+                eprintln!("{}", summary.line());
+                results.push(summary);
+            }
         }
     }
     criterion.final_summary();

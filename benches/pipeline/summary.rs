@@ -12,6 +12,8 @@ pub const REFERENCE_PER_CORE: f64 = 14_600.0;
 pub struct RunSummary {
     pub brokers: usize,
     pub shape: String,
+    /// `in-process` or `processes` (see the bench's module comment).
+    pub client_mode: &'static str,
     pub offered_rate: Option<u32>,
     pub payload_bytes: usize,
     pub producers: usize,
@@ -19,10 +21,21 @@ pub struct RunSummary {
     pub measured_seconds: f64,
     pub delivered_msgs_per_s: f64,
     pub broker_cpu_cores: f64,
-    /// CPU of this process: every producer and consumer client (they share the machine).
+    /// CPU of every producer and consumer client (they share the machine).
     pub client_cpu_cores: f64,
     pub msgs_per_broker_cpu_s: f64,
     pub ratio_to_reference: f64,
+    /// Requests the brokers answered per second, every API and listener.
+    pub requests_per_s: f64,
+    pub produce_requests_per_s: f64,
+    /// Consumer and follower fetches per second.
+    pub fetch_requests_per_s: f64,
+    pub records_per_produce_request: f64,
+    pub broker_cpu_us_per_request: f64,
+    /// Open connections on all brokers at the end of the measurement.
+    pub connections: f64,
+    /// Busy fraction of the whole host while measuring.
+    pub host_busy: f64,
     pub produce_p50_ms: f64,
     pub produce_p99_ms: f64,
     pub e2e_p50_ms: f64,
@@ -48,15 +61,23 @@ pub fn percentile(values: &mut [u32], p: f64) -> f64 {
 impl RunSummary {
     pub fn line(&self) -> String {
         format!(
-            "{} brokers, {}, {} B: {:.0} msg/s delivered, brokers used {:.2} cores (clients {:.2}) -> {:.0} msg per broker-CPU-second ({:.1}x the 14,600 reference); produce p50/p99 {:.1}/{:.1} ms, end-to-end p50/p99 {:.1}/{:.1} ms, max lag {:.2} s, {} failed",
+            "{} brokers, {}, {} B, {} clients: {:.0} msg/s delivered, brokers used {:.2} cores (clients {:.2}, host {:.0}% busy) -> {:.0} msg per broker-CPU-second ({:.1}x the 14,600 reference); {:.0} requests/s ({:.0} produce, {:.0} fetch, {:.1} records per produce), {:.1} broker-CPU-µs per request, {:.0} connections; produce p50/p99 {:.1}/{:.1} ms, end-to-end p50/p99 {:.1}/{:.1} ms, max lag {:.2} s, {} failed",
             self.brokers,
             self.shape,
             self.payload_bytes,
+            self.client_mode,
             self.delivered_msgs_per_s,
             self.broker_cpu_cores,
             self.client_cpu_cores,
+            self.host_busy * 100.0,
             self.msgs_per_broker_cpu_s,
             self.ratio_to_reference,
+            self.requests_per_s,
+            self.produce_requests_per_s,
+            self.fetch_requests_per_s,
+            self.records_per_produce_request,
+            self.broker_cpu_us_per_request,
+            self.connections,
             self.produce_p50_ms,
             self.produce_p99_ms,
             self.e2e_p50_ms,
@@ -70,6 +91,7 @@ impl RunSummary {
         json!({
             "brokers": self.brokers,
             "shape": self.shape,
+            "client_mode": self.client_mode,
             "offered_rate": self.offered_rate,
             "payload_bytes": self.payload_bytes,
             "producers": self.producers,
@@ -80,6 +102,13 @@ impl RunSummary {
             "client_cpu_cores": self.client_cpu_cores,
             "msgs_per_broker_cpu_s": self.msgs_per_broker_cpu_s,
             "ratio_to_reference": self.ratio_to_reference,
+            "requests_per_s": self.requests_per_s,
+            "produce_requests_per_s": self.produce_requests_per_s,
+            "fetch_requests_per_s": self.fetch_requests_per_s,
+            "records_per_produce_request": self.records_per_produce_request,
+            "broker_cpu_us_per_request": self.broker_cpu_us_per_request,
+            "connections": self.connections,
+            "host_busy": self.host_busy,
             "produce_p50_ms": self.produce_p50_ms,
             "produce_p99_ms": self.produce_p99_ms,
             "e2e_p50_ms": self.e2e_p50_ms,
@@ -96,18 +125,24 @@ impl RunSummary {
 pub fn print_table(results: &[RunSummary], tick_ms: u128) {
     eprintln!();
     eprintln!("seed shapes offered their records in ticks of {tick_ms} ms (RIVULET_BENCH_TICK_MS)");
-    eprintln!("| shape | payload | delivered msg/s | broker cores | client cores | msg per broker-CPU-s | x 14.6k | produce p50/p99 ms | e2e p50/p99 ms | max lag s |");
-    eprintln!("|---|---|---|---|---|---|---|---|---|---|");
+    eprintln!("| shape | payload | clients | delivered msg/s | broker cores | client cores | host busy | msg per broker-CPU-s | x 14.6k | requests/s | records per produce | broker-CPU-µs per request | connections | produce p50/p99 ms | e2e p50/p99 ms | max lag s |");
+    eprintln!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in results {
         eprintln!(
-            "| {} | {} B | {:.0} | {:.2} | {:.2} | {:.0} | {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {:.2} |",
+            "| {} | {} B | {} | {:.0} | {:.2} | {:.2} | {:.0}% | {:.0} | {:.1} | {:.0} | {:.1} | {:.1} | {:.0} | {:.1} / {:.1} | {:.1} / {:.1} | {:.2} |",
             r.shape,
             r.payload_bytes,
+            r.client_mode,
             r.delivered_msgs_per_s,
             r.broker_cpu_cores,
             r.client_cpu_cores,
+            r.host_busy * 100.0,
             r.msgs_per_broker_cpu_s,
             r.ratio_to_reference,
+            r.requests_per_s,
+            r.records_per_produce_request,
+            r.broker_cpu_us_per_request,
+            r.connections,
             r.produce_p50_ms,
             r.produce_p99_ms,
             r.e2e_p50_ms,

@@ -26,6 +26,8 @@ pub struct Stats {
     pub e2e_latency_us: Mutex<Vec<u32>>,
     /// Largest time a consumed record had spent between send and receipt, in µs.
     pub max_lag_us: AtomicU64,
+    /// Partitions assigned to the group's members.
+    pub assigned: AtomicU64,
     /// Send time (µs since the epoch) from which records count in the latency and lag figures,
     /// 0 before measuring starts; records sent earlier belong to the warm-up, whenever they are
     /// acknowledged or consumed.
@@ -33,9 +35,17 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// Latencies and lag from now on count records sent from now on.
-    pub fn start_measuring(&self) {
-        self.measured_from_us.store(now_us(), Ordering::SeqCst);
+    /// Latencies and lag from now on count records sent from now on; returns that instant (µs
+    /// since the epoch).
+    pub fn start_measuring(&self) -> u64 {
+        let from = now_us();
+        self.measure_from(from);
+        from
+    }
+
+    /// Latencies and lag count records sent from `from_us` (µs since the epoch) on.
+    pub fn measure_from(&self, from_us: u64) {
+        self.measured_from_us.store(from_us, Ordering::SeqCst);
     }
 
     fn measured(&self, sent_us: u64) -> bool {
@@ -44,7 +54,7 @@ impl Stats {
     }
 }
 
-fn now_us() -> u64 {
+pub fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as u64)
@@ -82,21 +92,19 @@ fn client_config(bootstrap: &str) -> ClientConfig {
     c
 }
 
-/// Starts `consumers` group members reading `topic`, then waits until the group owns every
-/// partition.
+/// Starts `consumers` members of the group `bench-<topic>` reading `topic`; each adds the
+/// partitions it owns to `stats.assigned`.
 pub fn start_consumers(
     bootstrap: &str,
     topic: &str,
-    partitions: i32,
     consumers: usize,
     stats: Arc<Stats>,
     stop: Arc<AtomicBool>,
 ) -> Vec<std::thread::JoinHandle<()>> {
     let group = format!("bench-{topic}");
-    let assigned = Arc::new(AtomicU64::new(0));
     let mut threads = Vec::new();
     for _ in 0..consumers {
-        let (stats, stop, assigned) = (stats.clone(), stop.clone(), assigned.clone());
+        let (stats, stop) = (stats.clone(), stop.clone());
         let consumer: BaseConsumer = client_config(bootstrap)
             .set("group.id", &group)
             .set("auto.offset.reset", "earliest")
@@ -117,7 +125,9 @@ pub fn start_consumers(
                     next_check = Instant::now() + Duration::from_millis(100);
                     let owned = consumer.assignment().map(|a| a.count() as u64).unwrap_or(0);
                     if owned != counted {
-                        assigned.fetch_add(owned.wrapping_sub(counted), Ordering::SeqCst);
+                        stats
+                            .assigned
+                            .fetch_add(owned.wrapping_sub(counted), Ordering::SeqCst);
                         counted = owned;
                     }
                 }
@@ -156,15 +166,19 @@ pub fn start_consumers(
             }
         }));
     }
+    threads
+}
+
+/// Waits until the group owns every partition.
+pub fn wait_assigned(stats: &Stats, partitions: i32) {
     let deadline = Instant::now() + Duration::from_secs(60);
-    while assigned.load(Ordering::SeqCst) < partitions as u64 {
+    while stats.assigned.load(Ordering::SeqCst) < partitions as u64 {
         assert!(
             Instant::now() < deadline,
             "consumer group did not take all partitions"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    threads
 }
 
 /// Records acknowledgements and produce latency; the opaque is the send time in µs.
@@ -263,29 +277,28 @@ fn ramped_seconds(elapsed: Duration) -> f64 {
     }
 }
 
+/// How the producers of one process are driven.
+#[derive(Debug, Clone, Copy)]
+pub struct Pacing {
+    /// Their aggregate rate.
+    pub rate: Rate,
+    /// How often rate-limited producers are offered their due records.
+    pub tick: Duration,
+}
+
 /// Starts `producers` producer clients (each its own librdkafka instance and connections)
-/// sending `payload`-byte records to `topic` at `rate`, and `consumers` group consumers.
+/// sending `payload`-byte records to `topic` at `pacing.rate`.
 #[allow(clippy::too_many_arguments)]
-pub fn start(
+pub fn start_producers(
     bootstrap: &str,
     topic: &str,
-    partitions: i32,
     producers: usize,
-    consumers: usize,
     payload: usize,
-    rate: Rate,
-    producer_settings: &[(&str, &str)],
-) -> Clients {
-    let stop = Arc::new(AtomicBool::new(false));
-    let stats = Arc::new(Stats::default());
-    let mut threads = start_consumers(
-        bootstrap,
-        topic,
-        partitions,
-        consumers,
-        stats.clone(),
-        stop.clone(),
-    );
+    pacing: Pacing,
+    producer_settings: &[(String, String)],
+    stats: &Arc<Stats>,
+    stop: &Arc<AtomicBool>,
+) -> Vec<std::thread::JoinHandle<()>> {
     let clients: Vec<Producer> = (0..producers)
         .map(|_| {
             let mut config = client_config(bootstrap);
@@ -295,7 +308,7 @@ pub fn start(
                 .set("linger.ms", "5")
                 .set("message.timeout.ms", "60000");
             for (k, v) in producer_settings {
-                config.set(*k, *v);
+                config.set(k, v);
             }
             config
                 .create_with_context(Acknowledger {
@@ -304,11 +317,11 @@ pub fn start(
                 .expect("producer")
         })
         .collect();
-    match rate {
+    let mut threads = Vec::new();
+    match pacing.rate {
         Rate::Fixed(total) => {
             // One pacing thread keeps every producer on its share of the schedule, offering
             // each its due records once per tick, and serves their delivery reports.
-            let tick = pacing_tick();
             let (topic, stats, stop) = (topic.to_string(), stats.clone(), stop.clone());
             threads.push(std::thread::spawn(move || {
                 let per_producer = f64::from(total) / clients.len() as f64;
@@ -323,7 +336,7 @@ pub fn start(
                         }
                         serve_reports(producer);
                     }
-                    std::thread::sleep(tick);
+                    std::thread::sleep(pacing.tick);
                 }
                 for producer in &clients {
                     let _ = producer.flush(Duration::from_secs(10));
@@ -345,6 +358,39 @@ pub fn start(
             }
         }
     }
+    threads
+}
+
+/// Starts `consumers` group consumers and, once they own every partition, `producers`
+/// producers, all in this process; a fixed rate is offered once per [`pacing_tick`].
+#[allow(clippy::too_many_arguments)]
+pub fn start(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    producers: usize,
+    consumers: usize,
+    payload: usize,
+    rate: Rate,
+    producer_settings: &[(String, String)],
+) -> Clients {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stats = Arc::new(Stats::default());
+    let mut threads = start_consumers(bootstrap, topic, consumers, stats.clone(), stop.clone());
+    wait_assigned(&stats, partitions);
+    threads.extend(start_producers(
+        bootstrap,
+        topic,
+        producers,
+        payload,
+        Pacing {
+            rate,
+            tick: pacing_tick(),
+        },
+        producer_settings,
+        &stats,
+        &stop,
+    ));
     Clients {
         stop,
         threads,
