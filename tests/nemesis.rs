@@ -43,6 +43,11 @@ const SHORT_SEEDS: [u64; 2] = [1, 2];
 const SHORT_DURATION: Duration = Duration::from_secs(80);
 /// Bound on the return to full ISR once the faults stop.
 const ISR_RECOVERY_BOUND: Duration = Duration::from_secs(90);
+/// Once the faults stop and the ISR is full, the group must consume again within this long
+/// (members rejoin, the coordinator answers, fetches resume).
+const GROUP_RESUME_BOUND: Duration = Duration::from_secs(60);
+/// How long a group member may take to stop at the end.
+const CONSUMER_STOP_BOUND: Duration = Duration::from_secs(30);
 
 /// splitmix64: a tiny deterministic PRNG, so a seed replays the same fault schedule.
 #[derive(Debug)]
@@ -268,7 +273,10 @@ impl Group {
                             uncommitted = false;
                         }
                     }
-                    let _ = consumer.commit_consumer_state(CommitMode::Sync);
+                    // Not a synchronous commit: librdkafka waits for one without bound while the
+                    // member has no coordinator.
+                    let _ = consumer.commit_consumer_state(CommitMode::Async);
+                    let _ = consumer.poll(Duration::from_millis(500));
                 })
             })
             .collect();
@@ -280,14 +288,30 @@ impl Group {
         }
     }
 
-    fn stop(self) -> (usize, usize) {
+    fn consumed_so_far(&self) -> usize {
+        self.consumed.load(Ordering::SeqCst)
+    }
+
+    /// Stops the members; returns records consumed, consumer errors, and how many members did
+    /// not stop within [`CONSUMER_STOP_BOUND`] (left running: closing them could block too).
+    fn stop(self) -> (usize, usize, usize) {
         self.stop.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + CONSUMER_STOP_BOUND;
+        while Instant::now() < deadline && !self.threads.iter().all(|t| t.is_finished()) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let mut stuck = 0;
         for t in self.threads {
-            t.join().expect("consumer thread");
+            if t.is_finished() {
+                t.join().expect("consumer thread");
+            } else {
+                stuck += 1;
+            }
         }
         (
             self.consumed.load(Ordering::SeqCst),
             self.errors.load(Ordering::SeqCst),
+            stuck,
         )
     }
 }
@@ -644,10 +668,28 @@ fn run(seed: u64, duration: Duration, faults: &[Fault]) -> Outcome {
             partition_states(&probe, &topic)
         ));
     }
+    // The producers are still sending: a live group consumes some of it.
+    let consumed_at_isr = consumers.consumed_so_far();
+    let group_resumed = wait_until(GROUP_RESUME_BOUND, || {
+        consumers.consumed_so_far() > consumed_at_isr
+    });
+    if !group_resumed {
+        out.violations.push(format!(
+            "the consumer group consumed nothing in the {}s after the ISR was full again \
+             ({consumed_at_isr} records consumed during the faults)",
+            GROUP_RESUME_BOUND.as_secs()
+        ));
+    }
     // A little more traffic on the healed cluster, then drain.
     std::thread::sleep(Duration::from_secs(2));
     let acks: Vec<Acks> = producers.into_iter().map(Workload::stop).collect();
-    let (group_consumed, group_errors) = consumers.stop();
+    let (group_consumed, group_errors, stuck_members) = consumers.stop();
+    if stuck_members > 0 {
+        out.violations.push(format!(
+            "{stuck_members} group members did not stop within {}s",
+            CONSUMER_STOP_BOUND.as_secs()
+        ));
+    }
     let (committed, regressions) = monitor.stop();
     out.violations.extend(regressions);
 
