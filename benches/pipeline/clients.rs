@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::broker_cpu::process_cpu_ns;
 use crate::processes::ProcessClients;
-use crate::workload::{self, Rate, Stats};
+use crate::workload::{self, Plan, Stats};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientMode {
@@ -39,39 +39,10 @@ pub enum ClientSet {
 
 impl ClientSet {
     /// Starts the consumers, waits until they own every partition, then starts the producers.
-    #[allow(clippy::too_many_arguments)]
-    pub fn start(
-        mode: ClientMode,
-        bootstrap: &str,
-        topic: &str,
-        partitions: i32,
-        producers: usize,
-        consumers: usize,
-        payload: usize,
-        rate: Rate,
-        producer_settings: &[(String, String)],
-    ) -> ClientSet {
+    pub fn start(mode: ClientMode, plan: &Plan) -> ClientSet {
         match mode {
-            ClientMode::InProcess => ClientSet::InProcess(workload::start(
-                bootstrap,
-                topic,
-                partitions,
-                producers,
-                consumers,
-                payload,
-                rate,
-                producer_settings,
-            )),
-            ClientMode::Processes => ClientSet::Processes(ProcessClients::start(
-                bootstrap,
-                topic,
-                partitions,
-                producers,
-                consumers,
-                payload,
-                rate,
-                producer_settings,
-            )),
+            ClientMode::InProcess => ClientSet::InProcess(workload::start(plan)),
+            ClientMode::Processes => ClientSet::Processes(ProcessClients::start(plan)),
         }
     }
 

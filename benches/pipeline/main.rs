@@ -49,7 +49,7 @@ use broker_metrics::Counters;
 use clients::{ClientMode, ClientSet};
 use summary::{percentile, RunSummary, REFERENCE_PER_CORE};
 use support::{Cluster, ClusterOptions};
-use workload::Rate;
+use workload::{Plan, Rate};
 
 const PARTITIONS: i32 = 10;
 /// Consumers in the group (RIVULET_BENCH_CONSUMERS, default 10 as in the reference shape).
@@ -150,14 +150,16 @@ fn run(
         };
     let mut clients = ClientSet::start(
         mode,
-        &cluster.bootstrap(),
-        &topic,
-        PARTITIONS,
-        producers,
-        consumers(),
-        payload,
-        rate,
-        &settings,
+        &Plan {
+            bootstrap: cluster.bootstrap(),
+            topic: topic.clone(),
+            partitions: PARTITIONS,
+            producers,
+            consumers: consumers(),
+            payload,
+            rate,
+            producer_settings: settings,
+        },
     );
     let stats = clients.stats();
     // Let the pipeline reach steady state before measuring: the offered rate at its full value,

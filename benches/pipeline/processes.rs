@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::broker_cpu::process_cpu_ns;
-use crate::workload::{self, Pacing, Rate, Stats};
+use crate::workload::{self, Pacing, Plan, Rate, Stats};
 
 /// The first argument that makes the bench binary a client process.
 pub const CHILD_FLAG: &str = "--rivulet-bench-child";
@@ -334,42 +334,39 @@ fn shares(total: usize, parts: usize) -> Vec<usize> {
 impl ProcessClients {
     /// Starts the consumer processes and, once the group owns every partition, the producer
     /// processes; a fixed rate is split between producers in proportion to their number.
-    #[allow(clippy::too_many_arguments)]
-    pub fn start(
-        bootstrap: &str,
-        topic: &str,
-        partitions: i32,
-        producers: usize,
-        consumers: usize,
-        payload: usize,
-        rate: Rate,
-        producer_settings: &[(String, String)],
-    ) -> ProcessClients {
+    pub fn start(plan: &Plan) -> ProcessClients {
         let stats = Arc::new(Stats::default());
         let spec =
             |role: Role, clients: usize, rate: Rate, settings: &[(String, String)]| ChildSpec {
                 role,
-                bootstrap: bootstrap.to_string(),
-                topic: topic.to_string(),
+                bootstrap: plan.bootstrap.clone(),
+                topic: plan.topic.clone(),
                 clients,
-                payload,
+                payload: plan.payload,
                 rate,
                 settings: settings.to_vec(),
             };
-        let mut children: Vec<ChildProcess> = shares(consumers, CONSUMER_PROCESSES)
+        let mut children: Vec<ChildProcess> = shares(plan.consumers, CONSUMER_PROCESSES)
             .into_iter()
             .map(|n| ChildProcess::spawn(&spec(Role::Consumers, n, Rate::Unlimited, &[]), &stats))
             .collect();
-        workload::wait_assigned(&stats, partitions);
-        children.extend(shares(producers, PRODUCER_PROCESSES).into_iter().map(|n| {
-            let rate = match rate {
-                Rate::Fixed(total) => {
-                    Rate::Fixed((u64::from(total) * n as u64 / producers as u64) as u32)
-                }
-                Rate::Unlimited => Rate::Unlimited,
-            };
-            ChildProcess::spawn(&spec(Role::Producers, n, rate, producer_settings), &stats)
-        }));
+        workload::wait_assigned(&stats, plan.partitions);
+        children.extend(
+            shares(plan.producers, PRODUCER_PROCESSES)
+                .into_iter()
+                .map(|n| {
+                    let rate = match plan.rate {
+                        Rate::Fixed(total) => Rate::Fixed(
+                            (u64::from(total) * n as u64 / plan.producers as u64) as u32,
+                        ),
+                        Rate::Unlimited => Rate::Unlimited,
+                    };
+                    ChildProcess::spawn(
+                        &spec(Role::Producers, n, rate, &plan.producer_settings),
+                        &stats,
+                    )
+                }),
+        );
         ProcessClients { children, stats }
     }
 

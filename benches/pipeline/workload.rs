@@ -361,33 +361,43 @@ pub fn start_producers(
     threads
 }
 
-/// Starts `consumers` group consumers and, once they own every partition, `producers`
-/// producers, all in this process; a fixed rate is offered once per [`pacing_tick`].
-#[allow(clippy::too_many_arguments)]
-pub fn start(
-    bootstrap: &str,
-    topic: &str,
-    partitions: i32,
-    producers: usize,
-    consumers: usize,
-    payload: usize,
-    rate: Rate,
-    producer_settings: &[(String, String)],
-) -> Clients {
+/// The clients a run starts, whichever way they run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub bootstrap: String,
+    pub topic: String,
+    pub partitions: i32,
+    pub producers: usize,
+    pub consumers: usize,
+    pub payload: usize,
+    /// The producers' aggregate rate.
+    pub rate: Rate,
+    pub producer_settings: Vec<(String, String)>,
+}
+
+/// Starts the plan's consumers and, once they own every partition, its producers, all in this
+/// process; a fixed rate is offered once per [`pacing_tick`].
+pub fn start(plan: &Plan) -> Clients {
     let stop = Arc::new(AtomicBool::new(false));
     let stats = Arc::new(Stats::default());
-    let mut threads = start_consumers(bootstrap, topic, consumers, stats.clone(), stop.clone());
-    wait_assigned(&stats, partitions);
+    let mut threads = start_consumers(
+        &plan.bootstrap,
+        &plan.topic,
+        plan.consumers,
+        stats.clone(),
+        stop.clone(),
+    );
+    wait_assigned(&stats, plan.partitions);
     threads.extend(start_producers(
-        bootstrap,
-        topic,
-        producers,
-        payload,
+        &plan.bootstrap,
+        &plan.topic,
+        plan.producers,
+        plan.payload,
         Pacing {
-            rate,
+            rate: plan.rate,
             tick: pacing_tick(),
         },
-        producer_settings,
+        &plan.producer_settings,
         &stats,
         &stop,
     ));
