@@ -25,7 +25,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use support::workload::{check, Acks, Workload};
 use support::{kafka, wait_until, Cluster, ClusterOptions};
@@ -221,6 +223,32 @@ fn full_isr(probe: &BaseConsumer, topic: &str) -> bool {
     })
 }
 
+/// librdkafka debug contexts for the group members (its `debug` setting), from
+/// `RIVULET_NEMESIS_CLIENT_DEBUG`, e.g. `cgrp,protocol`; unset, the members log nothing.
+const CLIENT_DEBUG_ENV: &str = "RIVULET_NEMESIS_CLIENT_DEBUG";
+
+/// A group member's context: librdkafka's log lines go to stderr with a wall-clock time, so they
+/// can be lined up with the brokers' logs.
+struct MemberLog {
+    client: String,
+}
+
+impl ClientContext for MemberLog {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        let since_epoch = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        eprintln!(
+            "{}.{:03} {} {level:?} {fac}: {message}",
+            since_epoch.as_secs(),
+            since_epoch.subsec_millis(),
+            self.client
+        );
+    }
+}
+
+impl ConsumerContext for MemberLog {}
+
 /// Two consumers in one group, committing what they read every second.
 struct Group {
     stop: Arc<AtomicBool>,
@@ -236,20 +264,25 @@ impl Group {
         let errors = Arc::new(AtomicUsize::new(0));
         let threads = (0..CONSUMERS)
             .map(|n| {
-                let consumer: BaseConsumer = kafka::config(
+                let client = format!("nemesis-consumer-{n}");
+                let mut config = kafka::config(
                     bootstrap,
                     &[
                         ("group.id", group),
-                        ("client.id", &format!("nemesis-consumer-{n}")),
+                        ("client.id", &client),
                         ("enable.auto.commit", "false"),
                         ("auto.offset.reset", "earliest"),
                         ("session.timeout.ms", "6000"),
                         ("heartbeat.interval.ms", "1000"),
                         ("fetch.wait.max.ms", "200"),
                     ],
-                )
-                .create()
-                .expect("group consumer");
+                );
+                if let Ok(debug) = std::env::var(CLIENT_DEBUG_ENV) {
+                    config.set("debug", debug);
+                }
+                let consumer: BaseConsumer<MemberLog> = config
+                    .create_with_context(MemberLog { client })
+                    .expect("group consumer");
                 consumer.subscribe(&[topic]).expect("subscribe");
                 let (stop, consumed, errors) = (stop.clone(), consumed.clone(), errors.clone());
                 std::thread::spawn(move || {
