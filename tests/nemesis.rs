@@ -278,7 +278,9 @@ impl Group {
                     ],
                 );
                 if let Ok(debug) = std::env::var(CLIENT_DEBUG_ENV) {
-                    config.set("debug", debug);
+                    config
+                        .set("debug", debug)
+                        .set_log_level(RDKafkaLogLevel::Debug);
                 }
                 let consumer: BaseConsumer<MemberLog> = config
                     .create_with_context(MemberLog { client })
