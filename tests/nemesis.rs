@@ -6,7 +6,9 @@
 //!
 //! After the faults it heals everything and checks: every broker back, every partition back to
 //! full ISR within a bounded time, no acknowledged record lost, none duplicated, each producer's
-//! order kept in every partition, and the group's committed offsets never moved backwards.
+//! order kept in every partition, and no committed offset of the group read back lower than one
+//! the brokers had already acknowledged to a member. (librdkafka may retry an older async commit
+//! after a newer one; the later acknowledgment wins, as in Kafka, so a read may match it.)
 //!
 //! A test target without libtest (`harness = false`). With no arguments (how `cargo test` runs
 //! it) it runs the short form: fixed seeds, about three minutes. By hand:
@@ -28,6 +30,7 @@ use std::time::{Duration, Instant, SystemTime};
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::KafkaResult;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use support::workload::{check, Acks, Workload};
 use support::{kafka, wait_until, Cluster, ClusterOptions};
@@ -40,6 +43,9 @@ const CONSUMERS: usize = 2;
 const RATE: u32 = 100;
 /// Size of each broker's data dir (a tmpfs).
 const DATA_DIR_BYTES: u64 = 128 << 20;
+
+/// How long after a full disk is freed a broker may still exit because of it.
+const DISK_EXIT_GRACE: Duration = Duration::from_secs(1);
 /// The short form: these seeds, each with this much fault time.
 const SHORT_SEEDS: [u64; 2] = [1, 2];
 const SHORT_DURATION: Duration = Duration::from_secs(80);
@@ -228,9 +234,10 @@ fn full_isr(probe: &BaseConsumer, topic: &str) -> bool {
 const CLIENT_DEBUG_ENV: &str = "RIVULET_NEMESIS_CLIENT_DEBUG";
 
 /// A group member's context: librdkafka's log lines go to stderr with a wall-clock time, so they
-/// can be lined up with the brokers' logs.
+/// can be lined up with the brokers' logs; acknowledged commits go to the shared [`CommitLog`].
 struct MemberLog {
     client: String,
+    commits: Arc<CommitLog>,
 }
 
 impl ClientContext for MemberLog {
@@ -247,7 +254,69 @@ impl ClientContext for MemberLog {
     }
 }
 
-impl ConsumerContext for MemberLog {}
+impl ConsumerContext for MemberLog {
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        if result.is_ok() {
+            self.commits.acknowledged(offsets);
+        }
+    }
+}
+
+/// Every offset commit the brokers acknowledged to a group member, in the order the members
+/// learned of them: (when, partition, offset).
+#[derive(Default)]
+struct CommitLog {
+    acks: Mutex<Vec<(Instant, i32, i64)>>,
+}
+
+impl CommitLog {
+    fn acknowledged(&self, offsets: &TopicPartitionList) {
+        let now = Instant::now();
+        let mut acks = self.acks.lock().expect("commit log");
+        for e in offsets.elements() {
+            if let (Ok(()), Offset::Offset(offset)) = (e.error(), e.offset()) {
+                acks.push((now, e.partition(), offset));
+            }
+        }
+    }
+
+    /// The committed offsets `reads` saw that are lower than one already acknowledged when the
+    /// read began, unless a member was acknowledged that very offset later (its commit landed
+    /// after the higher one and the read raced its acknowledgment).
+    fn regressions(&self, reads: &[OffsetRead]) -> Vec<String> {
+        let acks = self.acks.lock().expect("commit log");
+        // Per partition: acknowledgments in time order, and when each offset was last acked.
+        let mut timeline: BTreeMap<i32, Vec<(Instant, i64)>> = BTreeMap::new();
+        let mut last_acked: BTreeMap<(i32, i64), Instant> = BTreeMap::new();
+        for &(at, partition, offset) in acks.iter() {
+            timeline.entry(partition).or_default().push((at, offset));
+            last_acked.insert((partition, offset), at);
+        }
+        let mut found = Vec::new();
+        for read in reads {
+            let Some(acked) = timeline.get(&read.partition) else {
+                continue;
+            };
+            let before = acked.partition_point(|(at, _)| *at < read.start);
+            let Some(&(_, latest)) = before.checked_sub(1).and_then(|i| acked.get(i)) else {
+                continue;
+            };
+            let acked_later = last_acked
+                .get(&(read.partition, read.offset))
+                .is_some_and(|at| *at >= read.start);
+            if read.offset < latest && !acked_later {
+                let line = format!(
+                    "partition {}: committed offset {} read after {latest} was acknowledged",
+                    read.partition, read.offset
+                );
+                if !found.contains(&line) {
+                    found.push(line);
+                }
+            }
+        }
+        found
+    }
+}
 
 /// Two consumers in one group, committing what they read every second.
 struct Group {
@@ -258,7 +327,7 @@ struct Group {
 }
 
 impl Group {
-    fn start(bootstrap: &str, topic: &str, group: &str) -> Group {
+    fn start(bootstrap: &str, topic: &str, group: &str, commits: &Arc<CommitLog>) -> Group {
         let stop = Arc::new(AtomicBool::new(false));
         let consumed = Arc::new(AtomicUsize::new(0));
         let errors = Arc::new(AtomicUsize::new(0));
@@ -283,7 +352,10 @@ impl Group {
                         .set_log_level(RDKafkaLogLevel::Debug);
                 }
                 let consumer: BaseConsumer<MemberLog> = config
-                    .create_with_context(MemberLog { client })
+                    .create_with_context(MemberLog {
+                        client,
+                        commits: commits.clone(),
+                    })
                     .expect("group consumer");
                 consumer.subscribe(&[topic]).expect("subscribe");
                 let (stop, consumed, errors) = (stop.clone(), consumed.clone(), errors.clone());
@@ -351,20 +423,27 @@ impl Group {
     }
 }
 
-/// Polls the group's committed offsets (OffsetFetch, outside the group) and records every time
-/// one is lower than a value seen before.
+/// One committed offset the monitor read, and when the read began.
+struct OffsetRead {
+    start: Instant,
+    partition: i32,
+    offset: i64,
+}
+
+/// Polls the group's committed offsets (OffsetFetch, outside the group), keeping every read for
+/// [`CommitLog::regressions`] and the highest offset seen per partition.
 struct OffsetMonitor {
     stop: Arc<AtomicBool>,
     thread: JoinHandle<()>,
     highest: Arc<Mutex<BTreeMap<i32, i64>>>,
-    regressions: Arc<Mutex<Vec<String>>>,
+    reads: Arc<Mutex<Vec<OffsetRead>>>,
 }
 
 impl OffsetMonitor {
     fn start(bootstrap: &str, topic: &str, group: &str) -> OffsetMonitor {
         let stop = Arc::new(AtomicBool::new(false));
         let highest = Arc::new(Mutex::new(BTreeMap::new()));
-        let regressions = Arc::new(Mutex::new(Vec::new()));
+        let reads = Arc::new(Mutex::new(Vec::new()));
         let probe: BaseConsumer = kafka::config(bootstrap, &[("group.id", group)])
             .create()
             .expect("offset monitor");
@@ -372,25 +451,25 @@ impl OffsetMonitor {
         for p in 0..PARTITIONS {
             tpl.add_partition(topic, p);
         }
-        let (s, h, r) = (stop.clone(), highest.clone(), regressions.clone());
+        let (s, h, r) = (stop.clone(), highest.clone(), reads.clone());
         let thread = std::thread::spawn(move || {
             while !s.load(Ordering::SeqCst) {
+                let start = Instant::now();
                 if let Ok(committed) = probe.committed_offsets(tpl.clone(), Duration::from_secs(5))
                 {
                     let mut highest = h.lock().expect("offsets");
+                    let mut reads = r.lock().expect("reads");
                     for e in committed.elements() {
-                        let Offset::Offset(now) = e.offset() else {
+                        let Offset::Offset(offset) = e.offset() else {
                             continue;
                         };
-                        let seen = highest.entry(e.partition()).or_insert(now);
-                        if now < *seen {
-                            r.lock().expect("regressions").push(format!(
-                                "partition {}: committed offset {now} after {}",
-                                e.partition(),
-                                *seen
-                            ));
-                        }
-                        *seen = (*seen).max(now);
+                        let seen = highest.entry(e.partition()).or_insert(offset);
+                        *seen = (*seen).max(offset);
+                        reads.push(OffsetRead {
+                            start,
+                            partition: e.partition(),
+                            offset,
+                        });
                     }
                 }
                 std::thread::sleep(Duration::from_millis(500));
@@ -400,17 +479,17 @@ impl OffsetMonitor {
             stop,
             thread,
             highest,
-            regressions,
+            reads,
         }
     }
 
-    /// Stops polling; returns the highest committed offsets and the regressions seen.
-    fn stop(self) -> (BTreeMap<i32, i64>, Vec<String>) {
+    /// Stops polling; returns the highest committed offsets and every read.
+    fn stop(self) -> (BTreeMap<i32, i64>, Vec<OffsetRead>) {
         self.stop.store(true, Ordering::SeqCst);
         self.thread.join().expect("offset monitor thread");
         let highest = std::mem::take(&mut *self.highest.lock().expect("offsets"));
-        let regressions = std::mem::take(&mut *self.regressions.lock().expect("regressions"));
-        (highest, regressions)
+        let reads = std::mem::take(&mut *self.reads.lock().expect("reads"));
+        (highest, reads)
     }
 }
 
@@ -561,6 +640,9 @@ impl Nemesis<'_> {
                 eprintln!("nemesis: broker {i} data dir filled ({filled} bytes of ballast)");
                 std::thread::sleep(hold);
                 self.cluster.free_disk(i);
+                // A write that failed just before the space came back still takes the log dir
+                // offline; give that exit a moment to happen so it counts as this fault's.
+                std::thread::sleep(DISK_EXIT_GRACE);
                 exited = self.restart_dead(&targets);
             }
         }
@@ -621,7 +703,8 @@ fn run(seed: u64, duration: Duration, faults: &[Fault]) -> Outcome {
             )
         })
         .collect();
-    let consumers = Group::start(&bootstrap, &topic, &group);
+    let commits = Arc::new(CommitLog::default());
+    let consumers = Group::start(&bootstrap, &topic, &group, &commits);
     let monitor = OffsetMonitor::start(&bootstrap, &topic, &group);
     assert!(
         wait_until(Duration::from_secs(30), || producers
@@ -662,10 +745,11 @@ fn run(seed: u64, duration: Duration, faults: &[Fault]) -> Outcome {
         for i in 0..BROKERS {
             if !nemesis.cluster.is_running(i) {
                 out.violations.push(format!(
-                    "broker {i} exited during {} on {:?}:\n{}",
+                    "broker {i} exited during {} on {:?}:\n{}\ndata dir:\n{}",
                     fault.name(),
                     e.targets,
-                    nemesis.cluster.log_tail(i, 30)
+                    nemesis.cluster.log_tail(i, 30),
+                    nemesis.cluster.data_dir_usage(i)
                 ));
                 nemesis.cluster.restart(i);
             }
@@ -725,8 +809,8 @@ fn run(seed: u64, duration: Duration, faults: &[Fault]) -> Outcome {
             CONSUMER_STOP_BOUND.as_secs()
         ));
     }
-    let (committed, regressions) = monitor.stop();
-    out.violations.extend(regressions);
+    let (committed, reads) = monitor.stop();
+    out.violations.extend(commits.regressions(&reads));
 
     let (records, complete) =
         kafka::read_to_end(&bootstrap, &topic, PARTITIONS, Duration::from_secs(90));

@@ -605,6 +605,30 @@ impl Cluster {
         self.brokers[i].dir.join("data")
     }
 
+    /// What takes the space in broker `i`'s data dir: each top-level entry with the bytes its
+    /// files occupy (allocated blocks, not apparent length), largest first, one per line.
+    pub fn data_dir_usage(&self, i: usize) -> String {
+        let dir = self.data_dir(i);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return format!("{} cannot be read", dir.display());
+        };
+        let mut usage: Vec<(u64, String)> = entries
+            .flatten()
+            .map(|e| {
+                (
+                    allocated_bytes(&e.path()),
+                    e.file_name().to_string_lossy().into_owned(),
+                )
+            })
+            .collect();
+        usage.sort_unstable_by(|a, b| b.cmp(a));
+        usage
+            .iter()
+            .map(|(bytes, name)| format!("{:>10} KiB {name}", bytes / 1024))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// Fills broker `i`'s size-limited data dir: writes a ballast file until the filesystem
     /// answers ENOSPC. Returns the bytes written.
     pub fn fill_disk(&self, i: usize) -> u64 {
@@ -644,6 +668,22 @@ impl Cluster {
             Err(e) => panic!("removing {}: {e}", path.display()),
         }
     }
+}
+
+/// The bytes the files under `path` occupy on their filesystem.
+fn allocated_bytes(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    let own = meta.blocks() * 512;
+    if !meta.is_dir() {
+        return own;
+    }
+    let children = std::fs::read_dir(path)
+        .map(|entries| entries.flatten().map(|e| allocated_bytes(&e.path())).sum())
+        .unwrap_or(0);
+    own + children
 }
 
 /// Finds `name{labels}` (or a bare name) in Prometheus text and returns its value.
