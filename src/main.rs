@@ -224,15 +224,18 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
             controlled
         }
         Stop::StorageFailed(StorageFailure::LogDirs) => {
-            // Kafka's rule: with no log dir left the broker cannot serve; it shuts down
-            // (controlled, so the controller moves its leaderships) and exits with a failure.
+            // Kafka's rule: with no log dir left the broker cannot serve and exits with a
+            // failure. It first tries a controlled shutdown so the controller moves its
+            // leaderships at once; that gives up as soon as the metadata log fails too (it
+            // usually shares the failed disk).
             error!("all log dirs have failed; shutting down");
             true
         }
         Stop::StorageFailed(StorageFailure::MetadataLog(ref reason)) => {
-            // Kafka halts on a metadata log dir failure: the node can no longer vote or apply.
+            // Kafka halts on a metadata log dir failure: the node can no longer vote or apply,
+            // so it cannot take part in a controlled shutdown either.
             error!(%reason, "the metadata log store has failed; shutting down");
-            true
+            false
         }
     };
     // A second signal stops at once.

@@ -1,9 +1,10 @@
 //! A full disk on one broker, Kafka's way: three brokers, each with a size-limited (tmpfs) data
 //! dir, topic RF=3 with min.insync.replicas=2 and idempotent acks=all producers running. Broker
 //! X's disk is filled: its log dir goes offline, and with no log dir left it performs a controlled
-//! shutdown and exits with a failure status and "all log dirs have failed" (no panic). Producers
-//! see only retriable errors and keep being acknowledged by the other brokers. Once the space is
-//! back, X restarts, recovers and rejoins every ISR; nothing acknowledged is lost or duplicated.
+//! shutdown (abandoned as soon as its metadata log fails on the same disk) and exits with a
+//! failure status and "all log dirs have failed" (no panic). Producers see only retriable errors
+//! and keep being acknowledged by the other brokers. Once the space is back, X restarts, recovers
+//! and rejoins every ISR; nothing acknowledged is lost or duplicated.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is a failed test
 
@@ -125,6 +126,12 @@ fn a_full_disk_takes_the_broker_out_and_it_recovers_once_space_returns() {
         "no 'all log dirs have failed' line:\n{log}"
     );
     assert!(!log.contains("panicked"), "broker {x} panicked:\n{log}");
+    // The metadata log shares the full disk: the controlled shutdown either completes or gives
+    // up when the metadata log fails, never by sitting out its timeout with a dead quorum member.
+    assert!(
+        !log.contains(&format!("stopping anyway node={x} error=timed out")),
+        "broker {x} waited out its controlled shutdown timeout:\n{log}"
+    );
 
     // The others keep acknowledging.
     let before = workload.acked_so_far();
