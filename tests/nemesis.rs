@@ -46,6 +46,8 @@ const DATA_DIR_BYTES: u64 = 128 << 20;
 
 /// How long after a full disk is freed a broker may still exit because of it.
 const DISK_EXIT_GRACE: Duration = Duration::from_secs(1);
+/// How long a broker whose log dir went offline may take to shut down and exit.
+const DISK_EXIT_BOUND: Duration = Duration::from_secs(30);
 /// The short form: these seeds, each with this much fault time.
 const SHORT_SEEDS: [u64; 2] = [1, 2];
 const SHORT_DURATION: Duration = Duration::from_secs(80);
@@ -636,13 +638,26 @@ impl Nemesis<'_> {
                     self.any_broker()
                 };
                 targets = vec![i];
+                let log_start = self.cluster.log_len(i);
                 let filled = self.cluster.fill_disk(i);
                 eprintln!("nemesis: broker {i} data dir filled ({filled} bytes of ballast)");
                 std::thread::sleep(hold);
                 self.cluster.free_disk(i);
                 // A write that failed just before the space came back still takes the log dir
-                // offline; give that exit a moment to happen so it counts as this fault's.
+                // offline; give that a moment to happen. A broker whose log dir went offline
+                // is on its way out (controlled shutdown, then exit): wait for it, so its exit
+                // counts as this fault's.
                 std::thread::sleep(DISK_EXIT_GRACE);
+                if self
+                    .cluster
+                    .log_since(i, log_start)
+                    .contains("log dir failed; taking it offline")
+                {
+                    let deadline = Instant::now() + DISK_EXIT_BOUND;
+                    while self.cluster.is_running(i) && Instant::now() < deadline {
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
                 exited = self.restart_dead(&targets);
             }
         }

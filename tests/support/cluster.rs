@@ -601,6 +601,23 @@ impl Cluster {
         &self.brokers[i].log_path
     }
 
+    /// Bytes broker `i` has logged so far (a mark for `log_since`).
+    pub fn log_len(&self, i: usize) -> u64 {
+        std::fs::metadata(&self.brokers[i].log_path).map_or(0, |m| m.len())
+    }
+
+    /// What broker `i` logged after the `log_len` mark `from`.
+    pub fn log_since(&self, i: usize, from: u64) -> String {
+        use std::io::{Seek, SeekFrom};
+        let mut text = Vec::new();
+        if let Ok(mut f) = File::open(&self.brokers[i].log_path) {
+            if f.seek(SeekFrom::Start(from)).is_ok() {
+                let _ = f.read_to_end(&mut text);
+            }
+        }
+        String::from_utf8_lossy(&text).into_owned()
+    }
+
     pub fn data_dir(&self, i: usize) -> PathBuf {
         self.brokers[i].dir.join("data")
     }
