@@ -302,4 +302,28 @@ impl MetadataImage {
     pub(crate) fn topic_mut(&mut self, name: &str) -> Option<&mut TopicImage> {
         self.topics.get_mut(name).map(Arc::make_mut)
     }
+
+    /// The partition a leader's request is about, with its topic's name, after checking that
+    /// `broker_id` leads it at `leader_epoch` (the checks every leader-sent request makes).
+    pub(crate) fn led_partition_mut(
+        &mut self,
+        broker_id: i32,
+        topic_id: Uuid,
+        partition: i32,
+        leader_epoch: i32,
+    ) -> Result<(String, &mut PartitionState), ControllerError> {
+        let unknown =
+            || ControllerError::UnknownTopicOrPartition(format!("{topic_id}-{partition}"));
+        let name = self.topic_ids.get(&topic_id).cloned().ok_or_else(unknown)?;
+        let index = usize::try_from(partition).map_err(|_| unknown())?;
+        let topic = self.topic_mut(&name).ok_or_else(unknown)?;
+        let p = topic.partitions.get_mut(index).ok_or_else(unknown)?;
+        if leader_epoch != p.leader_epoch {
+            return Err(ControllerError::FencedLeaderEpoch);
+        }
+        if broker_id != p.leader {
+            return Err(ControllerError::NotLeaderOrFollower);
+        }
+        Ok((name, p))
+    }
 }

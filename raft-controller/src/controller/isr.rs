@@ -28,22 +28,8 @@ pub(crate) fn apply_alter_partition(
 fn alter(image: &mut MetadataImage, req: &AlterPartition) -> CommandResponse {
     image.check_broker_epoch(req.broker_id, req.broker_epoch)?;
     let eligible = image.eligible_brokers();
-    let unknown =
-        || ControllerError::UnknownTopicOrPartition(format!("{}-{}", req.topic_id, req.partition));
-    let name = image
-        .topic_ids
-        .get(&req.topic_id)
-        .cloned()
-        .ok_or_else(unknown)?;
-    let index = usize::try_from(req.partition).map_err(|_| unknown())?;
-    let topic = image.topic_mut(&name).ok_or_else(unknown)?;
-    let p = topic.partitions.get_mut(index).ok_or_else(unknown)?;
-    if req.leader_epoch != p.leader_epoch {
-        return Err(ControllerError::FencedLeaderEpoch);
-    }
-    if req.broker_id != p.leader {
-        return Err(ControllerError::NotLeaderOrFollower);
-    }
+    let (name, p) =
+        image.led_partition_mut(req.broker_id, req.topic_id, req.partition, req.leader_epoch)?;
     if req.partition_epoch != p.partition_epoch {
         return Err(ControllerError::InvalidUpdateVersion);
     }
