@@ -12,7 +12,6 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::FutureRecord;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -161,21 +160,14 @@ fn corrupt_bytes_on_disk_are_refused_and_repaired_from_another_replica() {
     let bootstrap = cluster.bootstrap();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let admin = kafka::admin(&bootstrap);
         // Leader (and preferred leader) broker 0; followers 1 and 2.
-        let assignment: &[&[i32]] = &[&[0, 1, 2]];
-        let r = admin
-            .create_topics(
-                &[
-                    NewTopic::new(&topic, 1, TopicReplication::Variable(assignment))
-                        .set("segment.bytes", "4096"),
-                ],
-                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
-            )
-            .await
-            .expect("create");
-        assert!(r[0].is_ok(), "{r:?}");
-        kafka::wait_for_leaders(&bootstrap, &topic, 1, Duration::from_secs(30));
+        kafka::create_assigned_topic(
+            &bootstrap,
+            &topic,
+            &[&[0, 1, 2]],
+            &[("segment.bytes", "4096")],
+        )
+        .await;
         let producer = kafka::producer(&bootstrap, &[("acks", "all"), ("linger.ms", "0")]);
         for i in 0..RECORDS {
             let (key, value) = produced(i);

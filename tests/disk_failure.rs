@@ -12,27 +12,11 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use support::workload::{verify, Workload};
 use support::{kafka, unique_topic, wait_until, Cluster, ClusterOptions};
 
 const PARTITIONS: i32 = 6;
 const DATA_DIR_BYTES: u64 = 64 << 20;
-
-/// ISR size of each partition, from metadata.
-fn isr_sizes(bootstrap: &str, topic: &str) -> Vec<usize> {
-    let consumer: BaseConsumer = kafka::config(bootstrap, &[("group.id", "isr-probe")])
-        .create()
-        .expect("consumer");
-    let Ok(md) = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)) else {
-        return Vec::new();
-    };
-    md.topics()
-        .iter()
-        .find(|t| t.name() == topic)
-        .map(|t| t.partitions().iter().map(|p| p.isr().len()).collect())
-        .unwrap_or_default()
-}
 
 /// Whether process `pid` has exited and is waiting to be reaped. Looking at /proc instead of
 /// reaping keeps the pid ours, so the fixture can still collect its exit status.
@@ -149,11 +133,11 @@ fn a_full_disk_takes_the_broker_out_and_it_recovers_once_space_returns() {
     cluster.wait_ready(x, Duration::from_secs(60));
     assert!(
         wait_until(Duration::from_secs(60), || {
-            let sizes = isr_sizes(&bootstrap, &topic);
+            let sizes = kafka::isr_sizes(&bootstrap, &topic);
             sizes.len() == PARTITIONS as usize && sizes.iter().all(|n| *n == 3)
         }),
         "broker {x} did not rejoin every ISR: {:?}\n{}",
-        isr_sizes(&bootstrap, &topic),
+        kafka::isr_sizes(&bootstrap, &topic),
         cluster.log_tail(x, 60)
     );
     println!(

@@ -11,7 +11,6 @@ mod support;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -43,21 +42,6 @@ fn create(cluster: &Cluster, topic: &str) {
         3,
         &[("min.insync.replicas", "2")],
     ));
-}
-
-/// ISR size of each partition, from metadata.
-fn isr_sizes(bootstrap: &str, topic: &str) -> Vec<usize> {
-    let consumer: BaseConsumer = kafka::config(bootstrap, &[("group.id", "isr-probe")])
-        .create()
-        .expect("consumer");
-    let Ok(md) = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)) else {
-        return Vec::new();
-    };
-    md.topics()
-        .iter()
-        .find(|t| t.name() == topic)
-        .map(|t| t.partitions().iter().map(|p| p.isr().len()).collect())
-        .unwrap_or_default()
 }
 
 /// The broker leading most partitions of `topic`.
@@ -107,7 +91,7 @@ fn wait_for_isr(
     ok: impl Fn(usize) -> bool,
 ) -> bool {
     wait_until(timeout, || {
-        let sizes = isr_sizes(bootstrap, topic);
+        let sizes = kafka::isr_sizes(bootstrap, topic);
         !sizes.is_empty() && sizes.iter().all(|s| ok(*s))
     })
 }
@@ -476,23 +460,13 @@ fn consumer_reads_from_a_replica_in_its_rack() {
     let topic = unique_topic("closest-replica");
     let bootstrap = cluster.bootstrap();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
-        let admin = kafka::admin(&bootstrap);
-        // Leader on broker 0 (rack a), replicas in b and c.
-        let assignment: &[&[i32]] = &[&[0, 1, 2]];
-        let r = admin
-            .create_topics(
-                &[
-                    NewTopic::new(&topic, 1, TopicReplication::Variable(assignment))
-                        .set("min.insync.replicas", "2"),
-                ],
-                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
-            )
-            .await
-            .expect("create");
-        assert!(r[0].is_ok(), "{r:?}");
-    });
-    kafka::wait_for_leaders(&bootstrap, &topic, 1, Duration::from_secs(30));
+    // Leader on broker 0 (rack a), replicas in b and c.
+    rt.block_on(kafka::create_assigned_topic(
+        &bootstrap,
+        &topic,
+        &[&[0, 1, 2]],
+        &[("min.insync.replicas", "2")],
+    ));
     let workload = Workload::start(&bootstrap, &topic, 1, 500, &[]);
     assert!(wait_until(Duration::from_secs(30), || workload
         .acked_so_far()

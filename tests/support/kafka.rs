@@ -104,6 +104,48 @@ pub async fn create_topic(
     wait_for_leaders(bootstrap, name, partitions, Duration::from_secs(30));
 }
 
+/// Creates a topic whose partition `p` is placed on the brokers `assignment[p]` (the first one
+/// its preferred leader) and waits until every partition has a leader that answers.
+pub async fn create_assigned_topic(
+    bootstrap: &str,
+    name: &str,
+    assignment: &[&[i32]],
+    configs: &[(&str, &str)],
+) {
+    let admin = admin(bootstrap);
+    let partitions = assignment.len() as i32;
+    let mut topic = NewTopic::new(name, partitions, TopicReplication::Variable(assignment));
+    for (k, v) in configs {
+        topic = topic.set(k, v);
+    }
+    let results = admin
+        .create_topics(
+            &[topic],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        )
+        .await
+        .expect("create_topics request");
+    for r in results {
+        r.expect("topic created");
+    }
+    wait_for_leaders(bootstrap, name, partitions, Duration::from_secs(30));
+}
+
+/// ISR size of each partition of `topic`, from metadata (empty if metadata is unavailable).
+pub fn isr_sizes(bootstrap: &str, topic: &str) -> Vec<usize> {
+    let consumer: BaseConsumer = config(bootstrap, &[("group.id", "isr-probe")])
+        .create()
+        .expect("consumer");
+    let Ok(md) = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)) else {
+        return Vec::new();
+    };
+    md.topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .map(|t| t.partitions().iter().map(|p| p.isr().len()).collect())
+        .unwrap_or_default()
+}
+
 /// Waits until metadata shows a leader for every partition of `topic`.
 pub fn wait_for_leaders(bootstrap: &str, topic: &str, partitions: i32, timeout: Duration) {
     let consumer: BaseConsumer = config(bootstrap, &[("group.id", "metadata-probe")])
