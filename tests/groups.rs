@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::FutureRecord;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -53,6 +54,19 @@ fn group_consumer(bootstrap: &str, group: &str, strategy: &str) -> BaseConsumer 
     )
     .create()
     .expect("consumer")
+}
+
+/// Commits what the member has read; `false` when the group is mid-rebalance, which Kafka
+/// answers with REBALANCE_IN_PROGRESS (between JoinGroup and SyncGroup) or ILLEGAL_GENERATION
+/// (a member that has not rejoined yet), and the member retries after its next records.
+fn commit(consumer: &BaseConsumer) -> bool {
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) => true,
+        Err(KafkaError::ConsumerCommit(
+            RDKafkaErrorCode::RebalanceInProgress | RDKafkaErrorCode::IllegalGeneration,
+        )) => false,
+        Err(e) => panic!("commit: {e}"),
+    }
 }
 
 /// Three members split six partitions; one leaves halfway; the two left take over its
@@ -102,10 +116,7 @@ fn three_members_then_one_leaves(strategy: &str) {
                         .unwrap()
                         .push((format!("m{member}"), m.partition(), m.offset()));
                     since_commit += 1;
-                    if since_commit >= 100 {
-                        consumer
-                            .commit_consumer_state(CommitMode::Sync)
-                            .expect("commit");
+                    if since_commit >= 100 && commit(&consumer) {
                         since_commit = 0;
                     }
                 } else if since_commit > 0 {
