@@ -760,9 +760,10 @@ fn run(seed: u64, duration: Duration, faults: &[Fault]) -> Outcome {
         for i in 0..BROKERS {
             if !nemesis.cluster.is_running(i) {
                 out.violations.push(format!(
-                    "broker {i} exited during {} on {:?}:\n{}\ndata dir:\n{}",
+                    "broker {i} exited during {} on {:?} ({}):\n{}\ndata dir:\n{}",
                     fault.name(),
                     e.targets,
+                    nemesis.cluster.process_state(i),
                     nemesis.cluster.log_tail(i, 30),
                     nemesis.cluster.data_dir_usage(i)
                 ));

@@ -463,6 +463,16 @@ impl Cluster {
         }
     }
 
+    /// How broker `i`'s process stands, as `try_wait` reports it: for a failure message.
+    pub fn process_state(&mut self, i: usize) -> String {
+        match self.brokers[i].child.as_mut().map(|c| c.try_wait()) {
+            None => "no process".to_string(),
+            Some(Ok(None)) => "running".to_string(),
+            Some(Ok(Some(status))) => format!("exited: {status}"),
+            Some(Err(e)) => format!("try_wait failed: {e}"),
+        }
+    }
+
     /// Cuts broker `i` off from the other brokers (clients can still reach it).
     pub fn isolate(&self, i: usize) {
         let id = i as i32;
