@@ -86,22 +86,8 @@ pub async fn create_topic(
     replication: i32,
     configs: &[(&str, &str)],
 ) {
-    let admin = admin(bootstrap);
-    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication));
-    for (k, v) in configs {
-        topic = topic.set(k, v);
-    }
-    let results = admin
-        .create_topics(
-            &[topic],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
-        )
-        .await
-        .expect("create_topics request");
-    for r in results {
-        r.expect("topic created");
-    }
-    wait_for_leaders(bootstrap, name, partitions, Duration::from_secs(30));
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication));
+    create(bootstrap, topic, configs).await;
 }
 
 /// Creates a topic whose partition `p` is placed on the brokers `assignment[p]` (the first one
@@ -112,13 +98,21 @@ pub async fn create_assigned_topic(
     assignment: &[&[i32]],
     configs: &[(&str, &str)],
 ) {
-    let admin = admin(bootstrap);
-    let partitions = assignment.len() as i32;
-    let mut topic = NewTopic::new(name, partitions, TopicReplication::Variable(assignment));
+    let topic = NewTopic::new(
+        name,
+        assignment.len() as i32,
+        TopicReplication::Variable(assignment),
+    );
+    create(bootstrap, topic, configs).await;
+}
+
+/// Creates `topic` with `configs` and waits until every partition has a leader that answers.
+async fn create<'a>(bootstrap: &str, mut topic: NewTopic<'a>, configs: &[(&'a str, &'a str)]) {
+    let (name, partitions) = (topic.name, topic.num_partitions);
     for (k, v) in configs {
         topic = topic.set(k, v);
     }
-    let results = admin
+    let results = admin(bootstrap)
         .create_topics(
             &[topic],
             &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
