@@ -5,7 +5,8 @@
 //! cut off, a bridge partition, added latency and a full disk.
 //!
 //! After the faults it heals everything and checks: every broker back, every partition back to
-//! full ISR within a bounded time, no acknowledged record lost, none duplicated, each producer's
+//! full ISR within a bounded time, every producer acknowledged and the group consuming again,
+//! no acknowledged record lost, none duplicated, each producer's
 //! order kept in every partition, and no committed offset of the group read back lower than one
 //! the brokers had already acknowledged to a member. (librdkafka may retry an older async commit
 //! after a newer one; the later acknowledgment wins, as in Kafka, so a read may match it.)
@@ -231,8 +232,9 @@ fn full_isr(probe: &BaseConsumer, topic: &str) -> bool {
     })
 }
 
-/// librdkafka debug contexts for the group members (its `debug` setting), from
-/// `RIVULET_NEMESIS_CLIENT_DEBUG`, e.g. `cgrp,protocol`; unset, the members log nothing.
+/// librdkafka debug contexts for the producers and group members (its `debug` setting), from
+/// `RIVULET_NEMESIS_CLIENT_DEBUG`, e.g. `eos,cgrp,protocol`; unset, they log only librdkafka's
+/// errors.
 const CLIENT_DEBUG_ENV: &str = "RIVULET_NEMESIS_CLIENT_DEBUG";
 
 /// A group member's context: librdkafka's log lines go to stderr with a wall-clock time, so they
@@ -244,15 +246,7 @@ struct MemberLog {
 
 impl ClientContext for MemberLog {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
-        let since_epoch = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default();
-        eprintln!(
-            "{}.{:03} {} {level:?} {fac}: {message}",
-            since_epoch.as_secs(),
-            since_epoch.subsec_millis(),
-            self.client
-        );
+        kafka::print_client_log(&self.client, level, fac, message);
     }
 }
 
@@ -706,14 +700,23 @@ fn run(seed: u64, duration: Duration, faults: &[Fault]) -> Outcome {
             BROKERS as i32,
             &[("min.insync.replicas", "2")],
         ));
+    let client_debug = std::env::var(CLIENT_DEBUG_ENV).ok();
     let producers: Vec<Workload> = (0..PRODUCERS)
         .map(|n| {
+            let client = format!("nemesis-producer-{n}");
+            let mut settings = vec![
+                ("message.timeout.ms", "120000"),
+                ("client.id", client.as_str()),
+            ];
+            if let Some(debug) = &client_debug {
+                settings.push(("debug", debug.as_str()));
+            }
             Workload::start_tagged(
                 &bootstrap,
                 &topic,
                 PARTITIONS,
                 RATE,
-                &[("message.timeout.ms", "120000")],
+                &settings,
                 &format!("p{n}"),
             )
         })
@@ -803,8 +806,29 @@ fn run(seed: u64, duration: Duration, faults: &[Fault]) -> Outcome {
             partition_states(&probe, &topic)
         ));
     }
-    // The producers are still sending: a live group consumes some of it.
+    // The producers are still sending: each gets acknowledgements again, and a live group
+    // consumes some of it.
+    let acked_at_isr: Vec<usize> = producers.iter().map(Workload::acked_so_far).collect();
     let consumed_at_isr = consumers.consumed_so_far();
+    let producers_resumed = wait_until(GROUP_RESUME_BOUND, || {
+        producers
+            .iter()
+            .zip(&acked_at_isr)
+            .all(|(p, at_isr)| p.acked_so_far() > *at_isr)
+    });
+    if !producers_resumed {
+        let stuck: Vec<usize> = producers
+            .iter()
+            .zip(&acked_at_isr)
+            .enumerate()
+            .filter(|(_, (p, at_isr))| p.acked_so_far() <= **at_isr)
+            .map(|(n, _)| n)
+            .collect();
+        out.violations.push(format!(
+            "producers {stuck:?} got no acknowledgement in the {}s after the ISR was full again",
+            GROUP_RESUME_BOUND.as_secs()
+        ));
+    }
     let group_resumed = wait_until(GROUP_RESUME_BOUND, || {
         consumers.consumed_so_far() > consumed_at_isr
     });

@@ -1,13 +1,13 @@
 //! Kafka client helpers over librdkafka (the `rdkafka` crate).
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use rdkafka::admin::{
     AdminClient, AdminOptions, ConfigEntry, NewTopic, ResourceSpecifier, TopicReplication,
 };
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::producer::FutureProducer;
@@ -57,6 +57,31 @@ pub fn config(bootstrap: &str, extra: &[(&str, &str)]) -> ClientConfig {
 
 pub fn producer(bootstrap: &str, extra: &[(&str, &str)]) -> FutureProducer {
     config(bootstrap, extra).create().expect("producer")
+}
+
+/// Prints one librdkafka log line to stderr with a wall-clock time and the client's name, so
+/// it can be lined up with the brokers' logs.
+pub fn print_client_log(client: &str, level: RDKafkaLogLevel, fac: &str, message: &str) {
+    let since_epoch = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    eprintln!(
+        "{}.{:03} {client} {level:?} {fac}: {message}",
+        since_epoch.as_secs(),
+        since_epoch.subsec_millis(),
+    );
+}
+
+/// A client context that prints librdkafka's log lines (see [`print_client_log`]).
+#[derive(Debug, Clone)]
+pub struct StderrLog {
+    pub client: String,
+}
+
+impl ClientContext for StderrLog {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        print_client_log(&self.client, level, fac, message);
+    }
 }
 
 pub fn admin(bootstrap: &str) -> AdminClient<DefaultClientContext> {

@@ -7,9 +7,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rdkafka::producer::FutureRecord;
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::producer::{FutureProducer, FutureRecord};
 
-use super::kafka::{self, Record};
+use super::kafka::{self, Record, StderrLog};
 
 /// What the workload saw.
 #[derive(Debug, Default)]
@@ -70,6 +72,7 @@ impl Workload {
 
     /// Like `start`, for one of several producers on the same topic: records are keyed by `tag`
     /// and their value is `<tag>:<partition>:<sequence>`, so `check` tells the producers apart.
+    /// Its librdkafka log lines go to stderr, named by its `client.id` (else `producer-<tag>`).
     pub fn start_tagged(
         bootstrap: &str,
         topic: &str,
@@ -113,69 +116,48 @@ impl Workload {
                 .enable_all()
                 .build()
                 .expect("runtime");
-            rt.block_on(async move {
-                let mut settings: Vec<(&str, &str)> = vec![
-                    ("enable.idempotence", "true"),
-                    ("acks", "all"),
-                    ("linger.ms", "1"),
-                    ("retry.backoff.ms", "20"),
-                    ("retry.backoff.max.ms", "200"),
-                    ("message.timeout.ms", "60000"),
-                    ("topic.metadata.refresh.interval.ms", "1000"),
-                ];
-                for (k, v) in &extra {
-                    settings.push((k.as_str(), v.as_str()));
-                }
-                let producer = kafka::producer(&bootstrap, &settings);
-                let mut next: BTreeMap<i32, u64> = BTreeMap::new();
-                let mut tick = tokio::time::interval(Duration::from_micros(
-                    1_000_000 / u64::from(rate.max(1)),
-                ));
-                let mut pending = tokio::task::JoinSet::new();
-                let mut i: i64 = 0;
-                while !s.load(Ordering::SeqCst) {
-                    tick.tick().await;
-                    let partition = (i % i64::from(partitions)) as i32;
-                    i += 1;
-                    let seq = {
-                        let n = next.entry(partition).or_insert(0);
-                        *n += 1;
-                        *n
-                    };
-                    let key = tag.clone().unwrap_or_default();
-                    let value = match &tag {
-                        Some(tag) => format!("{tag}:{partition}:{seq}"),
-                        None => format!("{partition}:{seq}"),
-                    };
-                    let mut record = FutureRecord::to(&topic)
-                        .partition(partition)
-                        .payload(&value);
-                    if tag.is_some() {
-                        record = record.key(&key);
+            let mut settings: Vec<(&str, &str)> = vec![
+                ("enable.idempotence", "true"),
+                ("acks", "all"),
+                ("linger.ms", "1"),
+                ("retry.backoff.ms", "20"),
+                ("retry.backoff.max.ms", "200"),
+                ("message.timeout.ms", "60000"),
+                ("topic.metadata.refresh.interval.ms", "1000"),
+            ];
+            for (k, v) in &extra {
+                settings.push((k.as_str(), v.as_str()));
+            }
+            let mut config = kafka::config(&bootstrap, &settings);
+            let run = Run {
+                topic,
+                partitions,
+                rate,
+                tag: tag.clone(),
+                stop: s,
+                acks: a,
+            };
+            match tag {
+                // One of several producers on a topic (the nemesis): its librdkafka log lines
+                // go to stderr, at debug level when `debug` contexts are set.
+                Some(tag) => {
+                    if extra.iter().any(|(k, _)| k == "debug") {
+                        config.set_log_level(RDKafkaLogLevel::Debug);
                     }
-                    let Ok(delivery) = producer.send_result(record) else {
-                        continue;
-                    };
-                    let a = a.clone();
-                    pending.spawn(async move {
-                        let outcome = delivery.await;
-                        let mut acks = a.lock().expect("acks");
-                        match outcome {
-                            Ok(Ok(_)) => {
-                                acks.acked.entry(partition).or_default().insert(seq);
-                                acks.ack_times.push(Instant::now());
-                            }
-                            Ok(Err((e, _))) => {
-                                acks.failures += 1;
-                                acks.first_error.get_or_insert_with(|| e.to_string());
-                            }
-                            Err(_) => acks.failures += 1,
-                        }
-                    });
-                    while pending.try_join_next().is_some() {}
+                    let client = extra
+                        .iter()
+                        .find(|(k, _)| k == "client.id")
+                        .map_or_else(|| format!("producer-{tag}"), |(_, v)| v.clone());
+                    let producer: FutureProducer<StderrLog> = config
+                        .create_with_context(StderrLog { client })
+                        .expect("producer");
+                    rt.block_on(run.produce(producer));
                 }
-                while pending.join_next().await.is_some() {}
-            });
+                None => {
+                    let producer: FutureProducer = config.create().expect("producer");
+                    rt.block_on(run.produce(producer));
+                }
+            }
         });
         Workload {
             stop,
@@ -200,6 +182,70 @@ impl Workload {
             t.join().expect("workload thread");
         }
         std::mem::take(&mut *self.acks.lock().expect("acks"))
+    }
+}
+
+/// What one workload thread produces, and where it records the outcome.
+struct Run {
+    topic: String,
+    partitions: i32,
+    rate: u32,
+    tag: Option<String>,
+    stop: Arc<AtomicBool>,
+    acks: Arc<Mutex<Acks>>,
+}
+
+impl Run {
+    /// Offers `rate` records/s until stopped, then waits for every delivery report.
+    async fn produce<C: ClientContext + 'static>(self, producer: FutureProducer<C>) {
+        let mut next: BTreeMap<i32, u64> = BTreeMap::new();
+        let mut tick = tokio::time::interval(Duration::from_micros(
+            1_000_000 / u64::from(self.rate.max(1)),
+        ));
+        let mut pending = tokio::task::JoinSet::new();
+        let mut i: i64 = 0;
+        while !self.stop.load(Ordering::SeqCst) {
+            tick.tick().await;
+            let partition = (i % i64::from(self.partitions)) as i32;
+            i += 1;
+            let seq = {
+                let n = next.entry(partition).or_insert(0);
+                *n += 1;
+                *n
+            };
+            let key = self.tag.clone().unwrap_or_default();
+            let value = match &self.tag {
+                Some(tag) => format!("{tag}:{partition}:{seq}"),
+                None => format!("{partition}:{seq}"),
+            };
+            let mut record = FutureRecord::to(&self.topic)
+                .partition(partition)
+                .payload(&value);
+            if self.tag.is_some() {
+                record = record.key(&key);
+            }
+            let Ok(delivery) = producer.send_result(record) else {
+                continue;
+            };
+            let a = self.acks.clone();
+            pending.spawn(async move {
+                let outcome = delivery.await;
+                let mut acks = a.lock().expect("acks");
+                match outcome {
+                    Ok(Ok(_)) => {
+                        acks.acked.entry(partition).or_default().insert(seq);
+                        acks.ack_times.push(Instant::now());
+                    }
+                    Ok(Err((e, _))) => {
+                        acks.failures += 1;
+                        acks.first_error.get_or_insert_with(|| e.to_string());
+                    }
+                    Err(_) => acks.failures += 1,
+                }
+            });
+            while pending.try_join_next().is_some() {}
+        }
+        while pending.join_next().await.is_some() {}
     }
 }
 
