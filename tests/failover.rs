@@ -517,3 +517,54 @@ fn consumer_reads_from_a_replica_in_its_rack() {
         "the leader in another rack served most records: {served:?}"
     );
 }
+
+/// A restarted broker answers no client until it has caught up with the metadata log (as
+/// Kafka's broker enables request processing only once unfenced): the image it recovers from
+/// disk is stale, and Metadata from it would make clients drop live brokers and leaders.
+#[test]
+fn restarted_broker_answers_only_after_catching_up() {
+    let _serial = serial();
+    let mut cluster = three_brokers();
+    let topic = unique_topic("catch-up");
+    create(&cluster, &topic);
+    for i in 0..3 {
+        cluster.kill(i);
+    }
+    cluster.restart(0);
+    let address = cluster.client_address(0);
+    assert!(
+        wait_until(Duration::from_secs(30), || std::net::TcpStream::connect(
+            address
+        )
+        .is_ok()),
+        "broker 0 never bound its client listener"
+    );
+    let alone: BaseConsumer = kafka::config(&address.to_string(), &[])
+        .create()
+        .expect("consumer");
+    // Without a quorum broker 0 cannot catch up, so nothing it could say would be current.
+    let stale = alone.fetch_metadata(Some(&topic), Duration::from_secs(3));
+    assert!(
+        stale.is_err(),
+        "broker 0 answered Metadata before it caught up with the metadata log: {:?}",
+        stale.map(|m| m.brokers().iter().map(|b| b.id()).collect::<Vec<_>>())
+    );
+    assert!(
+        cluster
+            .log_tail(0, 200)
+            .contains("waiting for the metadata log to catch up"),
+        "broker 0 did not say why it is not accepting connections"
+    );
+
+    cluster.restart(1);
+    cluster.wait_ready(0, Duration::from_secs(60));
+    cluster.wait_ready(1, Duration::from_secs(60));
+    let current = alone
+        .fetch_metadata(Some(&topic), Duration::from_secs(10))
+        .expect("metadata once caught up");
+    let mut brokers: Vec<i32> = current.brokers().iter().map(|b| b.id()).collect();
+    brokers.sort();
+    assert_eq!(brokers, vec![0, 1], "the live brokers, broker 2 is down");
+    cluster.restart(2);
+    cluster.wait_ready(2, Duration::from_secs(60));
+}

@@ -250,6 +250,7 @@ impl Broker {
                 dispatcher.clone(),
                 limits,
                 quotas.clone(),
+                replicas.subscribe_ready(),
                 shutdown.clone(),
             )));
         }

@@ -1,4 +1,7 @@
-//! Accept loops: one per client listener, each connection served on its own task. Before each
+//! Accept loops: one per client listener, each connection served on its own task. As in Kafka,
+//! a listener accepts nothing until the broker has caught up with the metadata log (`open`): a
+//! restarted broker would otherwise answer Metadata from the stale image it recovered, and
+//! clients would drop brokers and leaders that are in fact alive. Before each
 //! accept the loop takes a slot from the [`ConnectionQuotas`] (waiting while the listener or the
 //! broker is at `max.connections`) and waits out the connection-creation rate; after it, the
 //! peer's address is checked against `max.connections.per.ip`. The loop owns its connection
@@ -11,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
@@ -24,16 +28,29 @@ static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 /// How long past the drain timeout a closing connection may take to write its last responses.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
-/// Accepts connections on `listener` until shutdown, then waits for them to finish.
+/// Once `open` turns true, accepts connections on `listener` until shutdown, then waits for them
+/// to finish. Connections arriving before that wait in the listen backlog.
 pub async fn run<S: Service>(
     listener: TcpListener,
     name: String,
     service: Arc<S>,
     limits: ConnectionLimits,
     quotas: Arc<ConnectionQuotas>,
+    mut open: watch::Receiver<bool>,
     mut shutdown: Shutdown,
 ) {
     let local = listener.local_addr().ok();
+    if !*open.borrow_and_update() {
+        info!(listener = %name, address = ?local, "waiting for the metadata log to catch up before accepting connections");
+        let opened = tokio::select! {
+            _ = shutdown.wait() => false,
+            opened = open.wait_for(|open| *open) => opened.is_ok(),
+        };
+        if !opened {
+            info!(listener = %name, "listener stopped before it opened");
+            return;
+        }
+    }
     info!(listener = %name, address = ?local, "accepting client connections");
     let mut connections = JoinSet::new();
     loop {
