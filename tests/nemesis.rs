@@ -707,6 +707,9 @@ fn run(seed: u64, duration: Duration, faults: &[Fault]) -> Outcome {
             let mut settings = vec![
                 ("message.timeout.ms", "120000"),
                 ("client.id", client.as_str()),
+                // A one-line state summary every 10 s on stderr (see `kafka::StderrLog`), so a
+                // producer that stops getting acknowledgements shows where its messages sit.
+                ("statistics.interval.ms", "10000"),
             ];
             if let Some(debug) = &client_debug {
                 settings.push(("debug", debug.as_str()));

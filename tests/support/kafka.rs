@@ -11,6 +11,7 @@ use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::producer::FutureProducer;
+use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 /// A consumed record, owned.
@@ -72,7 +73,8 @@ pub fn print_client_log(client: &str, level: RDKafkaLogLevel, fac: &str, message
     );
 }
 
-/// A client context that prints librdkafka's log lines (see [`print_client_log`]).
+/// A client context that prints librdkafka's log lines (see [`print_client_log`]) and, when
+/// `statistics.interval.ms` is set, a one-line summary of each statistics report.
 #[derive(Debug, Clone)]
 pub struct StderrLog {
     pub client: String,
@@ -82,6 +84,51 @@ impl ClientContext for StderrLog {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
         print_client_log(&self.client, level, fac, message);
     }
+
+    fn stats(&self, statistics: Statistics) {
+        print_client_log(
+            &self.client,
+            RDKafkaLogLevel::Info,
+            "STATS",
+            &summarize_stats(&statistics),
+        );
+    }
+}
+
+/// What a stuck producer's state looks like in one line: the idempotence state, every broker
+/// handle's connection state and queues, and each partition's broker, leader and messages
+/// queued or in flight.
+fn summarize_stats(s: &Statistics) -> String {
+    let mut out = String::new();
+    if let Some(eos) = &s.eos {
+        out.push_str(&format!(
+            "idemp={} age={}ms producer_id={} epoch={};",
+            eos.idemp_state, eos.idemp_stateage, eos.producer_id, eos.producer_epoch
+        ));
+    }
+    let brokers: BTreeMap<&String, _> = s.brokers.iter().collect();
+    for (name, b) in brokers {
+        out.push_str(&format!(
+            " broker {name} id={} {} outbuf={} waitresp={};",
+            b.nodeid, b.state, b.outbuf_cnt, b.waitresp_cnt
+        ));
+    }
+    let topics: BTreeMap<&String, _> = s.topics.iter().collect();
+    for (name, t) in topics {
+        let partitions: BTreeMap<&i32, _> = t.partitions.iter().filter(|(p, _)| **p >= 0).collect();
+        for (p, part) in partitions {
+            out.push_str(&format!(
+                " {name}[{p}] broker={} leader={} inflight={} msgq={} xmitq={} acked_msgid={};",
+                part.broker,
+                part.leader,
+                part.msgs_inflight,
+                part.msgq_cnt,
+                part.xmit_msgq_cnt,
+                part.acked_msgid
+            ));
+        }
+    }
+    out
 }
 
 pub fn admin(bootstrap: &str) -> AdminClient<DefaultClientContext> {
