@@ -663,7 +663,19 @@ impl Cluster {
             self.brokers[i].mount.is_some(),
             "fill_disk needs ClusterOptions::data_dir_size"
         );
-        let path = self.data_dir(i).join(BALLAST);
+        // The ballast must land on the tmpfs: if it was unmounted under us, filling the
+        // directory would fill the host's disk instead.
+        let data = self.data_dir(i);
+        let device = |p: &Path| {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(p).map(|m| m.dev()).ok()
+        };
+        assert!(
+            data.parent().and_then(device) != device(&data),
+            "broker {i}'s data dir {} is no longer a mount point; not filling it",
+            data.display()
+        );
+        let path = data.join(BALLAST);
         let mut file = File::options()
             .create(true)
             .append(true)
