@@ -99,25 +99,30 @@ impl ClientContext for StderrLog {
 /// handle's connection state and queues, and each partition's broker, leader and messages
 /// queued or in flight.
 fn summarize_stats(s: &Statistics) -> String {
+    use std::fmt::Write;
+    // Writing into a String cannot fail.
     let mut out = String::new();
     if let Some(eos) = &s.eos {
-        out.push_str(&format!(
+        let _ = write!(
+            out,
             "idemp={} age={}ms producer_id={} epoch={};",
             eos.idemp_state, eos.idemp_stateage, eos.producer_id, eos.producer_epoch
-        ));
+        );
     }
     let brokers: BTreeMap<&String, _> = s.brokers.iter().collect();
     for (name, b) in brokers {
-        out.push_str(&format!(
+        let _ = write!(
+            out,
             " broker {name} id={} {} outbuf={} waitresp={};",
             b.nodeid, b.state, b.outbuf_cnt, b.waitresp_cnt
-        ));
+        );
     }
     let topics: BTreeMap<&String, _> = s.topics.iter().collect();
     for (name, t) in topics {
         let partitions: BTreeMap<&i32, _> = t.partitions.iter().filter(|(p, _)| **p >= 0).collect();
         for (p, part) in partitions {
-            out.push_str(&format!(
+            let _ = write!(
+                out,
                 " {name}[{p}] broker={} leader={} inflight={} msgq={} xmitq={} acked_msgid={};",
                 part.broker,
                 part.leader,
@@ -125,7 +130,7 @@ fn summarize_stats(s: &Statistics) -> String {
                 part.msgq_cnt,
                 part.xmit_msgq_cnt,
                 part.acked_msgid
-            ));
+            );
         }
     }
     out
