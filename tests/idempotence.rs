@@ -15,6 +15,7 @@ use kafka_protocol::messages::{InitProducerIdRequest, ProduceRequest, TopicName}
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::producer::FutureRecord;
 use support::raw::RawConnection;
+use support::record_producer::producer_of;
 use support::{kafka, unique_topic, Cluster, ClusterOptions};
 
 fn idempotent_batch(producer_id: i64, epoch: i16, first_sequence: i32, count: usize) -> Bytes {
@@ -105,6 +106,65 @@ fn duplicate_and_out_of_order_batches() {
     );
     let records = kafka::read_all(&cluster.bootstrap(), &topic, 1, 6, Duration::from_secs(30));
     assert_eq!(records.len(), 6, "duplicates were not written");
+}
+
+/// A client that re-sends records after bumping its epoch writes them again (sequences restart
+/// at 0 in a new epoch, as in Kafka); the workload check finds the copies and the raw lookup
+/// tells them apart from a broker duplicate by their batches' producer epochs.
+#[test]
+fn records_resent_under_a_new_epoch_are_told_apart_by_their_producer_epoch() {
+    let cluster = Cluster::start(ClusterOptions::new(1));
+    let topic = unique_topic("idem-epoch");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(kafka::create_topic(&cluster.bootstrap(), &topic, 1, 1, &[]));
+    let mut c = RawConnection::connect(cluster.client_address(0));
+    let init = c
+        .request(
+            &InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_transaction_timeout_ms(-1),
+            4,
+        )
+        .expect("init producer id");
+    assert_eq!(init.error_code, 0);
+    let pid = init.producer_id.0;
+    let workload_batch = |epoch: i16, first: usize, count: usize| {
+        support::batches::batch(
+            count,
+            false,
+            |i| Bytes::from(format!("0:{}", first + i)),
+            Some(support::batches::Producer {
+                id: pid,
+                epoch,
+                first_sequence: 0,
+            }),
+        )
+    };
+    assert_eq!(produce(&mut c, &topic, workload_batch(0, 0, 3)), (0, 0));
+    // Epoch 1 starts again at sequence 0 and carries records 1 and 2 once more, then record 3.
+    assert_eq!(produce(&mut c, &topic, workload_batch(1, 1, 3)), (0, 3));
+    let records = kafka::read_all(&cluster.bootstrap(), &topic, 1, 6, Duration::from_secs(30));
+    let found = support::workload::check(&records, &[]);
+    let repeated: Vec<(u64, i64, i64)> = found
+        .duplicates
+        .iter()
+        .map(|d| (d.sequence, d.first_offset, d.offset))
+        .collect();
+    assert_eq!(repeated, vec![(1, 1, 3), (2, 2, 4)]);
+    for d in &found.duplicates {
+        let origin = |offset| {
+            producer_of(cluster.client_address(0), &topic, 0, offset)
+                .expect("fetch")
+                .expect("record at offset")
+        };
+        let (first, again) = (origin(d.first_offset), origin(d.offset));
+        assert_eq!(
+            (first.id, first.epoch, again.id, again.epoch),
+            (pid, 0, pid, 1)
+        );
+        assert!(first.bumped_to(again), "{d}");
+        assert!(!first.bumped_to(first), "one epoch is a broker duplicate");
+    }
 }
 
 #[test]

@@ -6,9 +6,10 @@
 //!
 //! After the faults it heals everything and checks: every broker back, every partition back to
 //! full ISR within a bounded time, every producer acknowledged and the group consuming again,
-//! no acknowledged record lost, none duplicated, each producer's
-//! order kept in every partition, and no committed offset of the group read back lower than one
-//! the brokers had already acknowledged to a member. (librdkafka may retry an older async commit
+//! no acknowledged record lost, none duplicated by the brokers (a record found twice is looked
+//! up: two copies under successive epochs of one producer were sent twice by the client and
+//! are reported apart), each producer's order kept in every partition, and no committed offset
+//! of the group read back lower than one the brokers had already acknowledged to a member. (librdkafka may retry an older async commit
 //! after a newer one; the later acknowledgment wins, as in Kafka, so a read may match it.)
 //!
 //! A test target without libtest (`harness = false`). With no arguments (how `cargo test` runs
@@ -33,6 +34,7 @@ use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaResult;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use support::record_producer::producer_of;
 use support::workload::{check, Acks, Workload};
 use support::{kafka, wait_until, Cluster, ClusterOptions};
 
@@ -871,8 +873,34 @@ fn run(seed: u64, duration: Duration, faults: &[Fault]) -> Outcome {
             &lost[..lost.len().min(10)]
         ));
     }
+    // A duplicate is the broker's fault only if both copies carry one producer epoch; a copy
+    // under a later epoch of the same producer is the client sending it again (see
+    // `ProducerIdentity::bumped_to`).
+    let leaders = kafka::leaders(&bootstrap, &topic);
+    let mut resent = Vec::new();
+    for d in &found.duplicates {
+        let origin = |offset| {
+            let leader = *leaders.get(&d.stream.1)?;
+            producer_of(
+                cluster.client_address(usize::try_from(leader).ok()?),
+                &topic,
+                d.stream.1,
+                offset,
+            )
+            .ok()
+            .flatten()
+        };
+        match (origin(d.first_offset), origin(d.offset)) {
+            (Some(first), Some(again)) if first.bumped_to(again) => resent.push(format!(
+                "{d} (producer {}, epochs {} and {})",
+                first.id, first.epoch, again.epoch
+            )),
+            (first, again) => out.violations.push(format!(
+                "record duplicated by the broker: {d}, written by {first:?} and {again:?}"
+            )),
+        }
+    }
     for (what, list) in [
-        ("duplicated", &found.duplicates),
         ("out of order", &found.reordered),
         ("malformed", &found.malformed),
     ] {
@@ -917,7 +945,8 @@ fn run(seed: u64, duration: Duration, faults: &[Fault]) -> Outcome {
     }
     println!(
         "  records acknowledged {total_acked}, failed to deliver {failures}{}, read back {}, \
-         lost {}, duplicated {}, out of order {}",
+         lost {}, duplicated {} ({} under one producer epoch, {} sent again under a new \
+         epoch), out of order {}",
         acks.iter()
             .find_map(|a| a.first_error.as_ref())
             .map(|e| format!(" (first error: {e})"))
@@ -925,8 +954,17 @@ fn run(seed: u64, duration: Duration, faults: &[Fault]) -> Outcome {
         found.consumed,
         found.lost_count(),
         found.duplicates.len(),
+        found.duplicates.len() - resent.len(),
+        resent.len(),
         found.reordered.len()
     );
+    if !resent.is_empty() {
+        println!(
+            "  sent again by a producer under a new epoch (librdkafka #4953; not deduplicable \
+             by any broker): {}",
+            resent.join(", ")
+        );
+    }
     println!(
         "  group consumed {group_consumed} records ({group_errors} consumer errors), \
          highest committed offsets {committed:?}"

@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod kafka;
 pub mod proxy;
 pub mod raw;
+pub mod record_producer;
 pub mod workload;
 
 use std::time::{Duration, Instant};

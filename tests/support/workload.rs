@@ -259,7 +259,7 @@ pub struct Check {
     /// (tag, partition) -> acknowledged sequence numbers not found.
     pub lost: BTreeMap<Stream, Vec<u64>>,
     /// Records whose (tag, partition, sequence) appeared at an earlier offset too.
-    pub duplicates: Vec<String>,
+    pub duplicates: Vec<Duplicate>,
     /// Records with a lower sequence than one before them in the same partition.
     pub reordered: Vec<String>,
     /// Records that are not `[<tag>:]<partition>:<sequence>` or sit in another partition.
@@ -276,6 +276,30 @@ impl Check {
             && self.duplicates.is_empty()
             && self.reordered.is_empty()
             && self.malformed.is_empty()
+    }
+}
+
+/// A record found a second time: its stream and sequence, the offset of the copy seen first
+/// and the offset of this one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Duplicate {
+    pub stream: Stream,
+    pub sequence: u64,
+    pub first_offset: i64,
+    pub offset: i64,
+}
+
+impl std::fmt::Display for Duplicate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{} at offsets {} and {}",
+            self.stream.0.as_deref().unwrap_or("-"),
+            self.stream.1,
+            self.sequence,
+            self.first_offset,
+            self.offset
+        )
     }
 }
 
@@ -310,21 +334,28 @@ pub fn check(records: &[Record], acks: &[&Acks]) -> Check {
         }
         by_stream.entry((tag, p)).or_default().push((r.offset, seq));
     }
-    let mut present: BTreeMap<Stream, BTreeSet<u64>> = BTreeMap::new();
+    let mut present: BTreeMap<Stream, BTreeMap<u64, i64>> = BTreeMap::new();
     for (stream, mut list) in by_stream {
         list.sort();
         let seen = present.entry(stream.clone()).or_default();
         let mut highest = 0;
         for (offset, seq) in list {
-            let name = format!(
-                "{}:{}:{seq} at offset {offset}",
-                stream.0.as_deref().unwrap_or("-"),
-                stream.1
-            );
-            if !seen.insert(seq) {
-                out.duplicates.push(name);
-            } else if seq < highest {
-                out.reordered.push(name);
+            if let Some(&first_offset) = seen.get(&seq) {
+                out.duplicates.push(Duplicate {
+                    stream: stream.clone(),
+                    sequence: seq,
+                    first_offset,
+                    offset,
+                });
+            } else {
+                seen.insert(seq, offset);
+                if seq < highest {
+                    out.reordered.push(format!(
+                        "{}:{}:{seq} at offset {offset}",
+                        stream.0.as_deref().unwrap_or("-"),
+                        stream.1
+                    ));
+                }
             }
             highest = highest.max(seq);
         }
@@ -332,9 +363,12 @@ pub fn check(records: &[Record], acks: &[&Acks]) -> Check {
     for a in acks {
         for (p, acked) in &a.acked {
             let stream = (a.tag.clone(), *p);
-            let empty = BTreeSet::new();
-            let have = present.get(&stream).unwrap_or(&empty);
-            let lost: Vec<u64> = acked.difference(have).copied().collect();
+            let have = present.get(&stream);
+            let lost: Vec<u64> = acked
+                .iter()
+                .filter(|seq| !have.is_some_and(|h| h.contains_key(seq)))
+                .copied()
+                .collect();
             if !lost.is_empty() {
                 out.lost.insert(stream, lost);
             }
