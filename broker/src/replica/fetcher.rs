@@ -231,12 +231,22 @@ impl FetcherTask {
                         tokio::time::sleep(backoff).await;
                         continue;
                     }
-                    let applier = Arc::clone(&task);
-                    if let Err(e) =
-                        tokio::task::spawn_blocking(move || applier.process(response)).await
-                    {
-                        warn!(leader = task.leader, error = %e, "applying a fetch response failed");
-                    }
+                    // Appends run here, as the leader's do on the produce path (one wake-up
+                    // less per response); truncations and log resets touch and delete files,
+                    // so a response that needs one is applied on a blocking thread.
+                    let flush_due = if rewrites_log(&response) {
+                        let applier = Arc::clone(&task);
+                        match tokio::task::spawn_blocking(move || applier.process(response)).await {
+                            Ok(due) => due,
+                            Err(e) => {
+                                warn!(leader = task.leader, error = %e, "applying a fetch response failed");
+                                Vec::new()
+                            }
+                        }
+                    } else {
+                        task.process(response)
+                    };
+                    task.flush(flush_due).await;
                 }
                 Err(e) => {
                     debug!(leader = task.leader, error = %e, "replica fetch failed; reconnecting");
@@ -320,11 +330,26 @@ impl FetcherTask {
         )
     }
 
-    /// Applies a fetch response: appends, truncations and `flush.messages` fsyncs, so it runs on
-    /// a blocking thread.
-    fn process(&self, response: kafka_protocol::messages::FetchResponse) {
+    /// Runs the `flush.messages` fsyncs that `process` found due (on blocking threads); a
+    /// partition whose fsync failed backs off.
+    async fn flush(&self, partitions: Vec<Arc<Partition>>) {
+        let backoff = Duration::from_millis(self.config.replica_fetch_backoff_ms.max(10));
+        for partition in partitions {
+            if let Err(e) = partition.flush_if_due().await {
+                warn!(partition = %partition.tp, error = %e.message, "follower flush failed");
+                if let Some(f) = self.partitions.lock().get_mut(&partition.tp) {
+                    f.paused_until = Some(tokio::time::Instant::now() + backoff);
+                }
+            }
+        }
+    }
+
+    /// Applies a fetch response: appends, truncations and log resets. Returns the partitions
+    /// whose `flush.messages` fsync is now due.
+    fn process(&self, response: kafka_protocol::messages::FetchResponse) -> Vec<Arc<Partition>> {
         let backoff = Duration::from_millis(self.config.replica_fetch_backoff_ms.max(10));
         let mut max_lag = 0i64;
+        let mut flush_due = Vec::new();
         for topic in response.responses {
             let topic_name = topic.topic.0.to_string();
             for data in topic.partitions {
@@ -347,6 +372,9 @@ impl FetcherTask {
                     f.partition.clone()
                 };
                 let outcome = self.apply(&partition, &data);
+                if outcome.is_ok() && partition.log().flush_due() {
+                    flush_due.push(Arc::clone(&partition));
+                }
                 if let Err(code) = outcome {
                     let mut partitions = self.partitions.lock();
                     if let Some(f) = partitions.get_mut(&tp) {
@@ -358,8 +386,11 @@ impl FetcherTask {
             }
         }
         self.metrics.replica_fetch_lag.set(max_lag.max(0));
+        flush_due
     }
 
+    /// Appends a partition's records, or truncates or resets its log as the leader's answer
+    /// requires.
     fn apply(
         &self,
         partition: &Arc<Partition>,
@@ -384,10 +415,6 @@ impl FetcherTask {
                 }
                 let records = data.records.clone().unwrap_or_default();
                 match partition.append_as_follower(records, data.high_watermark) {
-                    Ok(_) if partition.log().flush_due() => partition.log().flush().map_err(|e| {
-                        warn!(partition = %partition.tp, error = %e, "follower flush failed");
-                        e.kafka_error_code()
-                    }),
                     Ok(_) => Ok(()),
                     Err(e) => {
                         warn!(partition = %partition.tp, error = %e.message, "follower append failed");
@@ -413,4 +440,17 @@ impl FetcherTask {
             code => Err(code),
         }
     }
+}
+
+/// Whether applying `response` may truncate or reset a log (a diverging epoch or an
+/// out-of-range answer), which deletes and rewrites files.
+fn rewrites_log(response: &kafka_protocol::messages::FetchResponse) -> bool {
+    response
+        .responses
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .any(|p| {
+            p.diverging_epoch.epoch >= 0
+                || ErrorCode::from_code(p.error_code) == ErrorCode::OFFSET_OUT_OF_RANGE
+        })
 }
