@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{InitProducerIdRequest, ProduceRequest, TopicName};
+use kafka_protocol::messages::{
+    InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::producer::FutureRecord;
 use support::raw::RawConnection;
@@ -45,33 +47,35 @@ fn produce(c: &mut RawConnection, topic: &str, batch: Bytes) -> (i16, i64) {
     (p.error_code, p.base_offset)
 }
 
-#[test]
-fn duplicate_and_out_of_order_batches() {
+/// A one-broker cluster with a one-partition topic, a raw connection to it and a fresh
+/// idempotent producer id (epoch 0) from InitProducerId.
+fn cluster_with_producer_id(prefix: &str) -> (Cluster, String, RawConnection, i64) {
     let cluster = Cluster::start(ClusterOptions::new(1));
-    let topic = unique_topic("idem-raw");
+    let topic = unique_topic(prefix);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(kafka::create_topic(&cluster.bootstrap(), &topic, 1, 1, &[]));
     let mut c = RawConnection::connect(cluster.client_address(0));
-    let init = c
-        .request(
-            &InitProducerIdRequest::default()
-                .with_transactional_id(None)
-                .with_transaction_timeout_ms(-1),
-            4,
-        )
-        .expect("init producer id");
+    let init = init_producer_id(&mut c);
     assert_eq!(init.error_code, 0);
-    let pid = init.producer_id.0;
-    assert!(pid >= 0);
+    assert!(init.producer_id.0 >= 0);
     assert_eq!(init.producer_epoch, 0);
-    let second = c
-        .request(
-            &InitProducerIdRequest::default()
-                .with_transactional_id(None)
-                .with_transaction_timeout_ms(-1),
-            4,
-        )
-        .expect("init");
+    (cluster, topic, c, init.producer_id.0)
+}
+
+fn init_producer_id(c: &mut RawConnection) -> InitProducerIdResponse {
+    c.request(
+        &InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(-1),
+        4,
+    )
+    .expect("init producer id")
+}
+
+#[test]
+fn duplicate_and_out_of_order_batches() {
+    let (cluster, topic, mut c, pid) = cluster_with_producer_id("idem-raw");
+    let second = init_producer_id(&mut c);
     assert_ne!(
         second.producer_id.0, pid,
         "every idempotent producer gets its own id"
@@ -113,21 +117,7 @@ fn duplicate_and_out_of_order_batches() {
 /// tells them apart from a broker duplicate by their batches' producer epochs.
 #[test]
 fn records_resent_under_a_new_epoch_are_told_apart_by_their_producer_epoch() {
-    let cluster = Cluster::start(ClusterOptions::new(1));
-    let topic = unique_topic("idem-epoch");
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(kafka::create_topic(&cluster.bootstrap(), &topic, 1, 1, &[]));
-    let mut c = RawConnection::connect(cluster.client_address(0));
-    let init = c
-        .request(
-            &InitProducerIdRequest::default()
-                .with_transactional_id(None)
-                .with_transaction_timeout_ms(-1),
-            4,
-        )
-        .expect("init producer id");
-    assert_eq!(init.error_code, 0);
-    let pid = init.producer_id.0;
+    let (cluster, topic, mut c, pid) = cluster_with_producer_id("idem-epoch");
     let workload_batch = |epoch: i16, first: usize, count: usize| {
         support::batches::batch(
             count,

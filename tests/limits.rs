@@ -10,11 +10,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{ApiVersionsRequest, BrokerId, FetchRequest, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::ApiVersionsRequest;
 use rdkafka::producer::FutureRecord;
-use support::raw::RawConnection;
+use support::raw::{consumer_fetch, RawConnection};
 use support::{kafka, unique_topic, wait_until, Cluster, ClusterOptions};
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -151,21 +149,6 @@ fn broker_limit_pauses_accepting_until_a_connection_closes() {
     assert!(cluster.log_tail(0, 200).contains("max.connections reached"));
 }
 
-fn fetch_waiting_for_data(topic: &str, max_wait_ms: i32) -> FetchRequest {
-    FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(max_wait_ms)
-        .with_min_bytes(1)
-        .with_max_bytes(1 << 20)
-        .with_session_epoch(-1)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
-            .with_partitions(vec![FetchPartition::default()
-                .with_partition(0)
-                .with_fetch_offset(0)
-                .with_partition_max_bytes(1 << 20)])])
-}
-
 /// One broker with small frame and pipelining limits for the frame tests.
 fn small_limits() -> Cluster {
     Cluster::start(
@@ -211,7 +194,7 @@ fn frames_oversized_or_garbage_close_the_connection_and_pipelining_is_back_press
     let mut c = RawConnection::connect(cluster.client_address(0));
     let mut burst = BytesMut::new();
     for _ in 0..8 {
-        burst.extend_from_slice(&c.frame(&fetch_waiting_for_data(&topic, 2000), 12));
+        burst.extend_from_slice(&c.frame(&consumer_fetch(&topic, 0, 0, 2000), 12));
     }
     burst.extend_from_slice(&c.frame(&ApiVersionsRequest::default(), 2));
     c.send_raw(&burst).expect("send pipelined requests");

@@ -6,12 +6,9 @@
 use std::io;
 use std::net::SocketAddr;
 
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
-use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::RecordBatchDecoder;
 
-use super::raw::RawConnection;
+use super::raw::{consumer_fetch, RawConnection};
 
 /// The producer id and epoch a record was written with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,18 +35,7 @@ pub fn producer_of(
     partition: i32,
     offset: i64,
 ) -> io::Result<Option<ProducerIdentity>> {
-    let request = FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(0)
-        .with_min_bytes(1)
-        .with_max_bytes(1 << 20)
-        .with_session_epoch(-1)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
-            .with_partitions(vec![FetchPartition::default()
-                .with_partition(partition)
-                .with_fetch_offset(offset)
-                .with_partition_max_bytes(1 << 20)])]);
+    let request = consumer_fetch(topic, partition, offset, 0);
     let response = RawConnection::connect(leader).request(&request, 12)?;
     let data = response
         .responses
