@@ -9,8 +9,9 @@
 //! no acknowledged record lost, none duplicated by the brokers (a record found twice is looked
 //! up: two copies under successive epochs of one producer were sent twice by the client and
 //! are reported apart), each producer's order kept in every partition, and no committed offset
-//! of the group read back lower than one the brokers had already acknowledged to a member. (librdkafka may retry an older async commit
-//! after a newer one; the later acknowledgment wins, as in Kafka, so a read may match it.)
+//! of the group read back lower than one the brokers had already acknowledged to a member.
+//! (librdkafka may retry an older async commit after a newer one; the later acknowledgment
+//! wins, as in Kafka, so a read may match it.)
 //!
 //! A test target without libtest (`harness = false`). With no arguments (how `cargo test` runs
 //! it) it runs the short form: fixed seeds, about three minutes. By hand:

@@ -190,7 +190,7 @@ impl FetcherTask {
     async fn run(self) {
         // Shared with the blocking threads that apply responses (appends, truncations, fsyncs).
         let task = Arc::new(self);
-        let backoff = Duration::from_millis(task.config.replica_fetch_backoff_ms.max(10));
+        let backoff = task.backoff();
         let mut connection: Option<PeerConnection> = None;
         loop {
             if task.replicas.upgrade().is_none() {
@@ -333,21 +333,29 @@ impl FetcherTask {
     /// Runs the `flush.messages` fsyncs that `process` found due (on blocking threads); a
     /// partition whose fsync failed backs off.
     async fn flush(&self, partitions: Vec<Arc<Partition>>) {
-        let backoff = Duration::from_millis(self.config.replica_fetch_backoff_ms.max(10));
         for partition in partitions {
             if let Err(e) = partition.flush_if_due().await {
                 warn!(partition = %partition.tp, error = %e.message, "follower flush failed");
-                if let Some(f) = self.partitions.lock().get_mut(&partition.tp) {
-                    f.paused_until = Some(tokio::time::Instant::now() + backoff);
-                }
+                self.back_off(&partition.tp);
             }
+        }
+    }
+
+    /// `replica.fetch.backoff.ms`, at least 10 ms.
+    fn backoff(&self) -> Duration {
+        Duration::from_millis(self.config.replica_fetch_backoff_ms.max(10))
+    }
+
+    /// Leaves `tp` out of the fetches for one backoff.
+    fn back_off(&self, tp: &TopicPartition) {
+        if let Some(f) = self.partitions.lock().get_mut(tp) {
+            f.paused_until = Some(tokio::time::Instant::now() + self.backoff());
         }
     }
 
     /// Applies a fetch response: appends, truncations and log resets. Returns the partitions
     /// whose `flush.messages` fsync is now due.
     fn process(&self, response: kafka_protocol::messages::FetchResponse) -> Vec<Arc<Partition>> {
-        let backoff = Duration::from_millis(self.config.replica_fetch_backoff_ms.max(10));
         let mut max_lag = 0i64;
         let mut flush_due = Vec::new();
         for topic in response.responses {
@@ -376,10 +384,7 @@ impl FetcherTask {
                     flush_due.push(Arc::clone(&partition));
                 }
                 if let Err(code) = outcome {
-                    let mut partitions = self.partitions.lock();
-                    if let Some(f) = partitions.get_mut(&tp) {
-                        f.paused_until = Some(tokio::time::Instant::now() + backoff);
-                    }
+                    self.back_off(&tp);
                     debug!(partition = %tp, leader = self.leader, error = %code, "follower fetch error; backing off");
                 }
                 max_lag = max_lag.max(data.high_watermark - partition.log().log_end_offset());
