@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use broker::config::{BrokerConfig, Origin, Properties, BROKER_PROPERTIES};
+use broker::config::{BrokerConfig, ConfigType, Origin, Properties, BROKER_PROPERTIES};
 use broker::{Broker, StorageFailure};
 use clap::{Parser, ValueEnum};
 use tracing::{error, info, warn};
@@ -172,7 +172,10 @@ fn main() -> anyhow::Result<()> {
     let config = load_config(&cli)?;
     if cli.print_config {
         for d in BROKER_PROPERTIES {
-            let value = config.effective_value(d.name).unwrap_or_default();
+            let value = match config.effective_value(d.name) {
+                Some(_) if d.kind == ConfigType::Password => "[hidden]".to_string(),
+                value => value.unwrap_or_default(),
+            };
             let origin = match config.properties.origin(d.name) {
                 Some(Origin::File) => "file",
                 Some(Origin::Environment) => "environment",

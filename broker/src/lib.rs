@@ -29,6 +29,7 @@ mod parts;
 mod producer_id_manager;
 mod replica;
 mod replica_selector;
+mod security;
 mod server;
 mod shutdown;
 mod topic_config;
@@ -59,7 +60,8 @@ use crate::log_dirs::LogDirs;
 use crate::metrics::Metrics;
 use crate::parts::Parts;
 use crate::replica::{now_ms, ReplicaManager, RoleListener};
-use crate::server::{ConnectionLimits, ConnectionQuotas};
+use crate::server::listener::ClientListener;
+use crate::server::{ConnectionLimits, ConnectionQuotas, ListenerAuth};
 use crate::shutdown::{Shutdown, ShutdownTrigger};
 
 /// Why the broker could not start or stop cleanly.
@@ -78,6 +80,8 @@ pub enum BrokerError {
     },
     #[error("{0}")]
     Config(String),
+    #[error("listener {listener}: {reason}")]
+    ListenerSecurity { listener: String, reason: String },
     #[error("background task failed: {0}")]
     Task(String),
 }
@@ -147,11 +151,24 @@ impl Broker {
 
         let mut listeners = Vec::new();
         for l in &config.listeners {
-            listeners.push((l.name.clone(), bind(&l.bind_address()).await?));
+            let auth = match config.listener_security.get(&l.name) {
+                Some(security) => ListenerAuth::configure(&l.name, security).map_err(|reason| {
+                    BrokerError::ListenerSecurity {
+                        listener: l.name.clone(),
+                        reason,
+                    }
+                })?,
+                None => ListenerAuth::default(),
+            };
+            listeners.push(ClientListener {
+                name: l.name.clone(),
+                socket: bind(&l.bind_address()).await?,
+                auth,
+            });
         }
         let client_addresses = listeners
             .iter()
-            .filter_map(|(_, l)| l.local_addr().ok())
+            .filter_map(|l| l.socket.local_addr().ok())
             .collect();
         let metrics_listener = match &config.metrics_listener {
             Some(address) => Some(bind(address).await?),
@@ -235,7 +252,7 @@ impl Broker {
             max_in_flight: config.queued_max_requests,
             drain_timeout: Duration::from_secs(5),
         };
-        let listener_names: Vec<String> = listeners.iter().map(|(n, _)| n.clone()).collect();
+        let listener_names: Vec<String> = listeners.iter().map(|l| l.name.clone()).collect();
         let quotas = Arc::new(ConnectionQuotas::new(
             config.connection_limits.clone(),
             &config.inter_broker_listener_name,
@@ -243,10 +260,9 @@ impl Broker {
             std::time::Instant::now(),
         ));
         let mut listener_tasks = Vec::new();
-        for (name, listener) in listeners {
+        for listener in listeners {
             listener_tasks.push(tokio::spawn(server::listener::run(
                 listener,
-                name,
                 dispatcher.clone(),
                 limits,
                 quotas.clone(),

@@ -92,6 +92,7 @@ codes! {
     INVALID_TIMESTAMP = InvalidTimestamp,
     UNSUPPORTED_SASL_MECHANISM = UnsupportedSaslMechanism,
     ILLEGAL_SASL_STATE = IllegalSaslState,
+    SASL_AUTHENTICATION_FAILED = SaslAuthenticationFailed,
     UNSUPPORTED_VERSION = UnsupportedVersion,
     TOPIC_ALREADY_EXISTS = TopicAlreadyExists,
     INVALID_PARTITIONS = InvalidPartitions,

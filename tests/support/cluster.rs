@@ -77,6 +77,9 @@ pub struct ClusterOptions {
     pub env: Vec<(String, String)>,
     /// Mount a tmpfs of this many bytes at each broker's data dir (requires root).
     pub data_dir_size: Option<u64>,
+    /// Names of client listeners besides CLIENT and REPLICATION (each broker gets a port for
+    /// each); their security comes from `properties`.
+    pub listeners: Vec<String>,
 }
 
 impl ClusterOptions {
@@ -87,7 +90,14 @@ impl ClusterOptions {
             properties: Vec::new(),
             env: Vec::new(),
             data_dir_size: None,
+            listeners: Vec::new(),
         }
+    }
+
+    /// Adds a client listener named `name` on every broker (see [`Cluster::listener_address`]).
+    pub fn listener(mut self, name: &str) -> ClusterOptions {
+        self.listeners.push(name.to_string());
+        self
     }
 
     /// Gives each broker a size-limited data dir: a tmpfs of `bytes` mounted at it. The test
@@ -116,6 +126,8 @@ struct BrokerSlot {
     replication: SocketAddr,
     controller: SocketAddr,
     metrics: SocketAddr,
+    /// The extra listeners of `ClusterOptions::listeners`, by name.
+    extra: Vec<(String, SocketAddr)>,
     dir: PathBuf,
     config_path: PathBuf,
     log_path: PathBuf,
@@ -265,6 +277,11 @@ impl Cluster {
                 replication,
                 controller: free_port(&ip, &mut reserved),
                 metrics: free_port(&ip, &mut reserved),
+                extra: options
+                    .listeners
+                    .iter()
+                    .map(|name| (name.clone(), free_port(&ip, &mut reserved)))
+                    .collect(),
                 config_path: broker_dir.join("server.properties"),
                 log_path: broker_dir.join("broker.log"),
                 dir: broker_dir,
@@ -316,10 +333,15 @@ impl Cluster {
             })
             .collect();
         let rack = &self.options.racks[i % self.options.racks.len()];
+        let extra: String = b
+            .extra
+            .iter()
+            .map(|(name, address)| format!(",{name}://{address}"))
+            .collect();
         let mut text = format!(
             "node.id={id}\n\
-             listeners=CLIENT://{client},REPLICATION://{repl},CONTROLLER://{ctl}\n\
-             advertised.listeners=CLIENT://{client},REPLICATION://{repl_proxy}\n\
+             listeners=CLIENT://{client},REPLICATION://{repl},CONTROLLER://{ctl}{extra}\n\
+             advertised.listeners=CLIENT://{client},REPLICATION://{repl_proxy}{extra}\n\
              inter.broker.listener.name=REPLICATION\n\
              controller.listener.names=CONTROLLER\n\
              controller.quorum.voters={voters}\n\
@@ -392,6 +414,16 @@ impl Cluster {
     }
 
     /// Broker `i`'s replication (inter-broker) listener itself, not the proxy it advertises.
+    /// Where broker `i` serves the extra listener `name`.
+    pub fn listener_address(&self, i: usize, name: &str) -> SocketAddr {
+        self.brokers[i]
+            .extra
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, address)| *address)
+            .unwrap_or_else(|| panic!("no listener {name} (add it with ClusterOptions::listener)"))
+    }
+
     pub fn replication_address(&self, i: usize) -> SocketAddr {
         self.brokers[i].replication
     }

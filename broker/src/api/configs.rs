@@ -97,7 +97,10 @@ fn broker_entries(broker: &BrokerConfig) -> Vec<ConfigEntry> {
     BROKER_PROPERTIES
         .iter()
         .map(|d| {
-            let value = broker.effective_value(d.name);
+            // As Kafka does, a password's value is never sent (only that it is set).
+            let value = broker
+                .effective_value(d.name)
+                .filter(|_| d.kind != ConfigType::Password);
             let source = broker_source(broker, d.name);
             ConfigEntry {
                 name: d.name.to_string(),
@@ -167,7 +170,7 @@ pub fn describe(
                             .with_value(e.value.map(StrBytes::from_string))
                             .with_read_only(e.read_only)
                             .with_config_source(e.source)
-                            .with_is_sensitive(false);
+                            .with_is_sensitive(e.kind == ConfigType::Password);
                         if request.include_synonyms {
                             r.synonyms = e
                                 .synonyms

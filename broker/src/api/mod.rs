@@ -18,6 +18,7 @@ mod metadata;
 mod offsets;
 mod produce;
 mod producer_ids;
+mod sasl;
 mod table;
 mod topics;
 

@@ -11,7 +11,7 @@ use kafka_protocol::protocol::Decodable;
 
 use super::{
     api_versions, cluster, configs, delete_records, fetch, groups, leader_epochs, list_offsets,
-    metadata, offsets, produce, producer_ids, ready, topics, Pending, RequestContext,
+    metadata, offsets, produce, producer_ids, ready, sasl, topics, Pending, RequestContext,
 };
 use crate::context::Context;
 
@@ -98,6 +98,9 @@ pub(crate) const APIS: &[ApiSpec] = &[
     api!(OffsetDelete, 0..=0, offsets::offset_delete),
     api!(DescribeCluster, 0..=1, cluster::describe_cluster),
     api!(DescribeProducers, 0..=0, producer_ids::describe_producers),
+    // v0 (SASL tokens without Kafka framing) is not served.
+    api!(SaslHandshake, 1..=1, sasl::sasl_handshake),
+    api!(SaslAuthenticate, 0..=2, sasl::sasl_authenticate),
 ];
 
 /// The table entry of `api`, if it is served at all.

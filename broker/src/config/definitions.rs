@@ -43,6 +43,19 @@ pub const BROKER_PROPERTIES: &[Definition] = &[
     def("advertised.listeners", "", List, true, "Addresses clients should use, per client listener (default: the listeners)."),
     def("controller.listener.names", "CONTROLLER", List, false, "Listener names used by the metadata quorum."),
     def("inter.broker.listener.name", "PLAINTEXT", String, false, "Listener followers use to fetch from leaders."),
+    def("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL", List, true, "Security protocol of each listener as NAME:PROTOCOL (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL). A listener named after a protocol uses it; any other unlisted listener is PLAINTEXT."),
+    def("ssl.keystore.type", "PEM", String, false, "Format of the broker's key and certificates: PEM (JKS and PKCS12 are not read; convert them). Every ssl.* and sasl.enabled.mechanisms setting may be given for one listener as listener.name.<name>.<setting>."),
+    def("ssl.keystore.location", "", String, false, "PEM file holding the broker's private key and certificate chain; re-read when it changes."),
+    def("ssl.keystore.certificate.chain", "", Password, false, "The broker's certificate chain as PEM text (instead of ssl.keystore.location)."),
+    def("ssl.keystore.key", "", Password, false, "The broker's unencrypted private key as PEM text (with ssl.keystore.certificate.chain)."),
+    def("ssl.key.password", "", Password, false, "Not supported: give the private key unencrypted."),
+    def("ssl.truststore.type", "PEM", String, false, "Format of the CA certificates client certificates must chain to: PEM."),
+    def("ssl.truststore.location", "", String, false, "PEM file of the CA certificates client certificates must chain to; re-read when it changes."),
+    def("ssl.truststore.certificates", "", Password, false, "The trusted CA certificates as PEM text (instead of ssl.truststore.location)."),
+    def("ssl.client.auth", "none", String, false, "Client certificates on TLS listeners: required, requested or none."),
+    def("ssl.principal.mapping.rules", "DEFAULT", String, false, "Rules mapping a client certificate's subject DN to a principal name: RULE:pattern/replacement/[LU],...,DEFAULT."),
+    def("ssl.enabled.protocols", "TLSv1.2,TLSv1.3", List, false, "TLS versions accepted."),
+    def("sasl.enabled.mechanisms", "PLAIN", List, false, "SASL mechanisms offered on SASL listeners. PLAIN users come from listener.name.<name>.plain.sasl.jaas.config (user_<name>=\"<password>\" options)."),
     def("controller.quorum.voters", "0@127.0.0.1:9093", List, true, "The metadata quorum voters as id@host:port,... (Kubernetes default: ordinals 0,1,2 of the StatefulSet)."),
     def("controller.quorum.election.timeout.ms", "1000", Int, false, "Minimum Raft election timeout; the maximum is twice this."),
     def("controller.quorum.heartbeat.interval.ms", "200", Int, false, "Raft leader heartbeat interval."),
@@ -122,11 +135,13 @@ pub fn definition(name: &str) -> Option<&'static Definition> {
 }
 
 /// Whether `name` means something to Rivulet: a broker property, the per-listener form of one
-/// (`listener.name.<name>.max.connections`), or a topic config given as a broker-wide default.
+/// (`listener.name.<name>.max.connections`, `listener.name.<name>.ssl.client.auth`, a listener's
+/// JAAS config), or a topic config given as a broker-wide default.
 pub fn is_known_property(name: &str) -> bool {
     definition(name).is_some()
         || crate::topic_config::topic_config_def(name).is_some()
         || super::connections::split_listener_key(name).is_some()
+        || super::security::is_listener_security_key(name)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 pub mod connections;
 pub mod definitions;
 pub mod listener;
+pub mod security;
 pub mod sources;
 
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use storage::LogConfig;
 pub use connections::{ConnectionLimitsConfig, ListenerConnectionLimits};
 pub use definitions::{definition, is_known_property, ConfigType, Definition, BROKER_PROPERTIES};
 pub use listener::Listener;
+pub use security::{ListenerSecurity, SecurityProtocol};
 pub use sources::{Origin, Properties};
 
 /// A configuration problem found at start-up.
@@ -55,6 +57,9 @@ pub struct BrokerConfig {
     /// What clients are told, one per client listener (same names).
     pub advertised_listeners: Vec<Listener>,
     pub inter_broker_listener_name: String,
+    /// How each client listener authenticates connections (`listener.security.protocol.map`
+    /// and the `ssl.*` / `sasl.*` settings), keyed by listener name.
+    pub listener_security: BTreeMap<String, ListenerSecurity>,
     pub voters: BTreeMap<i32, String>,
     pub quorum_election_timeout_ms: u64,
     pub quorum_heartbeat_interval_ms: u64,
@@ -266,6 +271,13 @@ impl BrokerConfig {
             ));
         }
 
+        let listener_security = resolve_listener_security(
+            &r,
+            &listeners,
+            &controller_listener,
+            &inter_broker_listener_name,
+        )?;
+
         let voters_text = r.raw("controller.quorum.voters").unwrap_or_default();
         let voters = kafka_core::parse_voters(&voters_text).map_err(|e| {
             Resolver::invalid("controller.quorum.voters", &voters_text, e.to_string())
@@ -313,6 +325,7 @@ impl BrokerConfig {
             controller_listener,
             advertised_listeners,
             inter_broker_listener_name,
+            listener_security,
             voters,
             quorum_election_timeout_ms: r.req("controller.quorum.election.timeout.ms")?,
             quorum_heartbeat_interval_ms: r.req("controller.quorum.heartbeat.interval.ms")?,
@@ -386,6 +399,45 @@ impl BrokerConfig {
         }
         .raw(key)
     }
+}
+
+/// Each client listener's security settings. The inter-broker and controller listeners must be
+/// PLAINTEXT for now: the replica fetchers and the Raft transport do not speak TLS or SASL yet.
+fn resolve_listener_security(
+    r: &Resolver<'_>,
+    listeners: &[Listener],
+    controller: &Listener,
+    inter_broker: &str,
+) -> Result<BTreeMap<String, ListenerSecurity>, ConfigError> {
+    const MAP: &str = "listener.security.protocol.map";
+    let map = security::parse_protocol_map(&r.raw(MAP).unwrap_or_default())?;
+    let protocol_of = |name: &str| {
+        map.get(name)
+            .copied()
+            .or_else(|| SecurityProtocol::parse(name))
+            .unwrap_or(SecurityProtocol::Plaintext)
+    };
+    for name in [controller.name.as_str(), inter_broker] {
+        let protocol = protocol_of(name);
+        if protocol != SecurityProtocol::Plaintext {
+            return Err(Resolver::invalid(
+                MAP,
+                &r.raw(MAP).unwrap_or_default(),
+                format!(
+                    "listener {name} carries replication or the metadata quorum, which do not support {} yet; keep it PLAINTEXT on a private network",
+                    protocol.name()
+                ),
+            ));
+        }
+    }
+    let raw = |key: &str| r.raw(key);
+    listeners
+        .iter()
+        .map(|l| {
+            security::resolve_listener(&l.name, protocol_of(&l.name), &raw)
+                .map(|s| (l.name.clone(), s))
+        })
+        .collect()
 }
 
 fn positive<T>(r: &Resolver<'_>, key: &str) -> Result<T, ConfigError>

@@ -1,5 +1,6 @@
-//! One client connection: reads pipelined requests, runs them concurrently, and writes the
-//! responses strictly in request order (Kafka clients match responses by order per connection).
+//! One client connection: authenticates it (TLS, SASL) as its listener requires, then reads
+//! pipelined requests, runs them concurrently, and writes the responses strictly in request
+//! order (Kafka clients match responses by order per connection).
 //!
 //! Handlers do their ordering-sensitive work (appends) synchronously when dispatched, in arrival
 //! order, and return a future only for what may wait (replication, long polls, rebalances).
@@ -12,12 +13,15 @@ use futures::stream::FuturesOrdered;
 use futures::{FutureExt, StreamExt};
 use kafka_core::ErrorCode;
 use kafka_protocol::messages::ApiKey;
+use tokio::io::AsyncRead;
 use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
 
+use super::authentication::{self, ListenerAuth};
 use super::frame::{FrameError, FrameReader};
-use super::response::ResponseWriter;
+use super::response::{ResponseSocket, ResponseWriter};
 use super::service::{Outcome, Pending, Service};
+use crate::security::KafkaPrincipal;
 use crate::shutdown::Shutdown;
 
 /// Who is on the other end.
@@ -26,6 +30,8 @@ pub struct ConnectionInfo {
     pub id: u64,
     pub peer: SocketAddr,
     pub listener: String,
+    /// Who the connection authenticated as (ANONYMOUS until it has, and on PLAINTEXT).
+    pub principal: KafkaPrincipal,
 }
 
 /// Per-connection limits from the broker config.
@@ -46,105 +52,178 @@ type InFlight = FuturesOrdered<futures::future::BoxFuture<'static, (Outcome, Api
 /// or the broker shuts down.
 pub async fn serve<S: Service>(
     stream: TcpStream,
-    info: ConnectionInfo,
+    mut info: ConnectionInfo,
     service: Arc<S>,
     limits: ConnectionLimits,
-    mut shutdown: Shutdown,
+    auth: ListenerAuth,
+    shutdown: Shutdown,
 ) {
     if let Err(e) = stream.set_nodelay(true) {
         debug!(peer = %info.peer, error = %e, "set_nodelay failed");
     }
     service.connection_opened(&info.listener);
-    let (read_half, write_half) = stream.into_split();
-    let mut reader = FrameReader::new(read_half, limits.max_frame_bytes);
-    let mut writer = ResponseWriter::new(write_half);
-    let mut in_flight: InFlight = FuturesOrdered::new();
-    let idle = tokio::time::sleep(limits.idle_timeout);
-    tokio::pin!(idle);
-    // Made once, not once per loop turn: every turn would otherwise register and drop a waiter.
-    let shutting_down = shutdown.wait();
-    tokio::pin!(shutting_down);
-
-    // Whether requests already accepted still get their responses after the loop ends.
-    let mut drain = false;
-    let close_reason: String = loop {
-        tokio::select! {
-            biased;
-            _ = &mut shutting_down => {
-                drain = true;
-                break "broker shutting down".to_string();
-            }
-            Some(done) = in_flight.next(), if !in_flight.is_empty() => {
-                let mut batch = vec![done];
-                while let Some(Some(more)) = in_flight.next().now_or_never() {
-                    batch.push(more);
-                }
-                match write_batch(&mut writer, batch, service.as_ref()).await {
-                    Ok(None) => {}
-                    Ok(Some(reason)) => break reason,
-                    Err(e) => break format!("write failed: {e}"),
-                }
-                idle.as_mut().reset(tokio::time::Instant::now() + limits.idle_timeout);
-            }
-            frame = reader.read_frame(), if in_flight.len() < limits.max_in_flight => {
-                match frame {
-                    Ok(Some(frame)) => {
-                        idle.as_mut().reset(tokio::time::Instant::now() + limits.idle_timeout);
-                        if let Err(reason) = start(service.as_ref(), &info, frame, &mut in_flight) {
-                            break reason;
-                        }
-                        // Dispatch requests that arrived in the same read without waiting.
-                        let mut failed = None;
-                        while in_flight.len() < limits.max_in_flight {
-                            match reader.parse_buffered() {
-                                Ok(Some(frame)) => {
-                                    if let Err(reason) = start(service.as_ref(), &info, frame, &mut in_flight) {
-                                        failed = Some(reason);
-                                        break;
-                                    }
-                                }
-                                Ok(None) => break,
-                                Err(e) => {
-                                    failed = Some(frame_error_reason(&info, &e));
-                                    break;
-                                }
-                            }
-                        }
-                        if let Some(reason) = failed {
-                            break reason;
-                        }
-                    }
-                    Ok(None) => {
-                        drain = true;
-                        break "closed by client".to_string();
-                    }
-                    Err(e) => break frame_error_reason(&info, &e),
-                }
-            }
-            _ = &mut idle => break format!("idle for more than {:?}", limits.idle_timeout),
+    let close_reason = match &auth.tls {
+        None => {
+            let (read_half, write_half) = stream.into_split();
+            let reader = FrameReader::new(read_half, limits.max_frame_bytes);
+            let connection = Connection {
+                writer: ResponseWriter::new(write_half),
+                service: service.as_ref(),
+                limits,
+            };
+            connection.run(reader, &auth, &mut info, shutdown).await
         }
-    };
-
-    // Let requests already accepted finish (bounded), so a graceful close loses no response.
-    if drain && !in_flight.is_empty() {
-        let drain = async {
-            while let Some(done) = in_flight.next().await {
-                if !matches!(
-                    write_batch(&mut writer, vec![done], service.as_ref()).await,
-                    Ok(None)
-                ) {
-                    break;
-                }
+        Some(tls) => match authentication::tls_handshake(&auth, tls, stream).await {
+            Ok((stream, principal)) => {
+                debug!(peer = %info.peer, connection = info.id, principal = %principal, "TLS handshake done");
+                info.principal = principal;
+                let (read_half, write_half) = tokio::io::split(stream);
+                let reader = FrameReader::new(read_half, limits.max_frame_bytes);
+                let connection = Connection {
+                    writer: ResponseWriter::new(write_half),
+                    service: service.as_ref(),
+                    limits,
+                };
+                connection.run(reader, &auth, &mut info, shutdown).await
             }
-        };
-        let _ = tokio::time::timeout(limits.drain_timeout, drain).await;
-    }
-    let _ = writer.shutdown().await;
+            Err(reason) => reason,
+        },
+    };
     service.connection_closed(&info.listener);
     if close_reason == "closed by client" {
         debug!(peer = %info.peer, connection = info.id, "connection closed by client");
     } else {
-        info!(peer = %info.peer, connection = info.id, reason = %close_reason, "closing connection");
+        info!(peer = %info.peer, connection = info.id, principal = %info.principal, reason = %close_reason, "closing connection");
+    }
+}
+
+/// The serving half of a connection once its transport is set up.
+struct Connection<'a, S, W> {
+    writer: ResponseWriter<W>,
+    service: &'a S,
+    limits: ConnectionLimits,
+}
+
+impl<S: Service, W: ResponseSocket> Connection<'_, S, W> {
+    /// Authenticates (SASL listeners), then serves requests; returns why the connection ends.
+    async fn run<R: AsyncRead + Unpin>(
+        mut self,
+        mut reader: FrameReader<R>,
+        auth: &ListenerAuth,
+        info: &mut ConnectionInfo,
+        mut shutdown: Shutdown,
+    ) -> String {
+        if let Some(sasl) = &auth.sasl {
+            match authentication::sasl_exchange(
+                sasl,
+                &mut reader,
+                &mut self.writer,
+                self.service,
+                info,
+            )
+            .await
+            {
+                Ok(principal) => {
+                    debug!(peer = %info.peer, connection = info.id, principal = %principal, "authenticated");
+                    info.principal = principal;
+                }
+                Err(reason) => {
+                    let _ = self.writer.shutdown().await;
+                    return reason;
+                }
+            }
+        }
+        let reason = self.serve_requests(&mut reader, info, &mut shutdown).await;
+        let _ = self.writer.shutdown().await;
+        reason
+    }
+
+    async fn serve_requests<R: AsyncRead + Unpin>(
+        &mut self,
+        reader: &mut FrameReader<R>,
+        info: &ConnectionInfo,
+        shutdown: &mut Shutdown,
+    ) -> String {
+        let (limits, service, writer) = (self.limits, self.service, &mut self.writer);
+        let mut in_flight: InFlight = FuturesOrdered::new();
+        let idle = tokio::time::sleep(limits.idle_timeout);
+        tokio::pin!(idle);
+        // Made once, not once per loop turn: every turn would otherwise register and drop a waiter.
+        let shutting_down = shutdown.wait();
+        tokio::pin!(shutting_down);
+
+        // Whether requests already accepted still get their responses after the loop ends.
+        let mut drain = false;
+        let close_reason: String = loop {
+            tokio::select! {
+                biased;
+                _ = &mut shutting_down => {
+                    drain = true;
+                    break "broker shutting down".to_string();
+                }
+                Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                    let mut batch = vec![done];
+                    while let Some(Some(more)) = in_flight.next().now_or_never() {
+                        batch.push(more);
+                    }
+                    match write_batch(writer, batch, service).await {
+                        Ok(None) => {}
+                        Ok(Some(reason)) => break reason,
+                        Err(e) => break format!("write failed: {e}"),
+                    }
+                    idle.as_mut().reset(tokio::time::Instant::now() + limits.idle_timeout);
+                }
+                frame = reader.read_frame(), if in_flight.len() < limits.max_in_flight => {
+                    match frame {
+                        Ok(Some(frame)) => {
+                            idle.as_mut().reset(tokio::time::Instant::now() + limits.idle_timeout);
+                            if let Err(reason) = start(service, info, frame, &mut in_flight) {
+                                break reason;
+                            }
+                            // Dispatch requests that arrived in the same read without waiting.
+                            let mut failed = None;
+                            while in_flight.len() < limits.max_in_flight {
+                                match reader.parse_buffered() {
+                                    Ok(Some(frame)) => {
+                                        if let Err(reason) = start(service, info, frame, &mut in_flight) {
+                                            failed = Some(reason);
+                                            break;
+                                        }
+                                    }
+                                    Ok(None) => break,
+                                    Err(e) => {
+                                        failed = Some(frame_error_reason(info, &e));
+                                        break;
+                                    }
+                                }
+                            }
+                            if let Some(reason) = failed {
+                                break reason;
+                            }
+                        }
+                        Ok(None) => {
+                            drain = true;
+                            break "closed by client".to_string();
+                        }
+                        Err(e) => break frame_error_reason(info, &e),
+                    }
+                }
+                _ = &mut idle => break format!("idle for more than {:?}", limits.idle_timeout),
+            }
+        };
+
+        // Let requests already accepted finish (bounded), so a graceful close loses no response.
+        if drain && !in_flight.is_empty() {
+            let drain = async {
+                while let Some(done) = in_flight.next().await {
+                    if !matches!(write_batch(writer, vec![done], service).await, Ok(None)) {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(limits.drain_timeout, drain).await;
+        }
+        close_reason
     }
 }
 
@@ -180,8 +259,8 @@ fn start<S: Service>(
 }
 
 /// Writes a batch of completed responses in order. `Ok(Some(reason))` asks to close.
-async fn write_batch<S: Service>(
-    writer: &mut ResponseWriter,
+async fn write_batch<S: Service, W: ResponseSocket>(
+    writer: &mut ResponseWriter<W>,
     batch: Vec<(Outcome, ApiKey, Instant)>,
     service: &S,
 ) -> std::io::Result<Option<String>> {

@@ -6,8 +6,7 @@ use std::time::Instant;
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader};
 use kafka_protocol::protocol::Decodable;
-use tokio::io::AsyncReadExt;
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Why a frame could not be read; every case closes the connection, as Kafka does.
 #[derive(Debug, thiserror::Error)]
@@ -83,14 +82,14 @@ impl RequestFrame {
 /// Reads frames from the read half of a connection into one growing buffer, so reading is
 /// cancel-safe: a read interrupted by `select!` loses nothing.
 #[derive(Debug)]
-pub struct FrameReader {
-    socket: OwnedReadHalf,
+pub struct FrameReader<R> {
+    socket: R,
     buffer: BytesMut,
     max_size: usize,
 }
 
-impl FrameReader {
-    pub fn new(socket: OwnedReadHalf, max_size: usize) -> FrameReader {
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    pub fn new(socket: R, max_size: usize) -> FrameReader<R> {
         FrameReader {
             socket,
             buffer: BytesMut::with_capacity(64 * 1024),

@@ -18,9 +18,11 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
+use super::authentication::ListenerAuth;
 use super::connection::{self, ConnectionInfo, ConnectionLimits};
 use super::quotas::{ConnectionQuotas, Slot};
 use super::service::{LimitEvent, Service};
+use crate::security::KafkaPrincipal;
 use crate::shutdown::Shutdown;
 
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
@@ -28,17 +30,29 @@ static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 /// How long past the drain timeout a closing connection may take to write its last responses.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
+/// A bound client listener and how its connections authenticate.
+#[derive(Debug)]
+pub struct ClientListener {
+    pub name: String,
+    pub socket: TcpListener,
+    pub auth: ListenerAuth,
+}
+
 /// Once `open` turns true, accepts connections on `listener` until shutdown, then waits for them
 /// to finish. Connections arriving before that wait in the listen backlog.
 pub async fn run<S: Service>(
-    listener: TcpListener,
-    name: String,
+    listener: ClientListener,
     service: Arc<S>,
     limits: ConnectionLimits,
     quotas: Arc<ConnectionQuotas>,
     mut open: watch::Receiver<bool>,
     mut shutdown: Shutdown,
 ) {
+    let ClientListener {
+        name,
+        socket: listener,
+        auth,
+    } = listener;
     let local = listener.local_addr().ok();
     if !*open.borrow_and_update() {
         info!(listener = %name, address = ?local, "waiting for the metadata log to catch up before accepting connections");
@@ -86,9 +100,16 @@ pub async fn run<S: Service>(
                     id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
                     peer,
                     listener: name.clone(),
+                    principal: KafkaPrincipal::anonymous(),
                 };
-                let serve =
-                    connection::serve(stream, info, service.clone(), limits, shutdown.clone());
+                let serve = connection::serve(
+                    stream,
+                    info,
+                    service.clone(),
+                    limits,
+                    auth.clone(),
+                    shutdown.clone(),
+                );
                 connections.spawn(async move {
                     serve.await;
                     drop(slot);

@@ -1,6 +1,7 @@
-//! The network layer: listeners, connection quotas, connections, frames and responses. It serves any
-//! [`Service`]; the request handlers plug in from above.
+//! The network layer: listeners, connection quotas, authentication, connections, frames and
+//! responses. It serves any [`Service`]; the request handlers plug in from above.
 
+pub mod authentication;
 pub mod connection;
 pub mod frame;
 pub mod listener;
@@ -9,6 +10,7 @@ pub mod rate;
 pub mod response;
 pub mod service;
 
+pub use authentication::ListenerAuth;
 pub use connection::{ConnectionInfo, ConnectionLimits};
 pub use frame::RequestFrame;
 pub use quotas::ConnectionQuotas;

@@ -1,6 +1,8 @@
 //! Encoded responses: a length-prefixed frame made of in-memory chunks and segment-file regions,
-//! and the writer that sends them (coalescing small chunks, `sendfile` for file regions).
+//! and the writer that sends them (coalescing small chunks; file regions go with `sendfile` on a
+//! plain socket and are copied through the TLS session on an encrypted one).
 
+use std::future::Future;
 use std::io;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -8,8 +10,10 @@ use kafka_core::ErrorCode;
 use kafka_protocol::messages::ResponseHeader;
 use kafka_protocol::protocol::{Encodable, HeaderVersion};
 use storage::FileRegion;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt, WriteHalf};
 use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
 
 use crate::zerocopy;
 
@@ -132,16 +136,39 @@ pub fn encode<R: Encodable + HeaderVersion>(
     })
 }
 
+/// The sending side of a connection.
+pub trait ResponseSocket: AsyncWrite + Unpin + Send {
+    /// Sends a large file region after the bytes already written; returns the bytes that went
+    /// out without passing through the broker's memory.
+    fn send_region(&mut self, region: &FileRegion) -> impl Future<Output = io::Result<u64>> + Send;
+}
+
+impl ResponseSocket for OwnedWriteHalf {
+    async fn send_region(&mut self, region: &FileRegion) -> io::Result<u64> {
+        zerocopy::send_region(self.as_ref(), region).await
+    }
+}
+
+impl ResponseSocket for WriteHalf<TlsStream<TcpStream>> {
+    /// Bytes must be encrypted on their way out: read the region and write it through TLS.
+    async fn send_region(&mut self, region: &FileRegion) -> io::Result<u64> {
+        let mut bytes = BytesMut::with_capacity(region.len as usize);
+        region.read_into(&mut bytes)?;
+        self.write_all(&bytes).await?;
+        Ok(0)
+    }
+}
+
 /// Writes responses in order, copying small chunks into one buffer so a burst of small
-/// responses costs one `write`, and sending file regions with sendfile.
+/// responses costs one `write`, and sending large file regions on their own.
 #[derive(Debug)]
-pub struct ResponseWriter {
-    socket: OwnedWriteHalf,
+pub struct ResponseWriter<W> {
+    socket: W,
     pending: BytesMut,
 }
 
-impl ResponseWriter {
-    pub fn new(socket: OwnedWriteHalf) -> ResponseWriter {
+impl<W: ResponseSocket> ResponseWriter<W> {
+    pub fn new(socket: W) -> ResponseWriter<W> {
         ResponseWriter {
             socket,
             pending: BytesMut::with_capacity(COALESCE_LIMIT),
@@ -172,7 +199,7 @@ impl ResponseWriter {
                 }
                 Chunk::File(region) => {
                     self.flush().await?;
-                    zero_copy += zerocopy::send_region(self.socket.as_ref(), region).await?;
+                    zero_copy += self.socket.send_region(region).await?;
                 }
             }
         }

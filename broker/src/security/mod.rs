@@ -1,0 +1,12 @@
+//! Who is on the other end of a connection: TLS with client certificates, SASL, and the
+//! principal each yields. The network layer runs them when a connection opens (see
+//! `server::authentication`); the settings come from `config::security`.
+
+pub mod jaas;
+pub mod principal;
+pub mod sasl;
+pub mod tls;
+
+pub use principal::{KafkaPrincipal, PrincipalMapper};
+pub use sasl::{SaslServer, Step};
+pub use tls::TlsIdentity;

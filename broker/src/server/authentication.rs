@@ -1,0 +1,258 @@
+//! Authenticating a new connection before it may send anything else, as Kafka's
+//! `SslTransportLayer` and `SaslServerAuthenticator` do: the TLS handshake (its client
+//! certificate, if any, names the principal through `ssl.principal.mapping.rules`), then on SASL
+//! listeners the SASL exchange — ApiVersions may come first, then SaslHandshake (v1) naming a
+//! mechanism, then SaslAuthenticate rounds until the mechanism is done. Any other request before
+//! that, a mechanism the listener does not enable, or failed credentials close the connection
+//! after the Kafka error is sent. Every refusal is logged with its reason; no password is.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_core::ErrorCode;
+use kafka_protocol::messages::{
+    ApiKey, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
+    SaslHandshakeResponse,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+use tokio::io::AsyncRead;
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+use tracing::info;
+
+use super::connection::ConnectionInfo;
+use super::frame::{FrameReader, RequestFrame};
+use super::response::{self, ResponseSocket, ResponseWriter};
+use super::service::{Outcome, Service};
+use crate::config::ListenerSecurity;
+use crate::security::{KafkaPrincipal, PrincipalMapper, SaslServer, Step, TlsIdentity};
+
+/// How long a new connection may take to finish its TLS handshake or its SASL exchange.
+pub const AUTHENTICATION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How one listener authenticates its connections.
+#[derive(Debug, Clone, Default)]
+pub struct ListenerAuth {
+    pub tls: Option<Arc<TlsIdentity>>,
+    /// Maps client-certificate subjects to principal names (`ssl.principal.mapping.rules`).
+    pub principal_mapper: Option<Arc<PrincipalMapper>>,
+    pub sasl: Option<SaslServer>,
+}
+
+impl ListenerAuth {
+    /// Loads what a listener's settings name (certificates, mapping rules, SASL users); an
+    /// error stops the broker from starting.
+    pub fn configure(listener: &str, security: &ListenerSecurity) -> Result<ListenerAuth, String> {
+        let mut auth = ListenerAuth::default();
+        if let Some(tls) = &security.tls {
+            let mapper = PrincipalMapper::parse(&tls.principal_mapping_rules)
+                .map_err(|e| format!("ssl.principal.mapping.rules: {e}"))?;
+            auth.principal_mapper = Some(Arc::new(mapper));
+            let identity = TlsIdentity::load(listener, tls.clone()).map_err(|e| e.to_string())?;
+            auth.tls = Some(Arc::new(identity));
+        }
+        if let Some(sasl) = &security.sasl {
+            auth.sasl = Some(SaslServer::new(sasl.clone()));
+        }
+        info!(
+            listener,
+            protocol = security.protocol.name(),
+            "listener security configured"
+        );
+        Ok(auth)
+    }
+}
+
+/// Runs the TLS handshake; the principal is the mapped subject of the client certificate, or
+/// ANONYMOUS without one. `Err` is the reason the connection is closed.
+pub async fn tls_handshake(
+    auth: &ListenerAuth,
+    tls: &TlsIdentity,
+    stream: TcpStream,
+) -> Result<(TlsStream<TcpStream>, KafkaPrincipal), String> {
+    let accepted = tokio::time::timeout(AUTHENTICATION_TIMEOUT, tls.acceptor().accept(stream))
+        .await
+        .map_err(|_| format!("TLS handshake not finished within {AUTHENTICATION_TIMEOUT:?}"))?
+        .map_err(|e| format!("TLS handshake failed: {e}"))?;
+    let certificate = accepted
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first());
+    let principal = match certificate {
+        None => KafkaPrincipal::anonymous(),
+        Some(certificate) => {
+            let dn = crate::security::principal::subject_dn(certificate)?;
+            let name = match &auth.principal_mapper {
+                Some(mapper) => mapper.map(&dn).ok_or_else(|| {
+                    format!("no ssl.principal.mapping.rules rule applies to {dn:?}")
+                })?,
+                None => dn,
+            };
+            KafkaPrincipal::user(&name)
+        }
+    };
+    Ok((accepted, principal))
+}
+
+/// Runs the SASL exchange on a connection; `Ok` is the authenticated principal, `Err` the
+/// reason the connection is closed (any error response has been written).
+pub async fn sasl_exchange<R, W, S>(
+    sasl: &SaslServer,
+    reader: &mut FrameReader<R>,
+    writer: &mut ResponseWriter<W>,
+    service: &S,
+    info: &ConnectionInfo,
+) -> Result<KafkaPrincipal, String>
+where
+    R: AsyncRead + Unpin,
+    W: ResponseSocket,
+    S: Service,
+{
+    let exchange = async {
+        let mut exchange = None;
+        loop {
+            let frame = match reader.read_frame().await {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return Err("closed by client before authenticating".to_string()),
+                Err(e) => return Err(format!("read failed during authentication: {e}")),
+            };
+            let version = frame.version();
+            let correlation_id = frame.correlation_id();
+            match frame.api_key {
+                ApiKey::ApiVersions => {
+                    let outcome = service.dispatch(info, frame)?.await;
+                    write(writer, outcome).await?;
+                }
+                ApiKey::SaslHandshake if exchange.is_none() && version >= 1 => {
+                    let request: SaslHandshakeRequest = decode(&frame)?;
+                    let enabled = sasl
+                        .mechanism_names()
+                        .into_iter()
+                        .map(StrBytes::from_static_str)
+                        .collect();
+                    let started = sasl.start(&request.mechanism);
+                    let code = if started.is_some() {
+                        ErrorCode::NONE
+                    } else {
+                        ErrorCode::UNSUPPORTED_SASL_MECHANISM
+                    };
+                    let body = SaslHandshakeResponse::default()
+                        .with_error_code(code.code())
+                        .with_mechanisms(enabled);
+                    respond(writer, &body, version, correlation_id, code).await?;
+                    match started {
+                        Some(started) => exchange = Some(started),
+                        None => {
+                            return Err(refused(
+                                info,
+                                None,
+                                &format!(
+                                    "SASL mechanism {:?} is not enabled",
+                                    request.mechanism.as_str()
+                                ),
+                            ))
+                        }
+                    }
+                }
+                ApiKey::SaslAuthenticate if exchange.is_some() => {
+                    let request: SaslAuthenticateRequest = decode(&frame)?;
+                    let Some(current) = exchange.as_mut() else {
+                        return Err("SaslAuthenticate without a mechanism".to_string());
+                    };
+                    let mechanism = current.mechanism().name();
+                    match current.step(&request.auth_bytes) {
+                        Ok(Step::Done { principal, message }) => {
+                            let body = SaslAuthenticateResponse::default()
+                                .with_auth_bytes(Bytes::from(message));
+                            respond(writer, &body, version, correlation_id, ErrorCode::NONE)
+                                .await?;
+                            return Ok(principal);
+                        }
+                        Err(failure) => {
+                            let code = ErrorCode::SASL_AUTHENTICATION_FAILED;
+                            let body = SaslAuthenticateResponse::default()
+                                .with_error_code(code.code())
+                                .with_error_message(Some(StrBytes::from_string(
+                                    failure.message.clone(),
+                                )));
+                            respond(writer, &body, version, correlation_id, code).await?;
+                            return Err(refused(info, Some(mechanism), &failure.reason));
+                        }
+                    }
+                }
+                other => {
+                    return Err(refused(
+                        info,
+                        None,
+                        &format!(
+                            "unexpected {other:?} v{version} request during SASL authentication (ILLEGAL_SASL_STATE)"
+                        ),
+                    ))
+                }
+            }
+        }
+    };
+    tokio::time::timeout(AUTHENTICATION_TIMEOUT, exchange)
+        .await
+        .map_err(|_| {
+            format!("SASL authentication not finished within {AUTHENTICATION_TIMEOUT:?}")
+        })?
+}
+
+/// Logs a refused authentication and gives the close reason.
+fn refused(info: &ConnectionInfo, mechanism: Option<&str>, reason: &str) -> String {
+    info!(
+        peer = %info.peer,
+        listener = %info.listener,
+        connection = info.id,
+        mechanism = mechanism.unwrap_or("-"),
+        reason,
+        "authentication failed"
+    );
+    format!("authentication failed: {reason}")
+}
+
+fn decode<T: Decodable>(frame: &RequestFrame) -> Result<T, String> {
+    let mut body = frame.body.clone();
+    T::decode(&mut body, frame.version()).map_err(|e| {
+        format!(
+            "malformed {:?} v{} request: {e}",
+            frame.api_key,
+            frame.version()
+        )
+    })
+}
+
+async fn respond<W: ResponseSocket, R: Encodable + HeaderVersion>(
+    writer: &mut ResponseWriter<W>,
+    body: &R,
+    version: i16,
+    correlation_id: i32,
+    code: ErrorCode,
+) -> Result<(), String> {
+    let response = response::encode(body, version, correlation_id, code)
+        .map_err(|e| format!("response encoding failed: {e}"))?;
+    write(writer, Outcome::Respond(response)).await
+}
+
+async fn write<W: ResponseSocket>(
+    writer: &mut ResponseWriter<W>,
+    outcome: Outcome,
+) -> Result<(), String> {
+    match outcome {
+        Outcome::Respond(response) => {
+            writer
+                .write(&response)
+                .await
+                .map_err(|e| format!("write failed: {e}"))?;
+            writer
+                .flush()
+                .await
+                .map_err(|e| format!("write failed: {e}"))
+        }
+        Outcome::Silent => Ok(()),
+        Outcome::Close(reason) => Err(reason),
+    }
+}
