@@ -18,6 +18,7 @@ use crate::parts::Parts;
 use crate::producer_id_manager::ProducerIdManager;
 use crate::replica::partition::Corruption;
 use crate::replica::Partition;
+use crate::security::Authorizer;
 
 /// The cluster metadata as handlers see it, and the controller they send admin writes to.
 pub(crate) trait MetadataView {
@@ -68,19 +69,34 @@ pub(crate) trait PartitionLookup {
 pub(crate) struct Context {
     parts: Arc<Parts>,
     producer_ids: ProducerIdManager,
+    authorizer: Authorizer,
 }
 
 impl Context {
     pub(crate) fn new(parts: Arc<Parts>) -> Context {
         let producer_ids = ProducerIdManager::new(parts.quorum.clone(), parts.config.node_id);
+        let config = &parts.config;
+        let authorizer = if config.authorizer_enabled {
+            Authorizer::new(
+                config.super_users.iter().cloned(),
+                config.allow_everyone_if_no_acl_found,
+            )
+        } else {
+            Authorizer::disabled()
+        };
         Context {
             parts,
             producer_ids,
+            authorizer,
         }
     }
 
     pub(crate) fn config(&self) -> &BrokerConfig {
         &self.parts.config
+    }
+
+    pub(crate) fn authorizer(&self) -> &Authorizer {
+        &self.authorizer
     }
 
     pub(crate) fn metrics(&self) -> &Metrics {

@@ -89,6 +89,7 @@ codes! {
     INVALID_COMMIT_OFFSET_SIZE = InvalidCommitOffsetSize,
     TOPIC_AUTHORIZATION_FAILED = TopicAuthorizationFailed,
     CLUSTER_AUTHORIZATION_FAILED = ClusterAuthorizationFailed,
+    GROUP_AUTHORIZATION_FAILED = GroupAuthorizationFailed,
     INVALID_TIMESTAMP = InvalidTimestamp,
     UNSUPPORTED_SASL_MECHANISM = UnsupportedSaslMechanism,
     ILLEGAL_SASL_STATE = IllegalSaslState,

@@ -1,7 +1,8 @@
 //! The Kafka knowledge every Rivulet crate needs, with no Rivulet machinery: protocol error
-//! codes, topic-partition identity, topic name rules, the topic config table and the
-//! `controller.quorum.voters` syntax.
+//! codes, topic-partition identity, topic name rules, the topic config table, access control
+//! lists and the `controller.quorum.voters` syntax.
 
+pub mod acl;
 mod config_type;
 mod error_code;
 mod topic_config;

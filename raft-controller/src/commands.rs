@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use kafka_core::acl::{AclBinding, AclFilter};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -132,6 +133,16 @@ pub enum MetadataOp {
         /// Partitions by topic name and index.
         partitions: Vec<(String, i32)>,
     },
+    /// Adds ACL bindings (validated by the controller; adding one twice keeps one).
+    CreateAcls {
+        /// The bindings.
+        acls: Vec<AclBinding>,
+    },
+    /// Removes every binding each filter matches.
+    DeleteAcls {
+        /// The filters, answered in order.
+        filters: Vec<AclFilter>,
+    },
     /// Hands out a block of producer ids.
     AllocateProducerIds {
         /// Requesting broker.
@@ -158,6 +169,8 @@ impl MetadataOp {
             MetadataOp::AlterPartition(_) => "AlterPartition",
             MetadataOp::ResignLeadership(_) => "ResignLeadership",
             MetadataOp::ElectLeaders { .. } => "ElectLeaders",
+            MetadataOp::CreateAcls { .. } => "CreateAcls",
+            MetadataOp::DeleteAcls { .. } => "DeleteAcls",
             MetadataOp::AllocateProducerIds { .. } => "AllocateProducerIds",
         }
     }
@@ -180,6 +193,8 @@ pub enum Applied {
     Partition(PartitionState),
     /// Per-partition election outcomes.
     Elections(Vec<PartitionElection>),
+    /// The bindings each DeleteAcls filter removed, in filter order.
+    AclsDeleted(Vec<Vec<AclBinding>>),
     /// A producer id block.
     ProducerIds {
         /// First id of the block.

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use kafka_core::acl::AclBinding;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -44,6 +45,9 @@ pub struct MetadataImage {
     /// Next producer id to hand out.
     #[serde(default)]
     pub next_producer_id: i64,
+    /// Access control lists (CreateAcls / DeleteAcls).
+    #[serde(default)]
+    pub acls: BTreeSet<AclBinding>,
 }
 
 /// A broker's registration.
@@ -263,6 +267,20 @@ impl MetadataImage {
             MetadataOp::ElectLeaders { kind, partitions } => Ok(Applied::Elections(
                 election::apply_elect_leaders(self, *kind, partitions),
             )),
+            MetadataOp::CreateAcls { acls } => {
+                self.acls.extend(acls.iter().cloned());
+                Ok(Applied::Nothing)
+            }
+            MetadataOp::DeleteAcls { filters } => {
+                let deleted: Vec<Vec<AclBinding>> = filters
+                    .iter()
+                    .map(|f| self.acls.iter().filter(|b| f.matches(b)).cloned().collect())
+                    .collect();
+                for binding in deleted.iter().flatten() {
+                    self.acls.remove(binding);
+                }
+                Ok(Applied::AclsDeleted(deleted))
+            }
             MetadataOp::AllocateProducerIds {
                 broker_id,
                 broker_epoch,

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use kafka_core::acl::{AclBinding, AclFilter};
 use openraft::{BasicNode, RaftMetrics, SnapshotPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -467,6 +468,40 @@ impl Quorum {
             .await?
         {
             ControllerResponse::ElectLeaders(r) => Ok(r),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Creates ACL bindings; one result per binding.
+    pub async fn create_acls(
+        &self,
+        acls: Vec<AclBinding>,
+    ) -> Result<Vec<Result<(), ControllerError>>, QuorumError> {
+        match self
+            .call(
+                ControllerRequest::CreateAcls { acls },
+                self.request_timeout(),
+            )
+            .await?
+        {
+            ControllerResponse::CreateAcls(r) => Ok(r),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Deletes the bindings each filter matches; the deleted bindings per filter.
+    pub async fn delete_acls(
+        &self,
+        filters: Vec<AclFilter>,
+    ) -> Result<Vec<Vec<AclBinding>>, QuorumError> {
+        match self
+            .call(
+                ControllerRequest::DeleteAcls { filters },
+                self.request_timeout(),
+            )
+            .await?
+        {
+            ControllerResponse::DeleteAcls(r) => Ok(r),
             _ => Err(mismatch()),
         }
     }

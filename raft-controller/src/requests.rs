@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use kafka_core::acl::{AclBinding, AclFilter};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -178,6 +179,12 @@ pub(crate) enum ControllerRequest {
         broker_id: i32,
         broker_epoch: i64,
     },
+    CreateAcls {
+        acls: Vec<AclBinding>,
+    },
+    DeleteAcls {
+        filters: Vec<AclFilter>,
+    },
 }
 
 impl ControllerRequest {
@@ -194,6 +201,8 @@ impl ControllerRequest {
             ControllerRequest::ResignLeadership(_) => "ResignLeadership",
             ControllerRequest::ElectLeaders { .. } => "ElectLeaders",
             ControllerRequest::AllocateProducerIds { .. } => "AllocateProducerIds",
+            ControllerRequest::CreateAcls { .. } => "CreateAcls",
+            ControllerRequest::DeleteAcls { .. } => "DeleteAcls",
         }
     }
 }
@@ -211,4 +220,6 @@ pub(crate) enum ControllerResponse {
     ResignLeadership(Result<PartitionState, ControllerError>),
     ElectLeaders(Vec<PartitionElection>),
     AllocateProducerIds(Result<(i64, i32), ControllerError>),
+    CreateAcls(Vec<Result<(), ControllerError>>),
+    DeleteAcls(Vec<Vec<AclBinding>>),
 }

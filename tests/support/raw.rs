@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{BrokerId, FetchRequest, RequestHeader, ResponseHeader, TopicName};
+use kafka_protocol::messages::{
+    BrokerId, FetchRequest, RequestHeader, ResponseHeader, SaslAuthenticateRequest,
+    SaslHandshakeRequest, TopicName,
+};
 use kafka_protocol::protocol::{
     encode_request_header_into_buffer, Decodable, HeaderVersion, Request, StrBytes,
 };
@@ -126,6 +129,20 @@ impl RawConnection {
         assert_eq!(header.correlation_id, self.correlation, "correlation id");
         R::Response::decode(&mut response, version)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+    }
+
+    /// Authenticates with SASL/PLAIN (SaslHandshake v1, SaslAuthenticate v2); the broker's
+    /// error code (0 on success).
+    pub fn authenticate_plain(&mut self, user: &str, password: &str) -> io::Result<i16> {
+        let handshake =
+            SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN"));
+        let response = self.request(&handshake, 1)?;
+        if response.error_code != 0 {
+            return Ok(response.error_code);
+        }
+        let token = Bytes::from(format!("\0{user}\0{password}").into_bytes());
+        let authenticate = SaslAuthenticateRequest::default().with_auth_bytes(token);
+        Ok(self.request(&authenticate, 2)?.error_code)
     }
 
     /// True if the broker closes the connection within `timeout` (reads EOF or reset).

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::FutureExt;
+use kafka_core::acl::AclOperation;
 use kafka_core::ErrorCode;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::describe_log_dirs_response::{
@@ -18,6 +19,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use raft_controller::ElectionType;
 
+use super::authorization::Check;
 use super::metadata::{controller_id, live_brokers};
 use super::{ready, Pending, RequestContext};
 use crate::context::{Context, MetadataView, PartitionLookup};
@@ -28,6 +30,11 @@ pub fn describe_cluster(
     request: DescribeClusterRequest,
 ) -> Pending {
     let image = ctx.image();
+    if !Check::new(ctx, &rc).cluster(AclOperation::Describe) {
+        let code = ErrorCode::CLUSTER_AUTHORIZATION_FAILED;
+        let response = DescribeClusterResponse::default().with_error_code(code.code());
+        return ready(rc.respond(&response, code));
+    }
     if request.endpoint_type != 1 {
         // Only broker endpoints (type 1) exist: the controllers are the brokers.
         let response = DescribeClusterResponse::default()
@@ -67,6 +74,11 @@ pub fn elect_leaders(
     rc: RequestContext,
     request: ElectLeadersRequest,
 ) -> Pending {
+    if !Check::new(ctx, &rc).cluster(AclOperation::Alter) {
+        let code = ErrorCode::CLUSTER_AUTHORIZATION_FAILED;
+        let response = ElectLeadersResponse::default().with_error_code(code.code());
+        return ready(rc.respond(&response, code));
+    }
     let ctx = ctx.clone();
     async move {
         let kind = match request.election_type {
@@ -130,6 +142,11 @@ pub fn describe_log_dirs(
     rc: RequestContext,
     request: DescribeLogDirsRequest,
 ) -> Pending {
+    if !Check::new(ctx, &rc).cluster(AclOperation::Describe) {
+        let code = ErrorCode::CLUSTER_AUTHORIZATION_FAILED;
+        let response = DescribeLogDirsResponse::default().with_error_code(code.code());
+        return ready(rc.respond(&response, code));
+    }
     let wanted: Option<Vec<(String, Vec<i32>)>> = request.topics.map(|t| {
         t.into_iter()
             .map(|x| (x.topic.0.to_string(), x.partitions))

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
+use kafka_core::acl::AclOperation;
 use kafka_core::ErrorCode;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
@@ -19,6 +20,7 @@ use kafka_protocol::protocol::StrBytes;
 use raft_controller::{ConfigOp, QuorumError};
 use tracing::info;
 
+use super::authorization::Check;
 use super::{Pending, RequestContext};
 use crate::config::{BrokerConfig, ConfigType, Origin, BROKER_PROPERTIES};
 use crate::context::{Context, MetadataView};
@@ -121,6 +123,7 @@ pub fn describe(
     request: DescribeConfigsRequest,
 ) -> Pending {
     let image = ctx.latest_image();
+    let check = Check::new(ctx, &rc);
     let mut results = Vec::with_capacity(request.resources.len());
     let mut first_error = ErrorCode::NONE;
     for resource in request.resources {
@@ -129,6 +132,14 @@ pub fn describe(
             .with_resource_type(resource.resource_type)
             .with_resource_name(resource.resource_name.clone());
         let entries = match resource.resource_type {
+            RESOURCE_TOPIC if !check.topic(AclOperation::DescribeConfigs, &name) => Err((
+                ErrorCode::TOPIC_AUTHORIZATION_FAILED,
+                format!("Not authorized to describe the configs of topic {name}"),
+            )),
+            RESOURCE_BROKER if !check.cluster(AclOperation::DescribeConfigs) => Err((
+                ErrorCode::CLUSTER_AUTHORIZATION_FAILED,
+                "Not authorized to describe broker configs".to_string(),
+            )),
             RESOURCE_TOPIC => match image.topic(&name) {
                 Some(topic) => Ok(topic_entries(ctx.config(), &topic.configs)),
                 None if kafka_core::validate_topic_name(&name).is_err() => Err((
@@ -286,12 +297,21 @@ fn broker_alter_refused(ctx: &Context, name: &str) -> (ErrorCode, String) {
 /// from the topic's current overrides; broker configs are static here.
 async fn alter_resource(
     ctx: &Context,
+    check: &Check<'_>,
     resource_type: i8,
     name: &str,
     validate_only: bool,
     topic_ops: impl FnOnce(&BTreeMap<String, String>) -> Result<Vec<ConfigOp>, (ErrorCode, String)>,
 ) -> Result<(), (ErrorCode, String)> {
     match resource_type {
+        RESOURCE_TOPIC if !check.topic(AclOperation::AlterConfigs, name) => Err((
+            ErrorCode::TOPIC_AUTHORIZATION_FAILED,
+            format!("Not authorized to alter the configs of topic {name}"),
+        )),
+        RESOURCE_BROKER if !check.cluster(AclOperation::AlterConfigs) => Err((
+            ErrorCode::CLUSTER_AUTHORIZATION_FAILED,
+            "Not authorized to alter broker configs".to_string(),
+        )),
         RESOURCE_TOPIC => {
             let current = ctx
                 .latest_image()
@@ -326,6 +346,7 @@ pub fn alter(ctx: &Arc<Context>, rc: RequestContext, request: AlterConfigsReques
     let ctx = ctx.clone();
     async move {
         let mut responses = Vec::with_capacity(request.resources.len());
+        let check = Check::new(&ctx, &rc);
         for resource in request.resources {
             let name = resource.resource_name.to_string();
             // Legacy AlterConfigs replaces the whole set of overrides.
@@ -340,6 +361,7 @@ pub fn alter(ctx: &Arc<Context>, rc: RequestContext, request: AlterConfigsReques
                 .collect();
             let outcome = alter_resource(
                 &ctx,
+                &check,
                 resource.resource_type,
                 &name,
                 request.validate_only,
@@ -457,10 +479,12 @@ pub fn incremental_alter(
     let ctx = ctx.clone();
     async move {
         let mut responses = Vec::with_capacity(request.resources.len());
+        let check = Check::new(&ctx, &rc);
         for resource in request.resources {
             let name = resource.resource_name.to_string();
             let outcome = alter_resource(
                 &ctx,
+                &check,
                 resource.resource_type,
                 &name,
                 request.validate_only,

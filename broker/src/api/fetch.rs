@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
+use kafka_core::acl::AclOperation;
 use kafka_core::ErrorCode;
 use kafka_protocol::messages::fetch_response::{
     EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, PartitionData,
@@ -20,6 +21,7 @@ use storage::TopicPartition;
 use tracing::debug;
 use uuid::Uuid;
 
+use super::authorization::Check;
 use super::fetch_response::{encode_fetch_response, FetchPartitionRecords};
 use super::{Outcome, Pending, RequestContext};
 use crate::context::{Context, MetadataView, PartitionLookup};
@@ -73,6 +75,9 @@ async fn fetch(ctx: Arc<Context>, rc: RequestContext, request: FetchRequest) -> 
     }
 
     let image = ctx.latest_image();
+    let check = Check::new(&ctx, &rc);
+    // Followers need CLUSTER_ACTION on the cluster, consumers READ on each topic.
+    let follower_allowed = follower.is_none() || check.cluster(AclOperation::ClusterAction);
     let mut topics_out: Vec<TopicOut> = Vec::with_capacity(request.topics.len());
     let mut wanted: Vec<Wanted> = Vec::new();
     for (topic_index, topic) in request.topics.iter().enumerate() {
@@ -83,6 +88,16 @@ async fn fetch(ctx: Arc<Context>, rc: RequestContext, request: FetchRequest) -> 
             }
         } else {
             (Some(topic.topic.0.to_string()), ErrorCode::NONE)
+        };
+        let allowed = match (&name, follower) {
+            (_, Some(_)) => follower_allowed,
+            (Some(name), None) => check.topic(AclOperation::Read, name),
+            (None, None) => true,
+        };
+        let error = if allowed {
+            error
+        } else {
+            ErrorCode::TOPIC_AUTHORIZATION_FAILED
         };
         topics_out.push(TopicOut {
             name: name.clone(),

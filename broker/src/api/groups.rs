@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures::FutureExt;
+use kafka_core::acl::AclOperation;
 use kafka_core::ErrorCode;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
@@ -22,6 +23,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use tracing::debug;
 
+use super::authorization::Check;
 use super::{first_error, ready, Pending, RequestContext};
 use crate::context::Context;
 use crate::coordinator::discovery::Located;
@@ -79,6 +81,10 @@ impl Found {
 
 fn find_one(ctx: &Context, rc: &RequestContext, key_type: i8, key: String) -> Found {
     match key_type {
+        KEY_TYPE_GROUP if !Check::new(ctx, rc).group(AclOperation::Describe, &key) => {
+            let message = format!("{} may not describe group {key}", rc.connection.principal);
+            Found::failed(key, ErrorCode::GROUP_AUTHORIZATION_FAILED, message)
+        }
         KEY_TYPE_GROUP => match ctx.locate_coordinator(&key, &rc.connection.listener) {
             Located::Coordinator {
                 node_id,
@@ -237,7 +243,14 @@ pub fn join_group(ctx: &Arc<Context>, rc: RequestContext, request: JoinGroupRequ
             .collect(),
         reason: request.reason.map(|s| s.to_string()),
     };
-    let reply = ctx.groups().join_group(&group_id, join);
+    let reply = if Check::new(ctx, &rc).group(AclOperation::Read, &group_id) {
+        ctx.groups().join_group(&group_id, join)
+    } else {
+        Reply::Ready(JoinResult::error(
+            member_id.clone(),
+            ErrorCode::GROUP_AUTHORIZATION_FAILED,
+        ))
+    };
     async move {
         let result = reply
             .wait(|| JoinResult::error(member_id, ErrorCode::REBALANCE_IN_PROGRESS))
@@ -275,7 +288,9 @@ pub fn sync_group(ctx: &Arc<Context>, rc: RequestContext, request: SyncGroupRequ
             .collect(),
     };
     // From v5 the protocol type and name are mandatory.
-    let reply = if version >= 5 && (sync.protocol_type.is_none() || sync.protocol_name.is_none()) {
+    let reply = if !Check::new(ctx, &rc).group(AclOperation::Read, &group_id) {
+        Reply::Ready(SyncResult::error(ErrorCode::GROUP_AUTHORIZATION_FAILED))
+    } else if version >= 5 && (sync.protocol_type.is_none() || sync.protocol_name.is_none()) {
         Reply::Ready(SyncResult::error(ErrorCode::INCONSISTENT_GROUP_PROTOCOL))
     } else {
         ctx.groups().sync_group(&group_id, sync)
@@ -293,12 +308,16 @@ pub fn sync_group(ctx: &Arc<Context>, rc: RequestContext, request: SyncGroupRequ
 pub fn heartbeat(ctx: &Arc<Context>, rc: RequestContext, request: HeartbeatRequest) -> Pending {
     let group_id = request.group_id.0.to_string();
     let instance = request.group_instance_id.map(|s| s.to_string());
-    let error = ctx.groups().heartbeat(
-        &group_id,
-        request.member_id.as_str(),
-        instance.as_deref(),
-        request.generation_id,
-    );
+    let error = if Check::new(ctx, &rc).group(AclOperation::Read, &group_id) {
+        ctx.groups().heartbeat(
+            &group_id,
+            request.member_id.as_str(),
+            instance.as_deref(),
+            request.generation_id,
+        )
+    } else {
+        ErrorCode::GROUP_AUTHORIZATION_FAILED
+    };
     ready(rc.respond(
         &HeartbeatResponse::default().with_error_code(error.code()),
         error,
@@ -355,7 +374,11 @@ pub fn leave_group(ctx: &Arc<Context>, rc: RequestContext, request: LeaveGroupRe
             reason: None,
         }]
     };
-    let result = ctx.groups().leave_group(&group_id, &leaving);
+    let result = if Check::new(ctx, &rc).group(AclOperation::Read, &group_id) {
+        ctx.groups().leave_group(&group_id, &leaving)
+    } else {
+        Err(ErrorCode::GROUP_AUTHORIZATION_FAILED)
+    };
     let response = leave_response(version, leaving, result);
     let error = first_error(
         std::iter::once(response.error_code).chain(response.members.iter().map(|m| m.error_code)),
@@ -417,11 +440,16 @@ pub fn describe_groups(
     } else {
         i32::MIN
     };
+    let check = Check::new(ctx, &rc);
     let groups: Vec<DescribedGroup> = request
         .groups
         .into_iter()
         .map(|group_id| {
-            let result = ctx.groups().describe_group(group_id.0.as_str());
+            let result = if check.group(AclOperation::Describe, group_id.0.as_str()) {
+                ctx.groups().describe_group(group_id.0.as_str())
+            } else {
+                Err(ErrorCode::GROUP_AUTHORIZATION_FAILED)
+            };
             describe_one(version, group_id, result, authorized_operations)
         })
         .collect();
@@ -468,7 +496,12 @@ fn list_response(
 
 pub fn list_groups(ctx: &Arc<Context>, rc: RequestContext, request: ListGroupsRequest) -> Pending {
     let version = rc.version;
-    let (error, groups) = ctx.groups().list_groups();
+    // Without DESCRIBE on the cluster, only the groups the principal may describe are listed.
+    let check = Check::new(ctx, &rc);
+    let (error, mut groups) = ctx.groups().list_groups();
+    if !check.cluster(AclOperation::Describe) {
+        groups.retain(|g| check.group(AclOperation::Describe, &g.group_id));
+    }
     let states: Vec<String> = if version >= 4 {
         request
             .states_filter
@@ -495,12 +528,17 @@ pub fn delete_groups(
     request: DeleteGroupsRequest,
 ) -> Pending {
     let mut seen = HashSet::new();
+    let check = Check::new(ctx, &rc);
     let results: Vec<DeletableGroupResult> = request
         .groups_names
         .into_iter()
         .filter(|g| seen.insert(g.0.to_string()))
         .map(|group_id| {
-            let error = ctx.groups().delete_group(group_id.0.as_str());
+            let error = if check.group(AclOperation::Delete, group_id.0.as_str()) {
+                ctx.groups().delete_group(group_id.0.as_str())
+            } else {
+                ErrorCode::GROUP_AUTHORIZATION_FAILED
+            };
             DeletableGroupResult::default()
                 .with_group_id(group_id)
                 .with_error_code(error.code())

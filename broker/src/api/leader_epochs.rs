@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use kafka_core::acl::AclOperation;
 use kafka_core::ErrorCode;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
@@ -10,6 +11,7 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 use storage::TopicPartition;
 
+use super::authorization::{authorized, Check};
 use super::{ready, Pending, RequestContext};
 use crate::context::{Context, PartitionLookup};
 
@@ -20,8 +22,16 @@ pub fn handle(
 ) -> Pending {
     let mut first_error = ErrorCode::NONE;
     let mut topics = Vec::with_capacity(request.topics.len());
+    // Followers need CLUSTER_ACTION, consumers DESCRIBE on the topic.
+    let check = Check::new(ctx, &rc);
+    let follower = request.replica_id.0 >= 0;
     for topic in request.topics {
         let name = topic.topic.0.to_string();
+        let allowed = authorized(if follower {
+            check.cluster(AclOperation::ClusterAction)
+        } else {
+            check.topic(AclOperation::Describe, &name)
+        });
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for p in topic.partitions {
             let tp = TopicPartition {
@@ -33,7 +43,7 @@ pub fn handle(
                 .with_partition(p.partition)
                 .with_leader_epoch(-1)
                 .with_end_offset(-1);
-            let code = match ctx.led_partition(&tp).and_then(|p| {
+            let code = match allowed.and_then(|()| ctx.led_partition(&tp)).and_then(|p| {
                 p.check_leader_epoch(current)
                     .map(|()| p)
                     .map_err(|e| e.code)

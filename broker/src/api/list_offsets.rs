@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use kafka_core::acl::AclOperation;
 use kafka_core::ErrorCode;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
@@ -10,6 +11,7 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use storage::TopicPartition;
 use tracing::debug;
 
+use super::authorization::{authorized, Check};
 use super::{ready, Pending, RequestContext};
 use crate::context::{Context, PartitionLookup};
 use crate::replica::Partition;
@@ -24,8 +26,10 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ListOffsetsReques
     let read_committed = request.isolation_level == 1;
     let mut first_error = ErrorCode::NONE;
     let mut topics = Vec::with_capacity(request.topics.len());
+    let check = Check::new(ctx, &rc);
     for topic in request.topics {
         let name = topic.name.0.to_string();
+        let allowed = authorized(check.topic(AclOperation::Describe, &name));
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for p in topic.partitions {
             let tp = TopicPartition {
@@ -37,16 +41,18 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ListOffsetsReques
                 .with_timestamp(-1)
                 .with_offset(-1)
                 .with_leader_epoch(-1);
-            let result = ctx.led_partition(&tp).and_then(|partition| {
-                lookup(
-                    &partition,
-                    p.current_leader_epoch,
-                    p.timestamp,
-                    consumer,
-                    read_committed,
-                    rc.version,
-                )
-            });
+            let result = allowed
+                .and_then(|()| ctx.led_partition(&tp))
+                .and_then(|partition| {
+                    lookup(
+                        &partition,
+                        p.current_leader_epoch,
+                        p.timestamp,
+                        consumer,
+                        read_committed,
+                        rc.version,
+                    )
+                });
             match result {
                 Ok((timestamp, offset, epoch)) => {
                     out.timestamp = timestamp;

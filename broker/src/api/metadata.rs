@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
+use kafka_core::acl::AclOperation;
 use kafka_core::ErrorCode;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
@@ -16,6 +17,7 @@ use raft_controller::{CreateTopicSpec, MetadataImage, TopicImage};
 use tracing::{info, warn};
 use uuid::Uuid;
 
+use super::authorization::Check;
 use super::{Outcome, Pending, RequestContext};
 use crate::context::{Context, MetadataView};
 use crate::coordinator::OFFSETS_TOPIC;
@@ -77,6 +79,10 @@ async fn metadata(ctx: Arc<Context>, rc: RequestContext, request: MetadataReques
         }
     }
 
+    // As Kafka does: topics a principal may not DESCRIBE are left out of an all-topics
+    // answer and refused by name; auto-creation needs CREATE on the cluster or the topic.
+    let check = Check::new(&ctx, &rc);
+    let may_create_any = check.cluster(AclOperation::Create);
     if allow_auto_create {
         let missing: Vec<String> = requested
             .iter()
@@ -85,6 +91,7 @@ async fn metadata(ctx: Arc<Context>, rc: RequestContext, request: MetadataReques
                 image.topic(n).is_none()
                     && n != OFFSETS_TOPIC
                     && kafka_core::validate_topic_name(n).is_ok()
+                    && (may_create_any || check.topic(AclOperation::Create, n))
             })
             .collect();
         if !missing.is_empty() {
@@ -96,7 +103,9 @@ async fn metadata(ctx: Arc<Context>, rc: RequestContext, request: MetadataReques
     let mut topics = Vec::new();
     if all_topics {
         for topic in image.topics.values() {
-            topics.push(describe_topic(&image, topic, version));
+            if check.topic(AclOperation::Describe, &topic.name) {
+                topics.push(describe_topic(&image, topic, version));
+            }
         }
     } else {
         for (name, id) in requested {
@@ -104,6 +113,19 @@ async fn metadata(ctx: Arc<Context>, rc: RequestContext, request: MetadataReques
                 Some(n) => image.topic(n),
                 None => image.topic_by_id(&id),
             };
+            let described = name
+                .as_deref()
+                .or(found.map(|t| t.name.as_str()))
+                .is_none_or(|n| check.topic(AclOperation::Describe, n));
+            if !described {
+                topics.push(
+                    MetadataResponseTopic::default()
+                        .with_error_code(ErrorCode::TOPIC_AUTHORIZATION_FAILED.code())
+                        .with_name(name.map(|n| TopicName(StrBytes::from_string(n))))
+                        .with_topic_id(id),
+                );
+                continue;
+            }
             match found {
                 Some(topic) => topics.push(describe_topic(&image, topic, version)),
                 None => {

@@ -4,7 +4,9 @@
 //! Each handler returns a [`Pending`] future. Whatever must happen in arrival order (appends)
 //! happens before that future is returned.
 
+mod acls;
 mod api_versions;
+mod authorization;
 mod cluster;
 mod configs;
 mod decode;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::FutureExt;
+use kafka_core::acl::AclOperation;
 use kafka_core::ErrorCode;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
@@ -24,6 +25,7 @@ use kafka_protocol::protocol::StrBytes;
 use raft_controller::MetadataImage;
 use storage::TopicPartition;
 
+use super::authorization::Check;
 use super::{first_error, ready, Pending, RequestContext};
 use crate::context::{Context, MetadataView};
 use crate::coordinator::manager::{self, OffsetCommitEntry};
@@ -91,15 +93,29 @@ pub fn offset_commit(
 ) -> Pending {
     let version = rc.version;
     let image = ctx.latest_image();
+    let check = Check::new(ctx, &rc);
+    let group_allowed = check.group(AclOperation::Read, request.group_id.0.as_str());
     let mut slots: Vec<Slot> = Vec::new();
     let mut entries = Vec::new();
     for topic in request.topics {
         let name = topic.name.0.to_string();
+        let topic_allowed = check.topic(AclOperation::Read, &name);
         for p in topic.partitions {
             let tp = TopicPartition {
                 topic: name.clone(),
                 partition: p.partition_index,
             };
+            let refused = if !group_allowed {
+                Some(ErrorCode::GROUP_AUTHORIZATION_FAILED)
+            } else if !topic_allowed {
+                Some(ErrorCode::TOPIC_AUTHORIZATION_FAILED)
+            } else {
+                None
+            };
+            if refused.is_some() {
+                slots.push((topic.name.clone(), p.partition_index, refused));
+                continue;
+            }
             if !partition_exists(&image, &tp) {
                 slots.push((
                     topic.name.clone(),
@@ -281,6 +297,18 @@ pub fn offset_fetch(
 ) -> Pending {
     let version = rc.version;
     let manager = ctx.groups();
+    let check = Check::new(ctx, &rc);
+    // DESCRIBE on the group to read its offsets at all; offsets of topics the principal may
+    // not DESCRIBE are left out.
+    let fetch = |group: &str, requested: Option<&[TopicPartition]>| {
+        if !check.group(AclOperation::Describe, group) {
+            return Err(ErrorCode::GROUP_AUTHORIZATION_FAILED);
+        }
+        manager.fetch_offsets(group, requested).map(|mut offsets| {
+            offsets.retain(|(tp, _)| check.topic(AclOperation::Describe, &tp.topic));
+            offsets
+        })
+    };
     if version >= 8 {
         let groups: Vec<OffsetFetchResponseGroup> = request
             .groups
@@ -289,7 +317,7 @@ pub fn offset_fetch(
                 let requested: Requested = g.topics.map(|topics| {
                     requested_partitions(topics.into_iter().map(|t| (t.name, t.partition_indexes)))
                 });
-                let result = manager.fetch_offsets(g.group_id.0.as_str(), requested.as_deref());
+                let result = fetch(g.group_id.0.as_str(), requested.as_deref());
                 fetch_group_response(g.group_id, result)
             })
             .collect();
@@ -304,7 +332,7 @@ pub fn offset_fetch(
             topics.into_iter().map(|t| (t.name, t.partition_indexes)),
         )),
     };
-    let result = manager.fetch_offsets(request.group_id.0.as_str(), requested.as_deref());
+    let result = fetch(request.group_id.0.as_str(), requested.as_deref());
     let error = result.as_ref().err().copied().unwrap_or(ErrorCode::NONE);
     ready(rc.respond(&fetch_response(version, &requested, result), error))
 }
@@ -350,16 +378,29 @@ pub fn offset_delete(
     request: OffsetDeleteRequest,
 ) -> Pending {
     let image = ctx.latest_image();
+    let check = Check::new(ctx, &rc);
+    if !check.group(AclOperation::Delete, request.group_id.0.as_str()) {
+        let code = ErrorCode::GROUP_AUTHORIZATION_FAILED;
+        let response = OffsetDeleteResponse::default().with_error_code(code.code());
+        return ready(rc.respond(&response, code));
+    }
     let mut slots: Vec<Slot> = Vec::new();
     let mut partitions = Vec::new();
     for topic in request.topics {
         let name = topic.name.0.to_string();
+        let topic_allowed = check.topic(AclOperation::Read, &name);
         for p in topic.partitions {
             let tp = TopicPartition {
                 topic: name.clone(),
                 partition: p.partition_index,
             };
-            if partition_exists(&image, &tp) {
+            if !topic_allowed {
+                slots.push((
+                    topic.name.clone(),
+                    p.partition_index,
+                    Some(ErrorCode::TOPIC_AUTHORIZATION_FAILED),
+                ));
+            } else if partition_exists(&image, &tp) {
                 slots.push((topic.name.clone(), p.partition_index, None));
                 partitions.push(tp);
             } else {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
+use kafka_core::acl::AclOperation;
 use kafka_core::ErrorCode;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
@@ -14,6 +15,7 @@ use kafka_protocol::protocol::StrBytes;
 use storage::TopicPartition;
 use tracing::{debug, warn};
 
+use super::authorization::Check;
 use super::{ready, Outcome, Pending, RequestContext};
 use crate::context::{Context, PartitionLookup};
 use crate::coordinator::OFFSETS_TOPIC;
@@ -40,9 +42,11 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ProduceRequest) -
     let mut appended: Vec<Appended> = Vec::new();
     let mut any_error = false;
     let now = now_ms();
+    let check = Check::new(ctx, &rc);
 
     for (topic_index, topic) in request.topic_data.into_iter().enumerate() {
         let name = topic.name.0.to_string();
+        let writable = check.topic(AclOperation::Write, &name);
         topics.push(TopicProduceResponse::default().with_name(topic.name.clone()));
         for data in topic.partition_data {
             let mut response = PartitionProduceResponse::default()
@@ -60,6 +64,11 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ProduceRequest) -
                 Err((
                     ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
                     "transactions are not supported".to_string(),
+                ))
+            } else if !writable {
+                Err((
+                    ErrorCode::TOPIC_AUTHORIZATION_FAILED,
+                    format!("{} may not write to {name}", rc.connection.principal),
                 ))
             } else if acks != 0 && acks != 1 && acks != -1 {
                 Err((

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use futures::FutureExt;
+use kafka_core::acl::AclOperation;
 use kafka_core::ErrorCode;
 use kafka_protocol::messages::describe_producers_response::{
     PartitionResponse, ProducerState, TopicResponse,
@@ -16,6 +17,7 @@ use kafka_protocol::protocol::StrBytes;
 use storage::TopicPartition;
 use tracing::warn;
 
+use super::authorization::Check;
 use super::{ready, Pending, RequestContext};
 use crate::context::{Context, PartitionLookup};
 
@@ -44,6 +46,15 @@ pub fn init_producer_id(
             .with_producer_epoch(-1);
         return ready(rc.respond(&response, ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED));
     }
+    // Kafka: IDEMPOTENT_WRITE on the cluster, or WRITE on some topic.
+    if !Check::new(ctx, &rc).idempotent_write() {
+        let code = ErrorCode::CLUSTER_AUTHORIZATION_FAILED;
+        let response = InitProducerIdResponse::default()
+            .with_error_code(code.code())
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+        return ready(rc.respond(&response, code));
+    }
     let ctx = ctx.clone();
     async move {
         // An idempotent producer always gets a fresh id at epoch 0, as Kafka does.
@@ -68,8 +79,10 @@ pub fn describe_producers(
     request: DescribeProducersRequest,
 ) -> Pending {
     let mut topics = Vec::with_capacity(request.topics.len());
+    let check = Check::new(ctx, &rc);
     for topic in request.topics {
         let name = topic.name.0.to_string();
+        let readable = check.topic(AclOperation::Read, &name);
         let partitions = topic
             .partition_indexes
             .into_iter()
@@ -80,6 +93,9 @@ pub fn describe_producers(
                 };
                 let mut out = PartitionResponse::default().with_partition_index(index);
                 match ctx.partition(&tp) {
+                    _ if !readable => {
+                        out.error_code = ErrorCode::TOPIC_AUTHORIZATION_FAILED.code();
+                    }
                     None => out.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code(),
                     Some(p) if !p.is_leader() => {
                         out.error_code = ErrorCode::NOT_LEADER_OR_FOLLOWER.code();

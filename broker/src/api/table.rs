@@ -10,8 +10,9 @@ use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::Decodable;
 
 use super::{
-    api_versions, cluster, configs, delete_records, fetch, groups, leader_epochs, list_offsets,
-    metadata, offsets, produce, producer_ids, ready, sasl, topics, Pending, RequestContext,
+    acls, api_versions, cluster, configs, delete_records, fetch, groups, leader_epochs,
+    list_offsets, metadata, offsets, produce, producer_ids, ready, sasl, topics, Pending,
+    RequestContext,
 };
 use crate::context::Context;
 
@@ -101,6 +102,9 @@ pub(crate) const APIS: &[ApiSpec] = &[
     // v0 (SASL tokens without Kafka framing) is not served.
     api!(SaslHandshake, 1..=1, sasl::sasl_handshake),
     api!(SaslAuthenticate, 0..=2, sasl::sasl_authenticate),
+    api!(DescribeAcls, 1..=3, acls::describe_acls),
+    api!(CreateAcls, 1..=3, acls::create_acls),
+    api!(DeleteAcls, 1..=3, acls::delete_acls),
 ];
 
 /// The table entry of `api`, if it is served at all.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
+use kafka_core::acl::AclOperation;
 use kafka_core::ErrorCode;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_response::{
@@ -20,6 +21,7 @@ use kafka_protocol::protocol::StrBytes;
 use raft_controller::{CreateTopicSpec, QuorumError};
 use tracing::{info, warn};
 
+use super::authorization::Check;
 use super::configs::topic_entries;
 use super::{Pending, RequestContext};
 use crate::context::{Context, MetadataView};
@@ -62,6 +64,8 @@ pub fn create_topics(
         }
         let mut results: Vec<CreatableTopicResult> = Vec::new();
         let mut specs: Vec<(usize, CreateTopicSpec)> = Vec::new();
+        let check = Check::new(&ctx, &rc);
+        let may_create_any = check.cluster(AclOperation::Create);
         for t in &request.topics {
             let name = t.name.0.to_string();
             let mut result = CreatableTopicResult::default()
@@ -73,7 +77,9 @@ pub fn create_topics(
                 .iter()
                 .filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string())))
                 .collect();
-            let problem = if counts.get(&name).copied().unwrap_or(0) > 1 {
+            let problem = if !may_create_any && !check.topic(AclOperation::Create, &name) {
+                Some((ErrorCode::TOPIC_AUTHORIZATION_FAILED, format!("{} may not create topic {name}", rc.connection.principal)))
+            } else if counts.get(&name).copied().unwrap_or(0) > 1 {
                 Some((ErrorCode::INVALID_REQUEST, format!("Create topics request from client `{}` contains multiple entries for the following topics: {name}", rc.client_id)))
             } else if let Err(e) = kafka_core::validate_topic_name(&name) {
                 Some((ErrorCode::INVALID_TOPIC_EXCEPTION, e.to_string()))
@@ -204,6 +210,7 @@ pub fn delete_topics(
         };
         let mut results: Vec<DeletableTopicResult> = Vec::with_capacity(wanted.len());
         let mut to_delete: Vec<(usize, String)> = Vec::new();
+        let check = Check::new(&ctx, &rc);
         for (name, id) in wanted {
             let mut r = DeletableTopicResult::default()
                 .with_name(name.clone().map(|n| TopicName(StrBytes::from_string(n))))
@@ -215,6 +222,9 @@ pub fn delete_topics(
                         message("Topic deletion is disabled (delete.topic.enable=false)");
                 }
                 None => r.error_code = ErrorCode::UNKNOWN_TOPIC_ID.code(),
+                Some(n) if !check.topic(AclOperation::Delete, &n) => {
+                    r.error_code = ErrorCode::TOPIC_AUTHORIZATION_FAILED.code();
+                }
                 Some(n) if n == OFFSETS_TOPIC => {
                     r.error_code = ErrorCode::INVALID_REQUEST.code();
                     r.error_message =
@@ -285,15 +295,22 @@ pub fn create_partitions(
     let ctx = ctx.clone();
     async move {
         let mut results = Vec::with_capacity(request.topics.len());
+        let check = Check::new(&ctx, &rc);
         for t in request.topics {
             let name = t.name.0.to_string();
             let mut r = CreatePartitionsTopicResult::default().with_name(t.name.clone());
+            let alterable = check.topic(AclOperation::Alter, &name);
             let assignments = t.assignments.map(|list| {
                 list.into_iter()
                     .map(|a| a.broker_ids.into_iter().map(|b| b.0).collect())
                     .collect()
             });
-            let outcome = if name == OFFSETS_TOPIC {
+            let outcome = if !alterable {
+                Err((
+                    ErrorCode::TOPIC_AUTHORIZATION_FAILED,
+                    format!("{} may not alter topic {name}", rc.connection.principal),
+                ))
+            } else if name == OFFSETS_TOPIC {
                 Err((
                     ErrorCode::INVALID_REQUEST,
                     "The internal topic __consumer_offsets cannot be changed".to_string(),

@@ -60,6 +60,11 @@ pub struct BrokerConfig {
     /// How each client listener authenticates connections (`listener.security.protocol.map`
     /// and the `ssl.*` / `sasl.*` settings), keyed by listener name.
     pub listener_security: BTreeMap<String, ListenerSecurity>,
+    /// ACL enforcement (`authorizer.class.name`).
+    pub authorizer_enabled: bool,
+    /// `super.users`, as `User:name` strings.
+    pub super_users: Vec<String>,
+    pub allow_everyone_if_no_acl_found: bool,
     pub voters: BTreeMap<i32, String>,
     pub quorum_election_timeout_ms: u64,
     pub quorum_heartbeat_interval_ms: u64,
@@ -326,6 +331,15 @@ impl BrokerConfig {
             advertised_listeners,
             inter_broker_listener_name,
             listener_security,
+            authorizer_enabled: authorizer_enabled(&r)?,
+            super_users: r
+                .string("super.users")
+                .unwrap_or_default()
+                .split(';')
+                .map(|u| u.trim().to_string())
+                .filter(|u| !u.is_empty())
+                .collect(),
+            allow_everyone_if_no_acl_found: r.boolean("allow.everyone.if.no.acl.found")?,
             voters,
             quorum_election_timeout_ms: r.req("controller.quorum.election.timeout.ms")?,
             quorum_heartbeat_interval_ms: r.req("controller.quorum.heartbeat.interval.ms")?,
@@ -438,6 +452,22 @@ fn resolve_listener_security(
                 .map(|s| (l.name.clone(), s))
         })
         .collect()
+}
+
+/// Whether `authorizer.class.name` names one of Kafka's ACL authorizers.
+fn authorizer_enabled(r: &Resolver<'_>) -> Result<bool, ConfigError> {
+    match r.string("authorizer.class.name").as_deref() {
+        None => Ok(false),
+        Some(
+            "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+            | "kafka.security.authorizer.AclAuthorizer",
+        ) => Ok(true),
+        Some(other) => Err(Resolver::invalid(
+            "authorizer.class.name",
+            other,
+            "expected org.apache.kafka.metadata.authorizer.StandardAuthorizer (ACLs in the metadata log) or empty",
+        )),
+    }
 }
 
 fn positive<T>(r: &Resolver<'_>, key: &str) -> Result<T, ConfigError>

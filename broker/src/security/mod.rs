@@ -2,11 +2,13 @@
 //! principal each yields. The network layer runs them when a connection opens (see
 //! `server::authentication`); the settings come from `config::security`.
 
+pub mod authorizer;
 pub mod jaas;
 pub mod principal;
 pub mod sasl;
 pub mod tls;
 
+pub use authorizer::Authorizer;
 pub use principal::{KafkaPrincipal, PrincipalMapper};
 pub use sasl::{SaslServer, Step};
 pub use tls::TlsIdentity;

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
+use kafka_core::acl::{AclBinding, AclFilter};
 use openraft::error::{ClientWriteError, Fatal, RaftError};
 use openraft::BasicNode;
 use tokio::sync::watch;
@@ -194,6 +195,12 @@ impl Controller {
             } => ControllerResponse::AllocateProducerIds(
                 self.allocate_producer_ids(broker_id, broker_epoch).await?,
             ),
+            ControllerRequest::CreateAcls { acls } => {
+                ControllerResponse::CreateAcls(self.create_acls(acls).await?)
+            }
+            ControllerRequest::DeleteAcls { filters } => {
+                ControllerResponse::DeleteAcls(self.delete_acls(filters).await?)
+            }
         })
     }
 
@@ -457,6 +464,40 @@ impl Controller {
                 Err(e) => Err(e),
             },
         )
+    }
+
+    /// Creates the valid bindings in one entry; each gets its own result.
+    async fn create_acls(
+        &self,
+        acls: Vec<AclBinding>,
+    ) -> Result<Vec<Result<(), ControllerError>>, QuorumError> {
+        let results: Vec<Result<(), ControllerError>> = acls
+            .iter()
+            .map(|b| b.validate().map_err(ControllerError::InvalidRequest))
+            .collect();
+        let valid: Vec<AclBinding> = acls
+            .into_iter()
+            .zip(&results)
+            .filter(|(_, r)| r.is_ok())
+            .map(|(b, _)| b)
+            .collect();
+        if !valid.is_empty() {
+            if let Err(e) = self.propose(MetadataOp::CreateAcls { acls: valid }).await? {
+                return Ok(results.into_iter().map(|_| Err(e.clone())).collect());
+            }
+        }
+        Ok(results)
+    }
+
+    async fn delete_acls(
+        &self,
+        filters: Vec<AclFilter>,
+    ) -> Result<Vec<Vec<AclBinding>>, QuorumError> {
+        match self.propose(MetadataOp::DeleteAcls { filters }).await? {
+            Ok(Applied::AclsDeleted(deleted)) => Ok(deleted),
+            Ok(other) => Err(unexpected(other)),
+            Err(e) => Err(QuorumError::Raft(format!("DeleteAcls rejected: {e}"))),
+        }
     }
 
     /// Adds a non-voter broker as a learner (idempotent).
