@@ -29,6 +29,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::FutureRecord;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::Message;
+use support::raw::RawConnection;
 use support::{kafka, unique_topic, wait_until, Cluster, ClusterOptions};
 
 const PASSWORD: &str = "alice-pw-7f3c1";
@@ -516,6 +517,42 @@ fn a_rotated_certificate_file_is_served_without_a_restart() {
     assert!(broker_log_has("TLS configuration reloaded"));
     let (ok, _) = connects("RELOAD", &old_ca);
     assert!(!ok, "the old certificate is still served");
+}
+
+#[test]
+fn a_v0_handshake_takes_the_plain_token_as_a_bare_frame() {
+    use kafka_protocol::messages::{MetadataRequest, SaslHandshakeRequest};
+    use kafka_protocol::protocol::StrBytes;
+    let s = secure();
+    let address = s.cluster.listener_address(0, "SASL_PLAINTEXT");
+    let handshake =
+        SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN"));
+    let token = |password: &str| {
+        let token = format!("\0alice\0{password}");
+        let mut frame = (token.len() as u32).to_be_bytes().to_vec();
+        frame.extend_from_slice(token.as_bytes());
+        frame
+    };
+
+    let mut raw = RawConnection::connect(address);
+    let response = raw.request(&handshake, 0).unwrap();
+    assert_eq!(response.error_code, 0);
+    assert!(response.mechanisms.iter().any(|m| m.as_str() == "PLAIN"));
+    raw.send_raw(&token(PASSWORD)).unwrap();
+    assert!(
+        raw.read_frame().unwrap().is_empty(),
+        "PLAIN's answer is an empty token"
+    );
+    let metadata = raw.request(&MetadataRequest::default(), 12).unwrap();
+    assert_eq!(metadata.brokers.len(), 1);
+
+    let mut raw = RawConnection::connect(address);
+    assert_eq!(raw.request(&handshake, 0).unwrap().error_code, 0);
+    raw.send_raw(&token(WRONG_PASSWORD)).unwrap();
+    assert!(
+        raw.is_closed_within(Duration::from_secs(5)),
+        "a wrong v0 token must close the connection"
+    );
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

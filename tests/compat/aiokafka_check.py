@@ -8,6 +8,8 @@ import sys
 import aiokafka
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+from aiokafka.helpers import create_ssl_context
 
 import compat_common as common
 
@@ -132,6 +134,66 @@ class Check:
         return f"new consumer in the group got only the {detail}"
 
 
+def secure(args, password=None):
+    return {
+        "bootstrap_servers": args.secure_bootstrap,
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "PLAIN",
+        "sasl_plain_username": args.sasl_user,
+        "sasl_plain_password": password or args.sasl_password,
+        "ssl_context": create_ssl_context(cafile=args.ca_file),
+    }
+
+
+async def sasl_ssl(args):
+    topic, count = args.secure_topic, common.SECURE_BATCH
+    producer = AIOKafkaProducer(acks="all", **secure(args))
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(topic, key=key.encode(), value=value.encode())
+            for key, value in common.messages(topic, 0, count)
+        ]
+        results = await asyncio.wait_for(
+            asyncio.gather(*futures, return_exceptions=True), args.timeout
+        )
+    finally:
+        await producer.stop()
+    failed = [r for r in results if isinstance(r, BaseException)]
+    if failed:
+        raise common.CheckFailed(f"{len(failed)} of {count} failed (first {failed[:2]})")
+    consumer = AIOKafkaConsumer(
+        topic,
+        group_id=args.secure_group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        **secure(args),
+    )
+    await consumer.start()
+    received = common.Received(topic, 0, count)
+    deadline = common.Deadline(args.timeout)
+    try:
+        while not received.complete() and not deadline.expired():
+            batches = await consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                for record in records:
+                    received.add(record.key, record.value)
+    finally:
+        await consumer.stop()
+    return f"SASL_SSL/PLAIN as {args.sasl_user}: {received.verify()}"
+
+
+async def bad_password(args):
+    producer = AIOKafkaProducer(**secure(args, "wrong-password"))
+    try:
+        await asyncio.wait_for(producer.start(), args.timeout)
+    except (KafkaError, asyncio.TimeoutError) as error:
+        await producer.stop()
+        return f"refused: {type(error).__name__}: {error}"
+    await producer.stop()
+    raise common.CheckFailed("a producer started with a wrong password")
+
+
 async def run(args):
     check = Check(args)
     steps = [
@@ -140,6 +202,8 @@ async def run(args):
         ("consume-group", check.consume_group),
         ("commit", check.commit),
         ("resume", check.resume),
+        ("sasl-ssl", lambda: sasl_ssl(args)),
+        ("bad-password", lambda: bad_password(args)),
     ]
     for name, step in steps:
         try:

@@ -9,6 +9,9 @@ Every check program runs the same scenario against the broker given on the comma
   commit         commit the consumed offsets and read them back: they equal the log end offsets
   resume         close, produce 100 more, start a new consumer in the same group: it gets exactly
                  those 100 (auto.offset.reset=earliest, so anything but the commit would show up)
+  sasl-ssl       on the broker's SASL_SSL listener (PLAIN, the suite's CA): produce 100 messages
+                 to a new topic and read each back exactly once in a new group
+  bad-password   the same listener refuses the same user with a wrong password
 
 Result lines go to stdout as "COMPAT <kind> ..." (see run.sh); everything else goes to stderr.
 """
@@ -21,9 +24,10 @@ import uuid
 PARTITIONS = 3
 FIRST_BATCH = 10_000
 SECOND_BATCH = 100
+SECURE_BATCH = 100
 # How long a consumer keeps polling after it has everything, to catch duplicates or extras.
 SETTLE_SECONDS = 3.0
-STEPS = ["create-topic", "produce-10k", "consume-group", "commit", "resume"]
+STEPS = ["create-topic", "produce-10k", "consume-group", "commit", "resume", "sasl-ssl", "bad-password"]
 
 
 def log(message):
@@ -48,10 +52,16 @@ def parse_args(client):
     parser = argparse.ArgumentParser(description=f"{client} compatibility check")
     parser.add_argument("--bootstrap", required=True, help="host:port of the broker")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per step")
+    parser.add_argument("--secure-bootstrap", required=True, help="host:port of the SASL_SSL listener")
+    parser.add_argument("--ca-file", required=True, help="PEM CA certificate of the broker")
+    parser.add_argument("--sasl-user", required=True)
+    parser.add_argument("--sasl-password", required=True)
     args = parser.parse_args()
     run_id = uuid.uuid4().hex[:8]
     args.topic = f"compat-{client}-{run_id}"
     args.group = f"compat-{client}-group-{run_id}"
+    args.secure_topic = f"compat-{client}-secure-{run_id}"
+    args.secure_group = f"compat-{client}-secure-group-{run_id}"
     return args
 
 

@@ -4,7 +4,7 @@ AdminClient, an idempotent Producer (acks=all) and a group Consumer with manual 
 import sys
 
 import confluent_kafka
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import compat_common as common
@@ -118,6 +118,67 @@ class Check:
         self.first.close()
         return f"committed offsets equal the log end offsets (sum {total}), consumer closed"
 
+    def secure(self, password=None):
+        return {
+            "bootstrap.servers": self.args.secure_bootstrap,
+            "security.protocol": "SASL_SSL",
+            "sasl.mechanism": "PLAIN",
+            "sasl.username": self.args.sasl_user,
+            "sasl.password": password or self.args.sasl_password,
+            "ssl.ca.location": self.args.ca_file,
+        }
+
+    def sasl_ssl(self):
+        topic, count = self.args.secure_topic, common.SECURE_BATCH
+        producer = Producer({**self.secure(), "acks": "all"})
+        failed = []
+        for key, value in common.messages(topic, 0, count):
+            producer.produce(
+                topic, key=key, value=value, on_delivery=lambda e, _m: e and failed.append(e)
+            )
+            producer.poll(0)
+        left = producer.flush(self.args.timeout)
+        if left or failed:
+            raise common.CheckFailed(f"{left} unacknowledged, failures {failed[:3]}")
+        consumer = Consumer(
+            {
+                **self.secure(),
+                "group.id": self.args.secure_group,
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
+        consumer.subscribe([topic])
+        received = common.Received(topic, 0, count)
+        deadline = common.Deadline(self.args.timeout)
+        try:
+            while not received.complete() and not deadline.expired():
+                message = consumer.poll(0.5)
+                if message is None:
+                    continue
+                if message.error() is not None:
+                    raise KafkaException(message.error())
+                received.add(message.key(), message.value())
+        finally:
+            consumer.close()
+        return f"SASL_SSL/PLAIN as {self.args.sasl_user}: {received.verify()}"
+
+    def bad_password(self):
+        errors = []
+        admin = AdminClient({**self.secure("wrong-password"), "error_cb": errors.append})
+        try:
+            admin.list_topics(timeout=10)
+        except KafkaException:
+            pass
+        else:
+            raise common.CheckFailed("metadata was served to a wrong password")
+        for _ in range(20):  # error_cb runs from poll
+            admin.poll(0.1)
+        refusals = [e for e in errors if e.code() == KafkaError._AUTHENTICATION]
+        if not refusals:
+            raise common.CheckFailed(f"no authentication error reported, saw {errors}")
+        return f"refused: {refusals[0].str()}"
+
     def resume(self):
         self.produce(common.FIRST_BATCH, common.SECOND_BATCH)
         second = self.consumer()
@@ -142,6 +203,8 @@ def main():
             ("consume-group", check.consume_group),
             ("commit", check.commit),
             ("resume", check.resume),
+            ("sasl-ssl", check.sasl_ssl),
+            ("bad-password", check.bad_password),
         ]
     )
 

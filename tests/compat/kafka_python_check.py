@@ -122,6 +122,59 @@ class Check:
         return f"new consumer in the group got only the {detail}"
 
 
+def secure(args, password=None):
+    return {
+        "bootstrap_servers": args.secure_bootstrap,
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "PLAIN",
+        "sasl_plain_username": args.sasl_user,
+        "sasl_plain_password": password or args.sasl_password,
+        "ssl_cafile": args.ca_file,
+    }
+
+
+def sasl_ssl(args):
+    topic, count = args.secure_topic, common.SECURE_BATCH
+    producer = KafkaProducer(acks="all", **secure(args))
+    try:
+        futures = [
+            producer.send(topic, key=key.encode(), value=value.encode())
+            for key, value in common.messages(topic, 0, count)
+        ]
+        producer.flush(timeout=args.timeout)
+        failed = [f for f in futures if not f.succeeded()]
+    finally:
+        producer.close()
+    if failed:
+        raise common.CheckFailed(f"{len(failed)} of {count} not acknowledged")
+    consumer = KafkaConsumer(
+        topic,
+        group_id=args.secure_group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        **secure(args),
+    )
+    received = common.Received(topic, 0, count)
+    deadline = common.Deadline(args.timeout)
+    try:
+        while not received.complete() and not deadline.expired():
+            for records in consumer.poll(timeout_ms=500).values():
+                for record in records:
+                    received.add(record.key, record.value)
+    finally:
+        consumer.close()
+    return f"SASL_SSL/PLAIN as {args.sasl_user}: {received.verify()}"
+
+
+def bad_password(args):
+    try:
+        producer = KafkaProducer(**secure(args, "wrong-password"))
+    except kafka.errors.KafkaError as error:
+        return f"refused: {type(error).__name__}: {error}"
+    producer.close()
+    raise common.CheckFailed("a producer connected with a wrong password")
+
+
 def main():
     args = common.parse_args("kafka-python")
     common.report_version(f"kafka-python {kafka.__version__}")
@@ -133,6 +186,8 @@ def main():
             ("consume-group", check.consume_group),
             ("commit", check.commit),
             ("resume", check.resume),
+            ("sasl-ssl", lambda: sasl_ssl(args)),
+            ("bad-password", lambda: bad_password(args)),
         ]
     )
 

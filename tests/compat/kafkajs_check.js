@@ -2,17 +2,22 @@
 // produce-10k, consume-group, commit, resume), using the kafkajs admin client, an idempotent
 // producer (acks=-1) and a group consumer with manual commits.
 //
-// Usage: node kafkajs_check.js --bootstrap host:port [--timeout seconds]
+// Then the sasl-ssl and bad-password steps on the broker's SASL_SSL listener.
+//
+// Usage: node kafkajs_check.js --bootstrap host:port --secure-bootstrap host:port --ca-file ca.pem
+//          --sasl-user user --sasl-password password [--timeout seconds]
 // Result lines go to stdout as "COMPAT <kind> ..." (see run.sh); logs go to stderr.
 'use strict';
 
 const crypto = require('crypto');
+const fs = require('fs');
 const { Kafka, logLevel, Partitioners } = require('kafkajs');
 const { version } = require('kafkajs/package.json');
 
 const PARTITIONS = 3;
 const FIRST_BATCH = 10000;
 const SECOND_BATCH = 100;
+const SECURE_BATCH = 100;
 const SETTLE_MS = 3000;
 const PRODUCE_CHUNK = 1000;
 
@@ -21,12 +26,18 @@ function parseArgs(argv) {
   for (let i = 0; i < argv.length; i += 2) {
     if (argv[i] === '--bootstrap') args.bootstrap = argv[i + 1];
     else if (argv[i] === '--timeout') args.timeoutMs = Number(argv[i + 1]) * 1000;
+    else if (argv[i] === '--secure-bootstrap') args.secureBootstrap = argv[i + 1];
+    else if (argv[i] === '--ca-file') args.caFile = argv[i + 1];
+    else if (argv[i] === '--sasl-user') args.saslUser = argv[i + 1];
+    else if (argv[i] === '--sasl-password') args.saslPassword = argv[i + 1];
     else throw new Error(`unknown argument ${argv[i]}`);
   }
   if (!args.bootstrap) throw new Error('--bootstrap host:port is required');
   const runId = crypto.randomBytes(4).toString('hex');
   args.topic = `compat-kafkajs-${runId}`;
   args.group = `compat-kafkajs-group-${runId}`;
+  args.secureTopic = `compat-kafkajs-secure-${runId}`;
+  args.secureGroup = `compat-kafkajs-secure-group-${runId}`;
   return args;
 }
 
@@ -215,6 +226,60 @@ class Check {
     return `new consumer in the group got only the ${second.verify()}`;
   }
 
+  secureKafka(password) {
+    return new Kafka({
+      clientId: 'rivulet-compat-secure',
+      brokers: [this.args.secureBootstrap],
+      ssl: { ca: [fs.readFileSync(this.args.caFile, 'utf8')] },
+      sasl: { mechanism: 'plain', username: this.args.saslUser, password: password || this.args.saslPassword },
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 2 },
+    });
+  }
+
+  async saslSsl() {
+    const kafka = this.secureKafka();
+    const topic = this.args.secureTopic;
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }], waitForLeaders: true });
+    } finally {
+      await admin.disconnect();
+    }
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    try {
+      await producer.send({ topic, acks: -1, messages: messages(topic, 0, SECURE_BATCH) });
+    } finally {
+      await producer.disconnect();
+    }
+    const consumer = kafka.consumer({ groupId: this.args.secureGroup });
+    this.consumers.push(consumer);
+    const received = new Received(topic, 0, SECURE_BATCH);
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({ eachMessage: async ({ message }) => received.add(message.key, message.value) });
+    const deadline = Date.now() + this.args.timeoutMs;
+    while (!received.complete() && Date.now() < deadline) await sleep(100);
+    await consumer.disconnect();
+    return `SASL_SSL/PLAIN as ${this.args.saslUser}: ${received.verify()}`;
+  }
+
+  async badPassword() {
+    const admin = this.secureKafka('wrong-password').admin();
+    try {
+      await admin.connect();
+    } catch (error) {
+      if (error.name !== 'KafkaJSSASLAuthenticationError' && !/SASL|uthenticat/.test(error.message)) {
+        throw new CheckFailed(`refused, but not by authentication: ${error.name}: ${error.message}`);
+      }
+      return `refused: ${error.name}: ${error.message}`;
+    }
+    await admin.disconnect();
+    throw new CheckFailed('an admin client connected with a wrong password');
+  }
+
   async close() {
     for (const consumer of this.consumers) await consumer.disconnect().catch(() => {});
     await this.admin.disconnect().catch(() => {});
@@ -231,6 +296,8 @@ async function main() {
     ['consume-group', () => check.consumeGroup()],
     ['commit', () => check.commit()],
     ['resume', () => check.resume()],
+    ['sasl-ssl', () => check.saslSsl()],
+    ['bad-password', () => check.badPassword()],
   ];
   let status = 0;
   for (const [name, step] of steps) {

@@ -14,17 +14,30 @@
 #   readme         the README's round trip, verbatim: `kcat -b ADDR -L` lists the broker,
 #                  `echo "hello" | kcat -b ADDR -t readme-demo -P`, then
 #                  `kcat -b ADDR -t readme-demo -C -e` prints hello
+#   sasl-ssl       on the SASL_SSL listener (PLAIN, the suite's CA): produce 100 messages to a new
+#                  topic and read them back (-C -e): each exactly once
+#   bad-password   the same listener refuses a wrong password: kcat -L fails with an
+#                  authentication error
 #
-# Usage: kcat.sh --bootstrap host:port [--timeout seconds]
+# Usage: kcat.sh --bootstrap host:port --secure-bootstrap host:port --ca-file ca.pem
+#          --sasl-user user --sasl-password password [--timeout seconds]
 # Result lines go to stdout as "COMPAT <kind> ..." (see run.sh); logs go to stderr.
 set -euo pipefail
 
 BOOTSTRAP=
+SECURE_BOOTSTRAP=
+CA_FILE=
+SASL_USER=
+SASL_PASSWORD=
 STEP_TIMEOUT=60
 while (($#)); do
     case $1 in
         --bootstrap) BOOTSTRAP=$2; shift 2 ;;
         --timeout) STEP_TIMEOUT=$2; shift 2 ;;
+        --secure-bootstrap) SECURE_BOOTSTRAP=$2; shift 2 ;;
+        --ca-file) CA_FILE=$2; shift 2 ;;
+        --sasl-user) SASL_USER=$2; shift 2 ;;
+        --sasl-password) SASL_PASSWORD=$2; shift 2 ;;
         *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -130,6 +143,37 @@ readme() {
     echo "-L lists the broker; -P then -C -e on readme-demo prints hello"
 }
 
+# kcat on the SASL_SSL listener as the suite's user, with password $1.
+secure_kc() {
+    local password=$1
+    shift
+    timeout "$STEP_TIMEOUT" kcat -b "$SECURE_BOOTSTRAP" -X security.protocol=SASL_SSL \
+        -X sasl.mechanisms=PLAIN -X sasl.username="$SASL_USER" -X sasl.password="$password" \
+        -X ssl.ca.location="$CA_FILE" "$@"
+}
+
+sasl_ssl() {
+    local topic=$TOPIC-secure
+    seq 0 99 | awk -v t="$topic" '{ printf "key-%05d:value-%05d-%s\n", $1, $1, t }' >"$WORK/secure.want"
+    secure_kc "$SASL_PASSWORD" -t "$topic" -P -K: -X acks=all -l "$WORK/secure.want" 2>"$WORK/secure.log" ||
+        { echo "kcat -P over SASL_SSL failed ($(status_of $?)): $(tail_of "$WORK/secure.log")"; return 1; }
+    secure_kc "$SASL_PASSWORD" -t "$topic" -C -e -K: -f '%k:%s\n' >"$WORK/secure.out" 2>"$WORK/secure.log" ||
+        { echo "kcat -C over SASL_SSL failed ($(status_of $?)): $(tail_of "$WORK/secure.log")"; return 1; }
+    local detail
+    detail=$(compare "$WORK/secure.out" "$WORK/secure.want") || { echo "$detail"; return 1; }
+    echo "SASL_SSL/PLAIN as $SASL_USER: $detail"
+}
+
+bad_password() {
+    local out
+    if out=$(secure_kc wrong-password -L -m 10 2>&1); then
+        echo "kcat -L succeeded with a wrong password"
+        return 1
+    fi
+    grep -qi 'authenticat' <<<"$out" || { echo "refused, but not by authentication: $(head -3 <<<"$out" | tr '\n' ' ')"; return 1; }
+    echo "refused: $(grep -i -m1 'authenticat' <<<"$out")"
+}
+
 run_step() {
     local name=$1 detail
     shift
@@ -148,6 +192,7 @@ run_step create-topic create_topic &&
     run_step consume-group consume_group &&
     run_step commit commit &&
     run_step resume resume || status=1
-# The README round trip does not depend on the scenario above: it always runs.
+# The README round trip and the secure listener do not depend on the scenario above.
 run_step readme readme || status=1
+run_step sasl-ssl sasl_ssl && run_step bad-password bad_password || status=1
 exit $status

@@ -8,7 +8,9 @@
 #      on free loopback ports with a temporary data directory, then waits for /readyz;
 #   3. runs one scenario program per client (kcat.sh, *_check.py, kafkajs_check.js): create a
 #      topic, produce 10k keyed messages, consume them all in a group, commit, then check a new
-#      consumer in the group resumes from the commit — plus the README's kcat round trip;
+#      consumer in the group resumes from the commit — plus the README's kcat round trip; then,
+#      on the broker's SASL_SSL listener (a CA and certificate made here with openssl, a PLAIN
+#      user), a produce/consume round trip and a refused wrong password;
 #   4. prints a table (client x step, PASS/FAIL, client versions), keeps the logs under
 #      target/compat-logs/ and exits non-zero if anything failed. The broker and the temporary
 #      directories are removed on exit.
@@ -18,7 +20,10 @@
 # Environment:
 #   RIVULET_BINARY             use this broker binary instead of building one
 #   RIVULET_COMPAT_BOOTSTRAP   host:port of an already running broker (e.g. Apache Kafka, to
-#                              check the checks): nothing is built or started
+#                              check the checks): nothing is built or started; then also
+#                              RIVULET_COMPAT_SECURE_BOOTSTRAP (its SASL_SSL listener with PLAIN),
+#                              RIVULET_COMPAT_CA_FILE, RIVULET_COMPAT_SASL_USER and
+#                              RIVULET_COMPAT_SASL_PASSWORD
 #   RIVULET_COMPAT_VENV        the Python venv (default: <target>/compat-venv)
 #   RIVULET_COMPAT_LOGS        where logs are kept (default: <target>/compat-logs)
 #   RIVULET_COMPAT_CLIENTS     space-separated subset of: kcat confluent-kafka kafka-python
@@ -38,7 +43,9 @@ TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 VENV="${RIVULET_COMPAT_VENV:-$TARGET/compat-venv}"
 LOGS="${RIVULET_COMPAT_LOGS:-$TARGET/compat-logs}"
 read -r -a CLIENTS <<<"${RIVULET_COMPAT_CLIENTS:-kcat confluent-kafka kafka-python aiokafka kafkajs}"
-STEPS=(create-topic produce-10k consume-group commit resume readme)
+STEPS=(create-topic produce-10k consume-group commit resume readme sasl-ssl bad-password)
+SASL_USER=compat-user
+SASL_PASSWORD=compat-$RANDOM$RANDOM
 CLIENT_TIMEOUT=240
 STEP_TIMEOUT=60
 
@@ -77,6 +84,7 @@ install_clients() {
     local need=()
     command -v kcat >/dev/null || need+=(kcat)
     command -v curl >/dev/null || need+=(curl)
+    command -v openssl >/dev/null || need+=(openssl)
     command -v node >/dev/null || need+=(nodejs)
     command -v npm >/dev/null || need+=(npm)
     python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
@@ -108,6 +116,24 @@ print(" ".join(str(s.getsockname()[1]) for s in sockets))
 EOF
 }
 
+# A CA and a broker certificate for 127.0.0.1 (PEM), for the SASL_SSL listener.
+make_certificates() {
+    local dir=$TMP/tls
+    mkdir -p "$dir"
+    (
+        cd "$dir"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=rivulet-compat-ca \
+            -keyout ca.key -out ca.pem
+        openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout broker.key -out broker.csr
+        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >san.ext
+        openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+            -extfile san.ext -out broker.pem
+        cat broker.key broker.pem >keystore.pem
+    ) >"$LOGS/openssl.log" 2>&1 || die "making the test certificates: $(tail -3 "$LOGS/openssl.log")"
+    CA_FILE=$dir/ca.pem
+    KEYSTORE=$dir/keystore.pem
+}
+
 start_broker() {
     local binary=${RIVULET_BINARY:-}
     if [[ -z $binary ]]; then
@@ -118,20 +144,24 @@ start_broker() {
     [[ -x $binary ]] || die "broker binary $binary not found"
     BROKER_DESCRIPTION="$("$binary" --version) ($(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo "unknown commit"))"
 
-    local client_port controller_port metrics_port
-    read -r client_port controller_port metrics_port < <(free_ports 3)
+    local client_port controller_port metrics_port secure_port
+    read -r client_port controller_port metrics_port secure_port < <(free_ports 4)
     BOOTSTRAP="127.0.0.1:$client_port"
+    SECURE_BOOTSTRAP="127.0.0.1:$secure_port"
+    make_certificates
     local ready_url="http://127.0.0.1:$metrics_port/readyz"
     log "starting $binary on $BOOTSTRAP (log: $LOGS/broker.log)"
     NO_COLOR=1 "$binary" \
         --node-id 0 \
         --log-dirs "$TMP/data" \
-        --listeners "PLAINTEXT://$BOOTSTRAP,CONTROLLER://127.0.0.1:$controller_port" \
+        --listeners "PLAINTEXT://$BOOTSTRAP,SASL_SSL://$SECURE_BOOTSTRAP,CONTROLLER://127.0.0.1:$controller_port" \
         --controller-quorum-voters "0@127.0.0.1:$controller_port" \
         --metrics-listener "127.0.0.1:$metrics_port" \
         --override num.partitions=3 \
         --override offsets.topic.replication.factor=1 \
         --override group.initial.rebalance.delay.ms=0 \
+        --override "ssl.keystore.location=$KEYSTORE" \
+        --override "listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SASL_USER=\"$SASL_PASSWORD\";" \
         >"$LOGS/broker.log" 2>&1 &
     BROKER_PID=$!
     local deadline=$((SECONDS + 60))
@@ -162,7 +192,9 @@ run_client() {
     log "running $client"
     local start=$SECONDS
     (cd "$COMPAT" && timeout --kill-after=10 "$CLIENT_TIMEOUT" "${command[@]}" \
-        --bootstrap "$BOOTSTRAP" --timeout "$STEP_TIMEOUT" >"$out" 2>"$err") || code=$?
+        --bootstrap "$BOOTSTRAP" --timeout "$STEP_TIMEOUT" --secure-bootstrap "$SECURE_BOOTSTRAP" \
+        --ca-file "$CA_FILE" --sasl-user "$SASL_USER" --sasl-password "$SASL_PASSWORD" \
+        >"$out" 2>"$err") || code=$?
     EXIT_CODE[$client]=$code
     while read -r _ kind rest; do
         case $kind in
@@ -236,6 +268,10 @@ rm -f "$LOGS"/*.out "$LOGS"/*.err "$LOGS"/broker.log
 install_clients
 if [[ -n ${RIVULET_COMPAT_BOOTSTRAP:-} ]]; then
     BOOTSTRAP=$RIVULET_COMPAT_BOOTSTRAP
+    SECURE_BOOTSTRAP=${RIVULET_COMPAT_SECURE_BOOTSTRAP:?with RIVULET_COMPAT_BOOTSTRAP, set RIVULET_COMPAT_SECURE_BOOTSTRAP too}
+    CA_FILE=${RIVULET_COMPAT_CA_FILE:?with RIVULET_COMPAT_BOOTSTRAP, set RIVULET_COMPAT_CA_FILE too}
+    SASL_USER=${RIVULET_COMPAT_SASL_USER:-$SASL_USER}
+    SASL_PASSWORD=${RIVULET_COMPAT_SASL_PASSWORD:?with RIVULET_COMPAT_BOOTSTRAP, set RIVULET_COMPAT_SASL_PASSWORD too}
     BROKER_DESCRIPTION="external broker at $BOOTSTRAP"
 else
     start_broker

@@ -99,8 +99,7 @@ pub(crate) const APIS: &[ApiSpec] = &[
     api!(OffsetDelete, 0..=0, offsets::offset_delete),
     api!(DescribeCluster, 0..=1, cluster::describe_cluster),
     api!(DescribeProducers, 0..=0, producer_ids::describe_producers),
-    // v0 (SASL tokens without Kafka framing) is not served.
-    api!(SaslHandshake, 1..=1, sasl::sasl_handshake),
+    api!(SaslHandshake, 0..=1, sasl::sasl_handshake),
     api!(SaslAuthenticate, 0..=2, sasl::sasl_authenticate),
     api!(DescribeAcls, 1..=3, acls::describe_acls),
     api!(CreateAcls, 1..=3, acls::create_acls),

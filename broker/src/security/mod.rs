@@ -10,5 +10,5 @@ pub mod tls;
 
 pub use authorizer::Authorizer;
 pub use principal::{KafkaPrincipal, PrincipalMapper};
-pub use sasl::{SaslServer, Step};
+pub use sasl::{Exchange, SaslServer, Step};
 pub use tls::TlsIdentity;

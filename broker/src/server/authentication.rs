@@ -1,10 +1,12 @@
 //! Authenticating a new connection before it may send anything else, as Kafka's
 //! `SslTransportLayer` and `SaslServerAuthenticator` do: the TLS handshake (its client
 //! certificate, if any, names the principal through `ssl.principal.mapping.rules`), then on SASL
-//! listeners the SASL exchange — ApiVersions may come first, then SaslHandshake (v1) naming a
-//! mechanism, then SaslAuthenticate rounds until the mechanism is done. Any other request before
-//! that, a mechanism the listener does not enable, or failed credentials close the connection
-//! after the Kafka error is sent. Every refusal is logged with its reason; no password is.
+//! listeners the SASL exchange — ApiVersions may come first, then SaslHandshake naming a
+//! mechanism, then (v1) SaslAuthenticate rounds until the mechanism is done, or (v0, clients
+//! from before KIP-152) the mechanism's tokens as bare length-prefixed frames. Any other
+//! request before that, a mechanism the listener does not enable, or failed credentials close
+//! the connection after the Kafka error is sent. Every refusal is logged with its reason; no
+//! password is.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +28,7 @@ use super::frame::{FrameReader, RequestFrame};
 use super::response::{self, ResponseSocket, ResponseWriter};
 use super::service::{Outcome, Service};
 use crate::config::ListenerSecurity;
-use crate::security::{KafkaPrincipal, PrincipalMapper, SaslServer, Step, TlsIdentity};
+use crate::security::{Exchange, KafkaPrincipal, PrincipalMapper, SaslServer, Step, TlsIdentity};
 
 /// How long a new connection may take to finish its TLS handshake or its SASL exchange.
 pub const AUTHENTICATION_TIMEOUT: Duration = Duration::from_secs(30);
@@ -125,7 +127,7 @@ where
                     let outcome = service.dispatch(info, frame)?.await;
                     write(writer, outcome).await?;
                 }
-                ApiKey::SaslHandshake if exchange.is_none() && version >= 1 => {
+                ApiKey::SaslHandshake if exchange.is_none() => {
                     let request: SaslHandshakeRequest = decode(&frame)?;
                     let enabled = sasl
                         .mechanism_names()
@@ -143,6 +145,10 @@ where
                         .with_mechanisms(enabled);
                     respond(writer, &body, version, correlation_id, code).await?;
                     match started {
+                        // v0: the SASL tokens follow as bare length-prefixed frames.
+                        Some(started) if version == 0 => {
+                            return unframed(started, reader, writer, info).await;
+                        }
                         Some(started) => exchange = Some(started),
                         None => {
                             return Err(refused(
@@ -199,6 +205,41 @@ where
         .map_err(|_| {
             format!("SASL authentication not finished within {AUTHENTICATION_TIMEOUT:?}")
         })?
+}
+
+/// The exchange after a v0 SaslHandshake (clients from before KIP-152): the client's token
+/// arrives as a bare length-prefixed frame and the broker's answer goes back the same way; a
+/// failure closes the connection without an answer, as Kafka does.
+async fn unframed<R, W>(
+    mut exchange: Exchange,
+    reader: &mut FrameReader<R>,
+    writer: &mut ResponseWriter<W>,
+    info: &ConnectionInfo,
+) -> Result<KafkaPrincipal, String>
+where
+    R: AsyncRead + Unpin,
+    W: ResponseSocket,
+{
+    let token = match reader.read_token().await {
+        Ok(Some(token)) => token,
+        Ok(None) => return Err("closed by client before authenticating".to_string()),
+        Err(e) => return Err(format!("read failed during authentication: {e}")),
+    };
+    let mechanism = exchange.mechanism().name();
+    match exchange.step(&token) {
+        Ok(Step::Done { principal, message }) => {
+            let mut frame = bytes::BytesMut::with_capacity(4 + message.len());
+            bytes::BufMut::put_u32(&mut frame, message.len() as u32);
+            frame.extend_from_slice(&message);
+            let response = response::Response {
+                chunks: vec![response::Chunk::Bytes(frame.freeze())],
+                error_code: ErrorCode::NONE,
+            };
+            write(writer, Outcome::Respond(response)).await?;
+            Ok(principal)
+        }
+        Err(failure) => Err(refused(info, Some(mechanism), &failure.reason)),
+    }
 }
 
 /// Logs a refused authentication and gives the close reason.

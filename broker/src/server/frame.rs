@@ -103,21 +103,51 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             if let Some(frame) = self.parse_buffered()? {
                 return Ok(Some(frame));
             }
-            if self.buffer.capacity() - self.buffer.len() < 4096 {
-                self.buffer.reserve(64 * 1024);
-            }
-            if self.socket.read_buf(&mut self.buffer).await? == 0 {
-                return if self.buffer.is_empty() {
-                    Ok(None)
-                } else {
-                    Err(FrameError::Truncated)
-                };
+            if !self.fill().await? {
+                return Ok(None);
             }
         }
     }
 
+    /// Reads more bytes into the buffer; `false` on a clean close between frames.
+    async fn fill(&mut self) -> Result<bool, FrameError> {
+        if self.buffer.capacity() - self.buffer.len() < 4096 {
+            self.buffer.reserve(64 * 1024);
+        }
+        if self.socket.read_buf(&mut self.buffer).await? == 0 {
+            return if self.buffer.is_empty() {
+                Ok(false)
+            } else {
+                Err(FrameError::Truncated)
+            };
+        }
+        Ok(true)
+    }
+
     /// A complete frame already in the buffer, if any (used to drain pipelined requests).
     pub fn parse_buffered(&mut self) -> Result<Option<RequestFrame>, FrameError> {
+        match self.take_frame(true)? {
+            Some(frame) => RequestFrame::parse(frame, Instant::now()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The next length-prefixed frame as raw bytes, not a Kafka request: the SASL tokens a
+    /// client sends after a v0 SaslHandshake. `None` on a clean close.
+    pub async fn read_token(&mut self) -> Result<Option<Bytes>, FrameError> {
+        loop {
+            if let Some(token) = self.take_frame(false)? {
+                return Ok(Some(token));
+            }
+            if !self.fill().await? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Splits a complete frame (without its length prefix) off the buffer; `request` frames
+    /// are refused early when their would-be API key is unknown.
+    fn take_frame(&mut self, request: bool) -> Result<Option<Bytes>, FrameError> {
         if self.buffer.len() < 4 {
             return Ok(None);
         }
@@ -140,7 +170,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         if self.buffer.len() < 4 + size {
             // Garbage is refused as soon as its would-be API key is in, without waiting for
             // (and buffering) the body its length prefix announces.
-            if self.buffer.len() >= 6 {
+            if request && self.buffer.len() >= 6 {
                 let key = i16::from_be_bytes([self.buffer[4], self.buffer[5]]);
                 if ApiKey::try_from(key).is_err() {
                     return Err(FrameError::UnknownApiKey(key));
@@ -152,8 +182,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             return Ok(None);
         }
         self.buffer.advance(4);
-        let frame = self.buffer.split_to(size).freeze();
-        RequestFrame::parse(frame, Instant::now()).map(Some)
+        Ok(Some(self.buffer.split_to(size).freeze()))
     }
 }
 
