@@ -15,6 +15,12 @@
 //! applications) and 2 consumer processes. Each run also reports the brokers' requests/s and
 //! connections (from their /metrics), broker CPU per request, and the host's busy fraction.
 //!
+//! Client listeners (RIVULET_BENCH_LISTENERS, default `plaintext`): `plaintext`, or `ssl`, where
+//! every client connects to a TLS listener (a certificate made for the run; the clients skip
+//! host-name checks, the certificate is not what is measured). Replication between the brokers
+//! stays on their PLAINTEXT inter-broker listener either way, so `ssl` against `plaintext` in
+//! one run is the cost of TLS on client traffic.
+//!
 //! Criterion measures broker CPU time (all broker processes, from /proc) per iteration, where an
 //! iteration is a fixed number of records produced, acknowledged and consumed; its throughput
 //! figure is therefore messages per broker-CPU-second, the "per core" figure. A summary with
@@ -24,7 +30,8 @@
 //! RIVULET_BENCH_PAYLOADS (e.g. "100,1024"), RIVULET_BENCH_TICK_MS (how often the seed shape's
 //! producers are offered their due records, default 20), RIVULET_BENCH_IO_THREADS,
 //! RIVULET_BENCH_CONSUMERS, RIVULET_BENCH_CLIENT_MODES (e.g. "in-process,processes"),
-//! RIVULET_BENCH_CHILD_TICK_MS (how often client processes offer their producers records, 1).
+//! RIVULET_BENCH_CHILD_TICK_MS (how often client processes offer their producers records, 1),
+//! RIVULET_BENCH_LISTENERS (e.g. "plaintext,ssl").
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is a failed test
 
@@ -58,6 +65,58 @@ fn consumers() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10)
+}
+
+/// The listener the clients use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientListener {
+    Plaintext,
+    Ssl,
+}
+
+impl ClientListener {
+    fn name(self) -> &'static str {
+        match self {
+            ClientListener::Plaintext => "plaintext",
+            ClientListener::Ssl => "ssl",
+        }
+    }
+
+    fn parse(s: &str) -> Option<ClientListener> {
+        match s.trim() {
+            "plaintext" => Some(ClientListener::Plaintext),
+            "ssl" => Some(ClientListener::Ssl),
+            _ => None,
+        }
+    }
+}
+
+/// A CA-signed certificate for the brokers, its key and the CA, as PEM.
+struct Certificates {
+    keystore: tempfile::NamedTempFile,
+    ca: String,
+}
+
+fn certificates() -> Certificates {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().expect("CA key")).expect("CA");
+    let key = KeyPair::generate().expect("broker key");
+    let cert = CertificateParams::new(vec!["localhost".to_string()])
+        .expect("broker params")
+        .signed_by(&key, &ca)
+        .expect("broker certificate");
+    let keystore = tempfile::NamedTempFile::new().expect("keystore file");
+    std::fs::write(
+        keystore.path(),
+        format!("{}{}", key.serialize_pem(), cert.pem()),
+    )
+    .expect("write keystore");
+    Certificates {
+        keystore,
+        ca: ca.pem(),
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -120,16 +179,47 @@ fn run(
     shape: Shape,
     payload: usize,
     mode: ClientMode,
+    listener: ClientListener,
 ) -> RunSummary {
-    let cluster = Cluster::start(
-        ClusterOptions::new(brokers)
-            .property("default.replication.factor", 3)
-            .property("min.insync.replicas", 2)
-            .property("num.io.threads", io_threads()),
-    );
+    let mut options = ClusterOptions::new(brokers)
+        .property("default.replication.factor", 3)
+        .property("min.insync.replicas", 2)
+        .property("num.io.threads", io_threads());
+    let certificates = (listener == ClientListener::Ssl).then(certificates);
+    let mut client_settings = Vec::new();
+    if let Some(c) = &certificates {
+        options = options
+            .listener("SSL")
+            .property(
+                "listener.security.protocol.map",
+                "CLIENT:PLAINTEXT,REPLICATION:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL",
+            )
+            .property("ssl.keystore.location", c.keystore.path().display());
+        client_settings = [
+            ("security.protocol", "SSL"),
+            ("ssl.ca.pem", c.ca.as_str()),
+            ("ssl.endpoint.identification.algorithm", "none"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    }
+    let cluster = Cluster::start(options);
     set_brokers((0..brokers).filter_map(|i| cluster.pid(i)).collect());
-    let topic = format!("bench-{}-{payload}-{}", shape.name(), mode.name());
+    let topic = format!(
+        "bench-{}-{payload}-{}-{}",
+        shape.name(),
+        mode.name(),
+        listener.name()
+    );
     create_topic(&cluster, &topic);
+    let bootstrap = match listener {
+        ClientListener::Plaintext => cluster.bootstrap(),
+        ClientListener::Ssl => (0..brokers)
+            .map(|i| cluster.listener_address(i, "SSL").to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+    };
 
     let (producers, rate, settings, per_iteration): (usize, Rate, Vec<(String, String)>, u64) =
         match shape {
@@ -151,7 +241,7 @@ fn run(
     let mut clients = ClientSet::start(
         mode,
         &Plan {
-            bootstrap: cluster.bootstrap(),
+            bootstrap,
             topic: topic.clone(),
             partitions: PARTITIONS,
             producers,
@@ -159,6 +249,7 @@ fn run(
             payload,
             rate,
             producer_settings: settings,
+            client_settings,
         },
     );
     let stats = clients.stats();
@@ -203,7 +294,12 @@ fn run(
         .measurement_time(Duration::from_millis(1))
         .throughput(Throughput::Elements(per_iteration));
     group.bench_function(
-        format!("{}/{payload}B/{}", shape.name(), mode.name()),
+        format!(
+            "{}/{payload}B/{}/{}",
+            shape.name(),
+            mode.name(),
+            listener.name()
+        ),
         |b| {
             b.iter_custom(|iters| {
                 let counters_start = broker_metrics::scrape(&cluster, brokers);
@@ -263,6 +359,7 @@ fn run(
         brokers,
         shape: shape.name(),
         client_mode: mode.name(),
+        listener: listener.name(),
         offered_rate: match rate {
             Rate::Fixed(r) => Some(r),
             Rate::Unlimited => None,
@@ -320,6 +417,10 @@ fn main() {
         .iter()
         .filter_map(|s| ClientMode::parse(s))
         .collect();
+    let listeners: Vec<ClientListener> = env_list("RIVULET_BENCH_LISTENERS", "plaintext")
+        .iter()
+        .filter_map(|s| ClientListener::parse(s))
+        .collect();
     let mut criterion = Criterion::default()
         .with_measurement(BrokerCpu)
         .configure_from_args();
@@ -327,9 +428,11 @@ fn main() {
     for payload in &payloads {
         for shape in &shapes {
             for mode in &modes {
-                let summary = run(&mut criterion, brokers, *shape, *payload, *mode);
-                eprintln!("{}", summary.line());
-                results.push(summary);
+                for listener in &listeners {
+                    let summary = run(&mut criterion, brokers, *shape, *payload, *mode, *listener);
+                    eprintln!("{}", summary.line());
+                    results.push(summary);
+                }
             }
         }
     }

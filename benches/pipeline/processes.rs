@@ -183,6 +183,7 @@ pub fn child_main(args: &[String]) {
             &spec.bootstrap,
             &spec.topic,
             spec.clients,
+            &spec.settings,
             stats.clone(),
             stop.clone(),
         ),
@@ -348,7 +349,10 @@ impl ProcessClients {
             };
         let mut children: Vec<ChildProcess> = shares(plan.consumers, CONSUMER_PROCESSES)
             .into_iter()
-            .map(|n| ChildProcess::spawn(&spec(Role::Consumers, n, Rate::Unlimited, &[]), &stats))
+            .map(|n| {
+                let consumers = spec(Role::Consumers, n, Rate::Unlimited, &plan.client_settings);
+                ChildProcess::spawn(&consumers, &stats)
+            })
             .collect();
         workload::wait_assigned(&stats, plan.partitions);
         children.extend(
@@ -362,7 +366,7 @@ impl ProcessClients {
                         Rate::Unlimited => Rate::Unlimited,
                     };
                     ChildProcess::spawn(
-                        &spec(Role::Producers, n, rate, &plan.producer_settings),
+                        &spec(Role::Producers, n, rate, &plan.all_producer_settings()),
                         &stats,
                     )
                 }),

@@ -14,6 +14,8 @@ pub struct RunSummary {
     pub shape: String,
     /// `in-process` or `processes` (see the bench's module comment).
     pub client_mode: &'static str,
+    /// `plaintext` or `ssl`: the listener the clients used.
+    pub listener: &'static str,
     pub offered_rate: Option<u32>,
     pub payload_bytes: usize,
     pub producers: usize,
@@ -61,11 +63,12 @@ pub fn percentile(values: &mut [u32], p: f64) -> f64 {
 impl RunSummary {
     pub fn line(&self) -> String {
         format!(
-            "{} brokers, {}, {} B, {} clients: {:.0} msg/s delivered, brokers used {:.2} cores (clients {:.2}, host {:.0}% busy) -> {:.0} msg per broker-CPU-second ({:.1}x the 14,600 reference); {:.0} requests/s ({:.0} produce, {:.0} fetch, {:.1} records per produce), {:.1} broker-CPU-µs per request, {:.0} connections; produce p50/p99 {:.1}/{:.1} ms, end-to-end p50/p99 {:.1}/{:.1} ms, max lag {:.2} s, {} failed",
+            "{} brokers, {}, {} B, {} clients over {}: {:.0} msg/s delivered, brokers used {:.2} cores (clients {:.2}, host {:.0}% busy) -> {:.0} msg per broker-CPU-second ({:.1}x the 14,600 reference); {:.0} requests/s ({:.0} produce, {:.0} fetch, {:.1} records per produce), {:.1} broker-CPU-µs per request, {:.0} connections; produce p50/p99 {:.1}/{:.1} ms, end-to-end p50/p99 {:.1}/{:.1} ms, max lag {:.2} s, {} failed",
             self.brokers,
             self.shape,
             self.payload_bytes,
             self.client_mode,
+            self.listener,
             self.delivered_msgs_per_s,
             self.broker_cpu_cores,
             self.client_cpu_cores,
@@ -92,6 +95,7 @@ impl RunSummary {
             "brokers": self.brokers,
             "shape": self.shape,
             "client_mode": self.client_mode,
+            "listener": self.listener,
             "offered_rate": self.offered_rate,
             "payload_bytes": self.payload_bytes,
             "producers": self.producers,
@@ -125,14 +129,15 @@ impl RunSummary {
 pub fn print_table(results: &[RunSummary], tick_ms: u128) {
     eprintln!();
     eprintln!("seed shapes offered their records in ticks of {tick_ms} ms (RIVULET_BENCH_TICK_MS)");
-    eprintln!("| shape | payload | clients | delivered msg/s | broker cores | client cores | host busy | msg per broker-CPU-s | x 14.6k | requests/s | records per produce | broker-CPU-µs per request | connections | produce p50/p99 ms | e2e p50/p99 ms | max lag s |");
-    eprintln!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    eprintln!("| shape | payload | clients | listener | delivered msg/s | broker cores | client cores | host busy | msg per broker-CPU-s | x 14.6k | requests/s | records per produce | broker-CPU-µs per request | connections | produce p50/p99 ms | e2e p50/p99 ms | max lag s |");
+    eprintln!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in results {
         eprintln!(
-            "| {} | {} B | {} | {:.0} | {:.2} | {:.2} | {:.0}% | {:.0} | {:.1} | {:.0} | {:.1} | {:.1} | {:.0} | {:.1} / {:.1} | {:.1} / {:.1} | {:.2} |",
+            "| {} | {} B | {} | {} | {:.0} | {:.2} | {:.2} | {:.0}% | {:.0} | {:.1} | {:.0} | {:.1} | {:.1} | {:.0} | {:.1} / {:.1} | {:.1} / {:.1} | {:.2} |",
             r.shape,
             r.payload_bytes,
             r.client_mode,
+            r.listener,
             r.delivered_msgs_per_s,
             r.broker_cpu_cores,
             r.client_cpu_cores,

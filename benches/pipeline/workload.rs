@@ -98,6 +98,7 @@ pub fn start_consumers(
     bootstrap: &str,
     topic: &str,
     consumers: usize,
+    settings: &[(String, String)],
     stats: Arc<Stats>,
     stop: Arc<AtomicBool>,
 ) -> Vec<std::thread::JoinHandle<()>> {
@@ -105,7 +106,11 @@ pub fn start_consumers(
     let mut threads = Vec::new();
     for _ in 0..consumers {
         let (stats, stop) = (stats.clone(), stop.clone());
-        let consumer: BaseConsumer = client_config(bootstrap)
+        let mut config = client_config(bootstrap);
+        for (k, v) in settings {
+            config.set(k, v);
+        }
+        let consumer: BaseConsumer = config
             .set("group.id", &group)
             .set("auto.offset.reset", "earliest")
             .set("enable.auto.commit", "true")
@@ -373,6 +378,17 @@ pub struct Plan {
     /// The producers' aggregate rate.
     pub rate: Rate,
     pub producer_settings: Vec<(String, String)>,
+    /// librdkafka settings of every client (the security protocol and its CA).
+    pub client_settings: Vec<(String, String)>,
+}
+
+impl Plan {
+    /// What the producers are configured with: the client settings, then the shape's own.
+    pub fn all_producer_settings(&self) -> Vec<(String, String)> {
+        let mut settings = self.client_settings.clone();
+        settings.extend(self.producer_settings.iter().cloned());
+        settings
+    }
 }
 
 /// Starts the plan's consumers and, once they own every partition, its producers, all in this
@@ -384,6 +400,7 @@ pub fn start(plan: &Plan) -> Clients {
         &plan.bootstrap,
         &plan.topic,
         plan.consumers,
+        &plan.client_settings,
         stats.clone(),
         stop.clone(),
     );
@@ -397,7 +414,7 @@ pub fn start(plan: &Plan) -> Clients {
             rate: plan.rate,
             tick: pacing_tick(),
         },
-        &plan.producer_settings,
+        &plan.all_producer_settings(),
         &stats,
         &stop,
     ));
