@@ -63,6 +63,14 @@ impl Authorizer {
         self.enabled
     }
 
+    /// The principal and host as ACLs write them, or `None` when no check is needed (no
+    /// authorizer, or a super user).
+    fn checked(&self, principal: &KafkaPrincipal, host: IpAddr) -> Option<(String, String)> {
+        let principal = principal.to_string();
+        (self.enabled && !self.super_users.contains(&principal))
+            .then(|| (principal, host.to_string()))
+    }
+
     /// Whether `principal` connecting from `host` may perform `operation` on the resource.
     pub fn authorize(
         &self,
@@ -73,14 +81,9 @@ impl Authorizer {
         resource_type: ResourceType,
         resource_name: &str,
     ) -> bool {
-        if !self.enabled {
+        let Some((principal, host)) = self.checked(principal, host) else {
             return true;
-        }
-        let principal = principal.to_string();
-        if self.super_users.contains(&principal) {
-            return true;
-        }
-        let host = host.to_string();
+        };
         let mut applicable = acls
             .iter()
             .filter(|b| b.applies_to(resource_type, resource_name))
@@ -90,10 +93,7 @@ impl Authorizer {
         }
         let mut allowed = false;
         for binding in applicable {
-            let matches_who = (binding.principal == principal
-                || binding.principal == WILDCARD_PRINCIPAL)
-                && (binding.host == host || binding.host == WILDCARD_HOST);
-            if !matches_who {
+            if !names(binding, &principal, &host) {
                 continue;
             }
             match binding.permission {
@@ -125,14 +125,9 @@ impl Authorizer {
         operation: AclOperation,
         resource_type: ResourceType,
     ) -> bool {
-        if !self.enabled {
+        let Some((principal, host)) = self.checked(principal, host) else {
             return true;
-        }
-        let principal = principal.to_string();
-        if self.super_users.contains(&principal) {
-            return true;
-        }
-        let host = host.to_string();
+        };
         let of_type: Vec<&AclBinding> = acls
             .iter()
             .filter(|b| b.resource_type == resource_type)
@@ -141,8 +136,7 @@ impl Authorizer {
             return self.allow_if_no_acl;
         }
         let mut matching = of_type.into_iter().filter(|b| {
-            (b.principal == principal || b.principal == WILDCARD_PRINCIPAL)
-                && (b.host == host || b.host == WILDCARD_HOST)
+            names(b, &principal, &host)
                 && (b.operation == operation || b.operation == AclOperation::All)
         });
         let (mut allowed, mut denied_everywhere) = (false, false);
@@ -158,6 +152,12 @@ impl Authorizer {
         }
         allowed && !denied_everywhere
     }
+}
+
+/// Whether `binding` names this principal (or `User:*`) and host (or `*`).
+fn names(binding: &AclBinding, principal: &str, host: &str) -> bool {
+    (binding.principal == principal || binding.principal == WILDCARD_PRINCIPAL)
+        && (binding.host == host || binding.host == WILDCARD_HOST)
 }
 
 #[cfg(test)]

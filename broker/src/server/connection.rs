@@ -65,26 +65,18 @@ pub async fn serve<S: Service>(
     let close_reason = match &auth.tls {
         None => {
             let (read_half, write_half) = stream.into_split();
-            let reader = FrameReader::new(read_half, limits.max_frame_bytes);
-            let connection = Connection {
-                writer: ResponseWriter::new(write_half),
-                service: service.as_ref(),
-                limits,
-            };
-            connection.run(reader, &auth, &mut info, shutdown).await
+            Connection::new(write_half, service.as_ref(), limits)
+                .run(read_half, &auth, &mut info, shutdown)
+                .await
         }
         Some(tls) => match authentication::tls_handshake(&auth, tls, stream).await {
             Ok((stream, principal)) => {
                 debug!(peer = %info.peer, connection = info.id, principal = %principal, "TLS handshake done");
                 info.principal = principal;
                 let (read_half, write_half) = tokio::io::split(stream);
-                let reader = FrameReader::new(read_half, limits.max_frame_bytes);
-                let connection = Connection {
-                    writer: ResponseWriter::new(write_half),
-                    service: service.as_ref(),
-                    limits,
-                };
-                connection.run(reader, &auth, &mut info, shutdown).await
+                Connection::new(write_half, service.as_ref(), limits)
+                    .run(read_half, &auth, &mut info, shutdown)
+                    .await
             }
             Err(reason) => reason,
         },
@@ -104,15 +96,25 @@ struct Connection<'a, S, W> {
     limits: ConnectionLimits,
 }
 
-impl<S: Service, W: ResponseSocket> Connection<'_, S, W> {
-    /// Authenticates (SASL listeners), then serves requests; returns why the connection ends.
+impl<'a, S: Service, W: ResponseSocket> Connection<'a, S, W> {
+    fn new(socket: W, service: &'a S, limits: ConnectionLimits) -> Self {
+        Connection {
+            writer: ResponseWriter::new(socket),
+            service,
+            limits,
+        }
+    }
+
+    /// Authenticates (SASL listeners), then serves requests read from `socket`; returns why
+    /// the connection ends.
     async fn run<R: AsyncRead + Unpin>(
         mut self,
-        mut reader: FrameReader<R>,
+        socket: R,
         auth: &ListenerAuth,
         info: &mut ConnectionInfo,
         mut shutdown: Shutdown,
     ) -> String {
+        let mut reader = FrameReader::new(socket, self.limits.max_frame_bytes);
         if let Some(sasl) = &auth.sasl {
             match authentication::sasl_exchange(
                 sasl,
