@@ -12,10 +12,15 @@ mod support;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use kafka_core::acl::{AclOperation, AclPermission, PatternType, ResourceType};
+use kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialUpsertion;
 use kafka_protocol::messages::create_acls_request::AclCreation;
 use kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
-use kafka_protocol::messages::{CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest};
+use kafka_protocol::messages::{
+    AlterUserScramCredentialsRequest, CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest,
+    DescribeUserScramCredentialsRequest,
+};
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -332,6 +337,25 @@ fn acls_are_managed_only_by_principals_allowed_on_the_cluster() {
     assert_eq!(
         response.results[0].error_code, 31,
         "a tenant granted itself access"
+    );
+
+    // SCRAM credentials are the cluster's too: a tenant may neither list nor set them.
+    let users = DescribeUserScramCredentialsRequest::default().with_users(None);
+    let refused = raw_as("team-a").request(&users, 0).unwrap();
+    assert_eq!(refused.error_code, 31, "a tenant listed SCRAM users");
+    assert_eq!(raw_as("admin").request(&users, 0).unwrap().error_code, 0);
+    let upsert = AlterUserScramCredentialsRequest::default().with_upsertions(vec![
+        ScramCredentialUpsertion::default()
+            .with_name(StrBytes::from_static_str("team-b"))
+            .with_mechanism(1)
+            .with_iterations(4096)
+            .with_salt(Bytes::from_static(b"salt"))
+            .with_salted_password(Bytes::from_static(&[7; 32])),
+    ]);
+    let response = raw_as("team-a").request(&upsert, 0).unwrap();
+    assert_eq!(
+        response.results[0].error_code, 31,
+        "a tenant set another user's SCRAM credential"
     );
 }
 

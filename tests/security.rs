@@ -3,7 +3,9 @@
 //! not enabled, and untrusted, expired or missing client certificates are refused with Kafka's
 //! errors and a broker log line that says why; a client certificate's subject names the
 //! principal through `ssl.principal.mapping.rules`; a rotated certificate file is served
-//! without a restart; no password reaches the broker's log or data dir.
+//! without a restart; no password reaches the broker's log or data dir. SCRAM-SHA-256/512
+//! users are created, described and deleted with AlterUserScramCredentials /
+//! DescribeUserScramCredentials and authenticate librdkafka clients.
 //!
 //! Certificates are made by the test (rcgen): a cluster CA, the broker's certificate for its
 //! loopback address, client certificates from that CA, one expired, one from a CA the broker
@@ -18,6 +20,14 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use kafka_protocol::messages::alter_user_scram_credentials_request::{
+    ScramCredentialDeletion, ScramCredentialUpsertion,
+};
+use kafka_protocol::messages::describe_user_scram_credentials_request::UserName;
+use kafka_protocol::messages::{
+    AlterUserScramCredentialsRequest, DescribeUserScramCredentialsRequest,
+};
+use kafka_protocol::protocol::StrBytes;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, IsCa, Issuer,
     KeyPair, SanType,
@@ -135,6 +145,10 @@ fn secure() -> &'static Secure {
                 "RULE:^CN=([^,]+),OU=tenants,.*$/$1/L,DEFAULT",
             )
             .property("listener.name.sasl_ssl.plain.sasl.jaas.config", &jaas)
+            .property(
+                "listener.name.sasl_ssl.sasl.enabled.mechanisms",
+                "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+            )
             .property("listener.name.sasl_plaintext.plain.sasl.jaas.config", &jaas)
             .property("listener.name.reload.ssl.keystore.location", reload_keystore.display())
             .env(
@@ -459,6 +473,217 @@ fn principals_come_from_the_certificate_subject_and_the_sasl_user() {
     assert!(broker_log_has("principal=User:bob"));
 }
 
+const SCRAM_PASSWORD: &str = "carol-pw-5e1d7";
+
+/// An AlterUserScramCredentials upsertion as a client makes it: the client salts the password.
+fn upsertion(
+    user: &str,
+    mechanism: i8,
+    password: &str,
+    iterations: i32,
+) -> ScramCredentialUpsertion {
+    let salt = b"carol-salt-0123".to_vec();
+    let (algorithm, len) = match mechanism {
+        2 => (ring::pbkdf2::PBKDF2_HMAC_SHA512, 64),
+        _ => (ring::pbkdf2::PBKDF2_HMAC_SHA256, 32),
+    };
+    let mut salted = vec![0u8; len];
+    let rounds = std::num::NonZeroU32::new(iterations.max(1) as u32).unwrap();
+    ring::pbkdf2::derive(algorithm, rounds, &salt, password.as_bytes(), &mut salted);
+    ScramCredentialUpsertion::default()
+        .with_name(StrBytes::from_string(user.to_string()))
+        .with_mechanism(mechanism)
+        .with_iterations(iterations)
+        .with_salt(salt.into())
+        .with_salted_password(salted.into())
+}
+
+fn deletion(user: &str, mechanism: i8) -> ScramCredentialDeletion {
+    ScramCredentialDeletion::default()
+        .with_name(StrBytes::from_string(user.to_string()))
+        .with_mechanism(mechanism)
+}
+
+/// An admin connection on the SASL_PLAINTEXT listener, authenticated as alice.
+fn admin() -> RawConnection {
+    let s = secure();
+    let mut raw = RawConnection::connect(s.cluster.listener_address(0, "SASL_PLAINTEXT"));
+    assert_eq!(raw.authenticate_plain("alice", PASSWORD).unwrap(), 0);
+    raw
+}
+
+fn alter(
+    raw: &mut RawConnection,
+    upsertions: Vec<ScramCredentialUpsertion>,
+    deletions: Vec<ScramCredentialDeletion>,
+) -> Vec<(String, i16)> {
+    let request = AlterUserScramCredentialsRequest::default()
+        .with_upsertions(upsertions)
+        .with_deletions(deletions);
+    raw.request(&request, 0)
+        .unwrap()
+        .results
+        .into_iter()
+        .map(|r| (r.user.to_string(), r.error_code))
+        .collect()
+}
+
+fn scram(mechanism: &str, user: &str, password: &str) -> Vec<(&'static str, String)> {
+    let mut extra = settings("SASL_SSL", Some(&secure().ca), Some((user, password)));
+    extra.retain(|(k, _)| *k != "sasl.mechanism");
+    extra.push(("sasl.mechanism", mechanism.to_string()));
+    extra
+}
+
+#[test]
+fn scram_users_are_managed_with_the_admin_apis_and_authenticate() {
+    let mut raw = admin();
+    let none: Vec<(String, i16)> = Vec::new();
+    // Not yet a user: refused at the first SCRAM message.
+    let (ok, _) = connects("SASL_SSL", &scram("SCRAM-SHA-256", "carol", SCRAM_PASSWORD));
+    assert!(!ok, "a user without credentials was accepted");
+    assert!(broker_log_has(
+        "unknown user \\\"carol\\\" (no SCRAM-SHA-256 credential)"
+    ));
+
+    assert_eq!(
+        alter(
+            &mut raw,
+            vec![
+                upsertion("carol", 1, SCRAM_PASSWORD, 4096),
+                upsertion("carol", 2, SCRAM_PASSWORD, 8192),
+            ],
+            vec![],
+        ),
+        vec![("carol".to_string(), 0)]
+    );
+    round_trip(
+        "SASL_SSL",
+        &scram("SCRAM-SHA-256", "carol", SCRAM_PASSWORD),
+        10,
+    );
+    round_trip(
+        "SASL_SSL",
+        &scram("SCRAM-SHA-512", "carol", SCRAM_PASSWORD),
+        10,
+    );
+    assert!(broker_log_has("principal=User:carol"));
+
+    let (ok, errors) = connects("SASL_SSL", &scram("SCRAM-SHA-512", "carol", WRONG_PASSWORD));
+    assert!(!ok, "a wrong SCRAM password was accepted");
+    assert!(
+        wait_until(Duration::from_secs(5), || errors.any(
+            RDKafkaErrorCode::Authentication,
+            "invalid credentials with SASL mechanism SCRAM-SHA-512"
+        )),
+        "expected SASL_AUTHENTICATION_FAILED, got {}",
+        errors.all()
+    );
+    assert!(broker_log_has("wrong password for user \\\"carol\\\""));
+
+    // Describe: everyone, then by name (an unknown user is RESOURCE_NOT_FOUND).
+    let all = raw
+        .request(
+            &DescribeUserScramCredentialsRequest::default().with_users(None),
+            0,
+        )
+        .unwrap();
+    let carol = all
+        .results
+        .iter()
+        .find(|r| r.user.as_str() == "carol")
+        .unwrap();
+    let infos: Vec<(i8, i32)> = carol
+        .credential_infos
+        .iter()
+        .map(|c| (c.mechanism, c.iterations))
+        .collect();
+    assert_eq!(infos, vec![(1, 4096), (2, 8192)]);
+    let named = raw
+        .request(
+            &DescribeUserScramCredentialsRequest::default().with_users(Some(vec![
+                UserName::default().with_name(StrBytes::from_static_str("carol")),
+                UserName::default().with_name(StrBytes::from_static_str("nobody")),
+            ])),
+            0,
+        )
+        .unwrap();
+    let codes: Vec<(String, i16)> = named
+        .results
+        .iter()
+        .map(|r| (r.user.to_string(), r.error_code))
+        .collect();
+    assert_eq!(
+        codes,
+        vec![("carol".to_string(), 0), ("nobody".to_string(), 91)]
+    );
+
+    // Kafka's refusals; a user with any refused change keeps its credentials unchanged.
+    assert_eq!(
+        alter(&mut raw, vec![upsertion("dave", 1, "x", 100)], vec![]),
+        vec![("dave".to_string(), 93)]
+    );
+    assert_eq!(
+        alter(&mut raw, vec![upsertion("dave", 7, "x", 4096)], vec![]),
+        vec![("dave".to_string(), 33)]
+    );
+    assert_eq!(
+        alter(
+            &mut raw,
+            vec![upsertion("carol", 1, "other", 4096)],
+            vec![deletion("carol", 1)]
+        ),
+        vec![("carol".to_string(), 92)]
+    );
+    assert_eq!(
+        alter(&mut raw, vec![], vec![deletion("dave", 1)]),
+        vec![("dave".to_string(), 91)]
+    );
+    round_trip(
+        "SASL_SSL",
+        &scram("SCRAM-SHA-256", "carol", SCRAM_PASSWORD),
+        5,
+    );
+
+    // Deleting one mechanism's credential refuses that mechanism at once, not the other.
+    assert_eq!(
+        alter(&mut raw, vec![], vec![deletion("carol", 2)]),
+        vec![("carol".to_string(), 0)]
+    );
+    let (ok, _) = connects("SASL_SSL", &scram("SCRAM-SHA-512", "carol", SCRAM_PASSWORD));
+    assert!(!ok, "a deleted SCRAM credential was accepted");
+    let (ok, errors) = connects("SASL_SSL", &scram("SCRAM-SHA-256", "carol", SCRAM_PASSWORD));
+    assert!(ok, "the remaining credential was refused: {}", errors.all());
+    assert_eq!(
+        alter(&mut raw, vec![], vec![deletion("carol", 1)]),
+        vec![("carol".to_string(), 0)]
+    );
+    assert_eq!(alter(&mut raw, vec![], vec![]), none);
+    let all = raw
+        .request(
+            &DescribeUserScramCredentialsRequest::default().with_users(None),
+            0,
+        )
+        .unwrap();
+    assert!(all.results.iter().all(|r| r.user.as_str() != "carol"));
+
+    // Neither the password nor the salted password is kept anywhere.
+    let s = secure();
+    let log = std::fs::read(s.cluster.log_path(0)).unwrap();
+    let salted = upsertion("carol", 1, SCRAM_PASSWORD, 4096).salted_password;
+    for secret in [SCRAM_PASSWORD.as_bytes(), &salted[..]] {
+        assert!(
+            !contains(&log, secret),
+            "the broker log holds a SCRAM secret"
+        );
+        let found = files_containing(&s.cluster.data_dir(0), secret);
+        assert!(
+            found.is_empty(),
+            "the data dir holds a SCRAM secret in {found:?}"
+        );
+    }
+}
+
 #[test]
 fn no_password_reaches_the_broker_log_or_data_dir() {
     let s = secure();
@@ -522,7 +747,6 @@ fn a_rotated_certificate_file_is_served_without_a_restart() {
 #[test]
 fn a_v0_handshake_takes_the_plain_token_as_a_bare_frame() {
     use kafka_protocol::messages::{MetadataRequest, SaslHandshakeRequest};
-    use kafka_protocol::protocol::StrBytes;
     let s = secure();
     let address = s.cluster.listener_address(0, "SASL_PLAINTEXT");
     let handshake =

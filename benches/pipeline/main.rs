@@ -98,15 +98,24 @@ struct Certificates {
 }
 
 fn certificates() -> Certificates {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, IsCa,
+        KeyPair,
+    };
+    // Distinct subjects: a leaf whose subject equals its issuer's looks self-signed to OpenSSL.
+    let subject = |name: &str| {
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, name);
+        dn
+    };
     let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name = subject("rivulet bench CA");
     let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().expect("CA key")).expect("CA");
     let key = KeyPair::generate().expect("broker key");
-    let cert = CertificateParams::new(vec!["localhost".to_string()])
-        .expect("broker params")
-        .signed_by(&key, &ca)
-        .expect("broker certificate");
+    let mut broker = CertificateParams::new(vec!["localhost".to_string()]).expect("broker params");
+    broker.distinguished_name = subject("rivulet bench broker");
+    let cert = broker.signed_by(&key, &ca).expect("broker certificate");
     let keystore = tempfile::NamedTempFile::new().expect("keystore file");
     std::fs::write(
         keystore.path(),

@@ -60,6 +60,7 @@ use crate::log_dirs::LogDirs;
 use crate::metrics::Metrics;
 use crate::parts::Parts;
 use crate::replica::{now_ms, ReplicaManager, RoleListener};
+use crate::security::CredentialStore;
 use crate::server::listener::ClientListener;
 use crate::server::{ConnectionLimits, ConnectionQuotas, ListenerAuth};
 use crate::shutdown::{Shutdown, ShutdownTrigger};
@@ -149,14 +150,14 @@ impl Broker {
 
         let quorum = Quorum::start(quorum_config(&config).await?).await?;
 
+        let credentials: Arc<dyn CredentialStore> = Arc::new(quorum.clone());
         let mut listeners = Vec::new();
         for l in &config.listeners {
             let auth = match config.listener_security.get(&l.name) {
-                Some(security) => ListenerAuth::configure(&l.name, security).map_err(|reason| {
-                    BrokerError::ListenerSecurity {
-                        listener: l.name.clone(),
-                        reason,
-                    }
+                Some(security) => ListenerAuth::configure(&l.name, security, credentials.clone())
+                    .map_err(|reason| BrokerError::ListenerSecurity {
+                    listener: l.name.clone(),
+                    reason,
                 })?,
                 None => ListenerAuth::default(),
             };

@@ -149,6 +149,9 @@ codes! {
     FENCED_MEMBER_EPOCH = FencedMemberEpoch,
     UNRELEASED_INSTANCE_ID = UnreleasedInstanceId,
     UNSUPPORTED_ASSIGNOR = UnsupportedAssignor,
+    RESOURCE_NOT_FOUND = ResourceNotFound,
+    DUPLICATE_RESOURCE = DuplicateResource,
+    UNACCEPTABLE_CREDENTIAL = UnacceptableCredential,
 }
 
 /// `NotLeaderOrFollower` -> `NOT_LEADER_OR_FOLLOWER`.

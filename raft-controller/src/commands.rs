@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use kafka_core::acl::{AclBinding, AclFilter};
+use kafka_core::scram::{ScramCredential, ScramMechanism};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -143,6 +144,14 @@ pub enum MetadataOp {
         /// The filters, answered in order.
         filters: Vec<AclFilter>,
     },
+    /// Sets and removes users' SCRAM credentials (validated by the broker). A user one of
+    /// whose deletions finds no credential keeps all its credentials as they were.
+    AlterScramCredentials {
+        /// Credentials to set, replacing any for the same user and mechanism.
+        upsertions: Vec<(String, ScramMechanism, ScramCredential)>,
+        /// Credentials to remove.
+        deletions: Vec<(String, ScramMechanism)>,
+    },
     /// Hands out a block of producer ids.
     AllocateProducerIds {
         /// Requesting broker.
@@ -171,6 +180,7 @@ impl MetadataOp {
             MetadataOp::ElectLeaders { .. } => "ElectLeaders",
             MetadataOp::CreateAcls { .. } => "CreateAcls",
             MetadataOp::DeleteAcls { .. } => "DeleteAcls",
+            MetadataOp::AlterScramCredentials { .. } => "AlterScramCredentials",
             MetadataOp::AllocateProducerIds { .. } => "AllocateProducerIds",
         }
     }
@@ -195,6 +205,8 @@ pub enum Applied {
     Elections(Vec<PartitionElection>),
     /// The bindings each DeleteAcls filter removed, in filter order.
     AclsDeleted(Vec<Vec<AclBinding>>),
+    /// The AlterScramCredentials users left unchanged: a deletion of theirs found nothing.
+    ScramMissing(Vec<String>),
     /// A producer id block.
     ProducerIds {
         /// First id of the block.

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use kafka_core::acl::AclBinding;
+use kafka_core::scram::{ScramCredential, ScramMechanism};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -48,6 +49,9 @@ pub struct MetadataImage {
     /// Access control lists (CreateAcls / DeleteAcls).
     #[serde(default)]
     pub acls: BTreeSet<AclBinding>,
+    /// SCRAM credentials by user and mechanism (AlterUserScramCredentials).
+    #[serde(default)]
+    pub scram: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
 }
 
 /// A broker's registration.
@@ -281,6 +285,40 @@ impl MetadataImage {
                 }
                 Ok(Applied::AclsDeleted(deleted))
             }
+            MetadataOp::AlterScramCredentials {
+                upsertions,
+                deletions,
+            } => {
+                let mut missing: Vec<String> = deletions
+                    .iter()
+                    .filter(|(user, mechanism)| {
+                        !self
+                            .scram
+                            .get(user)
+                            .is_some_and(|c| c.contains_key(mechanism))
+                    })
+                    .map(|(user, _)| user.clone())
+                    .collect();
+                missing.sort_unstable();
+                missing.dedup();
+                for (user, mechanism) in deletions.iter().filter(|(u, _)| !missing.contains(u)) {
+                    if let Some(credentials) = self.scram.get_mut(user) {
+                        credentials.remove(mechanism);
+                        if credentials.is_empty() {
+                            self.scram.remove(user);
+                        }
+                    }
+                }
+                for (user, mechanism, credential) in
+                    upsertions.iter().filter(|(u, _, _)| !missing.contains(u))
+                {
+                    self.scram
+                        .entry(user.clone())
+                        .or_default()
+                        .insert(*mechanism, credential.clone());
+                }
+                Ok(Applied::ScramMissing(missing))
+            }
             MetadataOp::AllocateProducerIds {
                 broker_id,
                 broker_epoch,
@@ -343,5 +381,70 @@ impl MetadataImage {
             return Err(ControllerError::NotLeaderOrFollower);
         }
         Ok((name, p))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn credential(iterations: i32) -> ScramCredential {
+        ScramCredential {
+            salt: vec![1, 2, 3],
+            iterations,
+            stored_key: vec![4; 32],
+            server_key: vec![5; 32],
+        }
+    }
+
+    fn alter(
+        image: &mut MetadataImage,
+        upsertions: &[(&str, ScramMechanism, i32)],
+        deletions: &[(&str, ScramMechanism)],
+    ) -> Vec<String> {
+        let op = MetadataOp::AlterScramCredentials {
+            upsertions: upsertions
+                .iter()
+                .map(|(u, m, i)| (u.to_string(), *m, credential(*i)))
+                .collect(),
+            deletions: deletions.iter().map(|(u, m)| (u.to_string(), *m)).collect(),
+        };
+        match image.apply(1, &op) {
+            Ok(Applied::ScramMissing(missing)) => missing,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn scram_credentials_are_set_replaced_and_deleted_per_user() {
+        use ScramMechanism::{Sha256, Sha512};
+        let mut image = MetadataImage::default();
+        let none: Vec<String> = Vec::new();
+        assert_eq!(
+            alter(
+                &mut image,
+                &[("alice", Sha256, 4096), ("alice", Sha512, 8192)],
+                &[]
+            ),
+            none
+        );
+        assert_eq!(image.scram["alice"].len(), 2);
+        assert_eq!(alter(&mut image, &[("alice", Sha256, 5000)], &[]), none);
+        assert_eq!(image.scram["alice"][&Sha256].iterations, 5000);
+
+        // bob's deletion finds nothing: none of bob's changes apply, alice's do.
+        assert_eq!(
+            alter(
+                &mut image,
+                &[("bob", Sha256, 4096)],
+                &[("bob", Sha512), ("alice", Sha512)]
+            ),
+            vec!["bob".to_string()]
+        );
+        assert!(!image.scram.contains_key("bob"));
+        assert_eq!(image.scram["alice"].len(), 1);
+
+        assert_eq!(alter(&mut image, &[], &[("alice", Sha256)]), none);
+        assert!(image.scram.is_empty());
     }
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_core::acl::{AclBinding, AclFilter};
+use kafka_core::scram::{ScramCredential, ScramMechanism};
 use openraft::{BasicNode, RaftMetrics, SnapshotPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -502,6 +503,23 @@ impl Quorum {
             .await?
         {
             ControllerResponse::DeleteAcls(r) => Ok(r),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Sets and removes SCRAM credentials; the users left unchanged because a deletion of
+    /// theirs found nothing.
+    pub async fn alter_scram_credentials(
+        &self,
+        upsertions: Vec<(String, ScramMechanism, ScramCredential)>,
+        deletions: Vec<(String, ScramMechanism)>,
+    ) -> Result<Vec<String>, QuorumError> {
+        let request = ControllerRequest::AlterScramCredentials {
+            upsertions,
+            deletions,
+        };
+        match self.call(request, self.request_timeout()).await? {
+            ControllerResponse::AlterScramCredentials(r) => Ok(r),
             _ => Err(mismatch()),
         }
     }

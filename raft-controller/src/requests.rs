@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use kafka_core::acl::{AclBinding, AclFilter};
+use kafka_core::scram::{ScramCredential, ScramMechanism};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -185,6 +186,10 @@ pub(crate) enum ControllerRequest {
     DeleteAcls {
         filters: Vec<AclFilter>,
     },
+    AlterScramCredentials {
+        upsertions: Vec<(String, ScramMechanism, ScramCredential)>,
+        deletions: Vec<(String, ScramMechanism)>,
+    },
 }
 
 impl ControllerRequest {
@@ -203,6 +208,7 @@ impl ControllerRequest {
             ControllerRequest::AllocateProducerIds { .. } => "AllocateProducerIds",
             ControllerRequest::CreateAcls { .. } => "CreateAcls",
             ControllerRequest::DeleteAcls { .. } => "DeleteAcls",
+            ControllerRequest::AlterScramCredentials { .. } => "AlterScramCredentials",
         }
     }
 }
@@ -222,4 +228,5 @@ pub(crate) enum ControllerResponse {
     AllocateProducerIds(Result<(i64, i32), ControllerError>),
     CreateAcls(Vec<Result<(), ControllerError>>),
     DeleteAcls(Vec<Vec<AclBinding>>),
+    AlterScramCredentials(Vec<String>),
 }

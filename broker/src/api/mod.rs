@@ -21,6 +21,7 @@ mod offsets;
 mod produce;
 mod producer_ids;
 mod sasl;
+mod scram_credentials;
 mod table;
 mod topics;
 

@@ -11,8 +11,8 @@ use kafka_protocol::protocol::Decodable;
 
 use super::{
     acls, api_versions, cluster, configs, delete_records, fetch, groups, leader_epochs,
-    list_offsets, metadata, offsets, produce, producer_ids, ready, sasl, topics, Pending,
-    RequestContext,
+    list_offsets, metadata, offsets, produce, producer_ids, ready, sasl, scram_credentials, topics,
+    Pending, RequestContext,
 };
 use crate::context::Context;
 
@@ -104,6 +104,12 @@ pub(crate) const APIS: &[ApiSpec] = &[
     api!(DescribeAcls, 1..=3, acls::describe_acls),
     api!(CreateAcls, 1..=3, acls::create_acls),
     api!(DeleteAcls, 1..=3, acls::delete_acls),
+    api!(
+        DescribeUserScramCredentials,
+        0..=0,
+        scram_credentials::describe
+    ),
+    api!(AlterUserScramCredentials, 0..=0, scram_credentials::alter),
 ];
 
 /// The table entry of `api`, if it is served at all.

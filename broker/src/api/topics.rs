@@ -28,7 +28,7 @@ use crate::context::{Context, MetadataView};
 use crate::coordinator::OFFSETS_TOPIC;
 use crate::topic_config;
 
-fn quorum_error_code(e: &QuorumError) -> ErrorCode {
+pub(super) fn quorum_error_code(e: &QuorumError) -> ErrorCode {
     match e {
         QuorumError::Timeout => ErrorCode::REQUEST_TIMED_OUT,
         _ => ErrorCode::NOT_CONTROLLER,

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
+use kafka_core::scram::ScramMechanism;
+
 use super::ConfigError;
 
 /// Kafka's security protocols, one per listener.
@@ -62,19 +64,21 @@ pub enum ClientAuth {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum SaslMechanism {
     Plain,
+    Scram(ScramMechanism),
 }
 
 impl SaslMechanism {
     pub fn parse(text: &str) -> Option<SaslMechanism> {
         match text.trim() {
             "PLAIN" => Some(SaslMechanism::Plain),
-            _ => None,
+            other => ScramMechanism::from_name(other).map(SaslMechanism::Scram),
         }
     }
 
     pub fn name(self) -> &'static str {
         match self {
             SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::Scram(scram) => scram.name(),
         }
     }
 }
@@ -393,8 +397,13 @@ fn sasl_settings(lookup: &Lookup<'_>) -> Result<SaslSettings, ConfigError> {
         .unwrap_or_else(|| ("PLAIN".to_string(), "sasl.enabled.mechanisms".to_string()));
     let mut mechanisms = Vec::new();
     for name in text.split(',').map(str::trim).filter(|m| !m.is_empty()) {
-        let mechanism = SaslMechanism::parse(name)
-            .ok_or_else(|| invalid(&found, name, "supported mechanisms: PLAIN"))?;
+        let mechanism = SaslMechanism::parse(name).ok_or_else(|| {
+            invalid(
+                &found,
+                name,
+                "supported mechanisms: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512",
+            )
+        })?;
         if !mechanisms.contains(&mechanism) {
             mechanisms.push(mechanism);
         }
@@ -512,6 +521,32 @@ mod tests {
         assert_eq!(sasl.plain_users.len(), 2);
         assert!(!format!("{sasl:?}").contains("secret"));
         assert!(settings("X", SecurityProtocol::SaslPlaintext, &[]).is_err());
+    }
+
+    #[test]
+    fn scram_mechanisms_need_no_jaas_users() {
+        let s = settings(
+            "SASL_SSL",
+            SecurityProtocol::SaslPlaintext,
+            &[(
+                "listener.name.sasl_ssl.sasl.enabled.mechanisms",
+                "SCRAM-SHA-512,SCRAM-SHA-256",
+            )],
+        )
+        .unwrap();
+        assert_eq!(
+            s.sasl.unwrap().mechanisms,
+            vec![
+                SaslMechanism::Scram(ScramMechanism::Sha512),
+                SaslMechanism::Scram(ScramMechanism::Sha256)
+            ]
+        );
+        assert!(settings(
+            "SASL_SSL",
+            SecurityProtocol::SaslPlaintext,
+            &[("sasl.enabled.mechanisms", "SCRAM-SHA-1")],
+        )
+        .is_err());
     }
 
     #[test]

@@ -6,9 +6,11 @@ pub mod authorizer;
 pub mod jaas;
 pub mod principal;
 pub mod sasl;
+pub mod scram;
 pub mod tls;
 
 pub use authorizer::Authorizer;
 pub use principal::{KafkaPrincipal, PrincipalMapper};
 pub use sasl::{Exchange, SaslServer, Step};
+pub use scram::CredentialStore;
 pub use tls::TlsIdentity;

@@ -1,5 +1,6 @@
 //! SASL on a listener, independent of the wire: which mechanisms are enabled and one
-//! exchange's steps. PLAIN (RFC 4616) checks the password against the listener's JAAS users.
+//! exchange's steps. PLAIN (RFC 4616) checks the password against the listener's JAAS users;
+//! SCRAM-SHA-256/512 (`scram`) against the credentials in the metadata image.
 //! Failures carry the text a client is shown (Kafka's: it never says which part was wrong) and
 //! the reason for the broker's log (which never holds a password).
 
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use crate::config::security::{SaslMechanism, SaslSettings};
 
 use super::principal::KafkaPrincipal;
+use super::scram::{CredentialStore, ScramExchange};
 
 /// A refused authentication.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,10 +30,11 @@ impl AuthFailure {
     }
 }
 
-/// What a successful exchange ends in. (PLAIN is a single step; mechanisms with challenges
-/// would add a variant here.)
+/// Where an exchange is after a client message it accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
+    /// Send this challenge; the client answers it.
+    Continue { message: Vec<u8> },
     /// Authenticated: send this final message (possibly empty).
     Done {
         principal: KafkaPrincipal,
@@ -43,12 +46,15 @@ pub enum Step {
 #[derive(Debug, Clone)]
 pub struct SaslServer {
     settings: Arc<SaslSettings>,
+    credentials: Arc<dyn CredentialStore>,
 }
 
 impl SaslServer {
-    pub fn new(settings: SaslSettings) -> SaslServer {
+    /// `credentials` answers SCRAM lookups.
+    pub fn new(settings: SaslSettings, credentials: Arc<dyn CredentialStore>) -> SaslServer {
         SaslServer {
             settings: Arc::new(settings),
+            credentials,
         }
     }
 
@@ -60,21 +66,31 @@ impl SaslServer {
     /// Starts an exchange for the mechanism a client asked for in SaslHandshake.
     pub fn start(&self, mechanism: &str) -> Option<Exchange> {
         let mechanism = SaslMechanism::parse(mechanism)?;
-        self.settings
-            .mechanisms
-            .contains(&mechanism)
-            .then(|| Exchange {
-                settings: self.settings.clone(),
-                mechanism,
-            })
+        if !self.settings.mechanisms.contains(&mechanism) {
+            return None;
+        }
+        let state = match mechanism {
+            SaslMechanism::Plain => State::Plain(self.settings.clone()),
+            SaslMechanism::Scram(scram) => State::Scram(Box::new(ScramExchange::new(
+                scram,
+                self.credentials.clone(),
+            ))),
+        };
+        Some(Exchange { mechanism, state })
     }
 }
 
 /// One authentication in progress.
 #[derive(Debug)]
 pub struct Exchange {
-    settings: Arc<SaslSettings>,
     mechanism: SaslMechanism,
+    state: State,
+}
+
+#[derive(Debug)]
+enum State {
+    Plain(Arc<SaslSettings>),
+    Scram(Box<ScramExchange>),
 }
 
 impl Exchange {
@@ -84,55 +100,56 @@ impl Exchange {
 
     /// Takes the client's next message.
     pub fn step(&mut self, message: &[u8]) -> Result<Step, AuthFailure> {
-        match self.mechanism {
-            SaslMechanism::Plain => self.plain(message),
+        match &mut self.state {
+            State::Plain(settings) => plain(settings, message),
+            State::Scram(scram) => scram.step(message),
         }
-    }
-
-    /// `[authzid] NUL authcid NUL passwd`.
-    fn plain(&self, message: &[u8]) -> Result<Step, AuthFailure> {
-        let text = std::str::from_utf8(message)
-            .map_err(|_| AuthFailure::bad_credentials("PLAIN message is not UTF-8"))?;
-        let mut parts = text.split('\0');
-        let (Some(authzid), Some(user), Some(password), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(AuthFailure {
-                message: "Invalid SASL/PLAIN response: expected 3 tokens".to_string(),
-                reason: "malformed PLAIN message".to_string(),
-            });
-        };
-        if user.is_empty() {
-            return Err(AuthFailure::bad_credentials(
-                "PLAIN message without a username",
-            ));
-        }
-        if !authzid.is_empty() && authzid != user {
-            return Err(AuthFailure {
-                message: "Authentication failed: Client requested an authorization id that is different from username".to_string(),
-                reason: format!("user {user:?} asked to act as {authzid:?}"),
-            });
-        }
-        let known = self.settings.plain_users.get(user);
-        let matches = known.is_some_and(|expected| same_secret(expected.expose(), password));
-        if !matches {
-            let reason = if known.is_some() {
-                format!("wrong password for user {user:?}")
-            } else {
-                format!("unknown user {user:?}")
-            };
-            return Err(AuthFailure::bad_credentials(reason));
-        }
-        Ok(Step::Done {
-            principal: KafkaPrincipal::user(user),
-            message: Vec::new(),
-        })
     }
 }
 
+/// `[authzid] NUL authcid NUL passwd`.
+fn plain(settings: &SaslSettings, message: &[u8]) -> Result<Step, AuthFailure> {
+    let text = std::str::from_utf8(message)
+        .map_err(|_| AuthFailure::bad_credentials("PLAIN message is not UTF-8"))?;
+    let mut parts = text.split('\0');
+    let (Some(authzid), Some(user), Some(password), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(AuthFailure {
+            message: "Invalid SASL/PLAIN response: expected 3 tokens".to_string(),
+            reason: "malformed PLAIN message".to_string(),
+        });
+    };
+    if user.is_empty() {
+        return Err(AuthFailure::bad_credentials(
+            "PLAIN message without a username",
+        ));
+    }
+    if !authzid.is_empty() && authzid != user {
+        return Err(AuthFailure {
+                message: "Authentication failed: Client requested an authorization id that is different from username".to_string(),
+                reason: format!("user {user:?} asked to act as {authzid:?}"),
+            });
+    }
+    let known = settings.plain_users.get(user);
+    let matches =
+        known.is_some_and(|expected| same_bytes(expected.expose().as_bytes(), password.as_bytes()));
+    if !matches {
+        let reason = if known.is_some() {
+            format!("wrong password for user {user:?}")
+        } else {
+            format!("unknown user {user:?}")
+        };
+        return Err(AuthFailure::bad_credentials(reason));
+    }
+    Ok(Step::Done {
+        principal: KafkaPrincipal::user(user),
+        message: Vec::new(),
+    })
+}
+
 /// Compares without stopping at the first difference, so timing tells nothing of the secret.
-fn same_secret(expected: &str, given: &str) -> bool {
-    let (a, b) = (expected.as_bytes(), given.as_bytes());
+pub(super) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let mut diff = a.len() ^ b.len();
     for i in 0..a.len().max(b.len()) {
         let x = a.get(i).copied().unwrap_or(0);
@@ -146,16 +163,22 @@ fn same_secret(expected: &str, given: &str) -> bool {
 mod tests {
     use std::collections::BTreeMap;
 
+    use kafka_core::scram::ScramMechanism;
+
     use super::*;
     use crate::config::security::Secret;
+    use crate::security::scram;
 
     fn server() -> SaslServer {
         let mut users = BTreeMap::new();
         users.insert("alice".to_string(), Secret::new("alice-secret"));
-        SaslServer::new(SaslSettings {
-            mechanisms: vec![SaslMechanism::Plain],
-            plain_users: users,
-        })
+        SaslServer::new(
+            SaslSettings {
+                mechanisms: vec![SaslMechanism::Plain],
+                plain_users: users,
+            },
+            scram::tests::users(ScramMechanism::Sha256),
+        )
     }
 
     #[test]

@@ -28,7 +28,9 @@ use super::frame::{FrameReader, RequestFrame};
 use super::response::{self, ResponseSocket, ResponseWriter};
 use super::service::{Outcome, Service};
 use crate::config::ListenerSecurity;
-use crate::security::{Exchange, KafkaPrincipal, PrincipalMapper, SaslServer, Step, TlsIdentity};
+use crate::security::{
+    CredentialStore, Exchange, KafkaPrincipal, PrincipalMapper, SaslServer, Step, TlsIdentity,
+};
 
 /// How long a new connection may take to finish its TLS handshake or its SASL exchange.
 pub const AUTHENTICATION_TIMEOUT: Duration = Duration::from_secs(30);
@@ -43,9 +45,13 @@ pub struct ListenerAuth {
 }
 
 impl ListenerAuth {
-    /// Loads what a listener's settings name (certificates, mapping rules, SASL users); an
-    /// error stops the broker from starting.
-    pub fn configure(listener: &str, security: &ListenerSecurity) -> Result<ListenerAuth, String> {
+    /// Loads what a listener's settings name (certificates, mapping rules, SASL users); SCRAM
+    /// credentials are looked up in `credentials`. An error stops the broker from starting.
+    pub fn configure(
+        listener: &str,
+        security: &ListenerSecurity,
+        credentials: Arc<dyn CredentialStore>,
+    ) -> Result<ListenerAuth, String> {
         let mut auth = ListenerAuth::default();
         if let Some(tls) = &security.tls {
             let mapper = PrincipalMapper::parse(&tls.principal_mapping_rules)
@@ -55,7 +61,7 @@ impl ListenerAuth {
             auth.tls = Some(Arc::new(identity));
         }
         if let Some(sasl) = &security.sasl {
-            auth.sasl = Some(SaslServer::new(sasl.clone()));
+            auth.sasl = Some(SaslServer::new(sasl.clone(), credentials));
         }
         info!(
             listener,
@@ -169,6 +175,12 @@ where
                     };
                     let mechanism = current.mechanism().name();
                     match current.step(&request.auth_bytes) {
+                        Ok(Step::Continue { message }) => {
+                            let body = SaslAuthenticateResponse::default()
+                                .with_auth_bytes(Bytes::from(message));
+                            respond(writer, &body, version, correlation_id, ErrorCode::NONE)
+                                .await?;
+                        }
                         Ok(Step::Done { principal, message }) => {
                             let body = SaslAuthenticateResponse::default()
                                 .with_auth_bytes(Bytes::from(message));
@@ -220,26 +232,37 @@ where
     R: AsyncRead + Unpin,
     W: ResponseSocket,
 {
-    let token = match reader.read_token().await {
-        Ok(Some(token)) => token,
-        Ok(None) => return Err("closed by client before authenticating".to_string()),
-        Err(e) => return Err(format!("read failed during authentication: {e}")),
-    };
     let mechanism = exchange.mechanism().name();
-    match exchange.step(&token) {
-        Ok(Step::Done { principal, message }) => {
-            let mut frame = bytes::BytesMut::with_capacity(4 + message.len());
-            bytes::BufMut::put_u32(&mut frame, message.len() as u32);
-            frame.extend_from_slice(&message);
-            let response = response::Response {
-                chunks: vec![response::Chunk::Bytes(frame.freeze())],
-                error_code: ErrorCode::NONE,
-            };
-            write(writer, Outcome::Respond(response)).await?;
-            Ok(principal)
+    loop {
+        let token = match reader.read_token().await {
+            Ok(Some(token)) => token,
+            Ok(None) => return Err("closed by client before authenticating".to_string()),
+            Err(e) => return Err(format!("read failed during authentication: {e}")),
+        };
+        match exchange.step(&token) {
+            Ok(Step::Continue { message }) => write_token(writer, &message).await?,
+            Ok(Step::Done { principal, message }) => {
+                write_token(writer, &message).await?;
+                return Ok(principal);
+            }
+            Err(failure) => return Err(refused(info, Some(mechanism), &failure.reason)),
         }
-        Err(failure) => Err(refused(info, Some(mechanism), &failure.reason)),
     }
+}
+
+/// A bare length-prefixed SASL token (the v0 exchange).
+async fn write_token<W: ResponseSocket>(
+    writer: &mut ResponseWriter<W>,
+    message: &[u8],
+) -> Result<(), String> {
+    let mut frame = bytes::BytesMut::with_capacity(4 + message.len());
+    bytes::BufMut::put_u32(&mut frame, message.len() as u32);
+    frame.extend_from_slice(message);
+    let response = response::Response {
+        chunks: vec![response::Chunk::Bytes(frame.freeze())],
+        error_code: ErrorCode::NONE,
+    };
+    write(writer, Outcome::Respond(response)).await
 }
 
 /// Logs a refused authentication and gives the close reason.

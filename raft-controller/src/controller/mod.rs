@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use kafka_core::acl::{AclBinding, AclFilter};
+use kafka_core::scram::{ScramCredential, ScramMechanism};
 use openraft::error::{ClientWriteError, Fatal, RaftError};
 use openraft::BasicNode;
 use tokio::sync::watch;
@@ -201,6 +202,12 @@ impl Controller {
             ControllerRequest::DeleteAcls { filters } => {
                 ControllerResponse::DeleteAcls(self.delete_acls(filters).await?)
             }
+            ControllerRequest::AlterScramCredentials {
+                upsertions,
+                deletions,
+            } => ControllerResponse::AlterScramCredentials(
+                self.alter_scram_credentials(upsertions, deletions).await?,
+            ),
         })
     }
 
@@ -497,6 +504,24 @@ impl Controller {
             Ok(Applied::AclsDeleted(deleted)) => Ok(deleted),
             Ok(other) => Err(unexpected(other)),
             Err(e) => Err(QuorumError::Raft(format!("DeleteAcls rejected: {e}"))),
+        }
+    }
+
+    async fn alter_scram_credentials(
+        &self,
+        upsertions: Vec<(String, ScramMechanism, ScramCredential)>,
+        deletions: Vec<(String, ScramMechanism)>,
+    ) -> Result<Vec<String>, QuorumError> {
+        let op = MetadataOp::AlterScramCredentials {
+            upsertions,
+            deletions,
+        };
+        match self.propose(op).await? {
+            Ok(Applied::ScramMissing(missing)) => Ok(missing),
+            Ok(other) => Err(unexpected(other)),
+            Err(e) => Err(QuorumError::Raft(format!(
+                "AlterScramCredentials rejected: {e}"
+            ))),
         }
     }
 
