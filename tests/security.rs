@@ -122,7 +122,8 @@ fn secure() -> &'static Secure {
             .listener("MTLS")
             .listener("SASL_SSL")
             .listener("SASL_PLAINTEXT")
-            .listener("RELOAD");
+            .listener("RELOAD")
+            .listener("REAUTH");
         let broker_ip = probe_broker_ip();
         let (cert, key) = ca.sign(dn(&[(DnType::CommonName, "broker-0")]), Some(broker_ip), false);
         let keystore = dir.path().join("broker.pem");
@@ -135,7 +136,7 @@ fn secure() -> &'static Secure {
         let options = options
             .property(
                 "listener.security.protocol.map",
-                "CLIENT:PLAINTEXT,REPLICATION:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,MTLS:SSL,SASL_SSL:SASL_SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,RELOAD:SSL",
+                "CLIENT:PLAINTEXT,REPLICATION:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,MTLS:SSL,SASL_SSL:SASL_SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,RELOAD:SSL,REAUTH:SASL_PLAINTEXT",
             )
             .property("ssl.keystore.location", keystore.display())
             .property("ssl.truststore.location", truststore.display())
@@ -150,6 +151,11 @@ fn secure() -> &'static Secure {
                 "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
             )
             .property("listener.name.sasl_plaintext.plain.sasl.jaas.config", &jaas)
+            .property("listener.name.reauth.plain.sasl.jaas.config", &jaas)
+            .property(
+                "listener.name.reauth.connections.max.reauth.ms",
+                REAUTH_MS.to_string(),
+            )
             .property("listener.name.reload.ssl.keystore.location", reload_keystore.display())
             .env(
                 "RUST_LOG",
@@ -474,6 +480,69 @@ fn principals_come_from_the_certificate_subject_and_the_sasl_user() {
 }
 
 const SCRAM_PASSWORD: &str = "carol-pw-5e1d7";
+
+/// The REAUTH listener's `connections.max.reauth.ms`.
+const REAUTH_MS: u64 = 2000;
+
+#[test]
+fn sessions_end_unless_the_client_re_authenticates() {
+    use kafka_protocol::messages::MetadataRequest;
+    let s = secure();
+    let address = s.cluster.listener_address(0, "REAUTH");
+    let metadata = || MetadataRequest::default().with_topics(Some(vec![]));
+
+    // librdkafka re-authenticates before the lifetime ends: one producer keeps producing over
+    // several lifetimes.
+    let topic = unique_topic("secure-reauth");
+    let alice = settings("SASL_PLAINTEXT", None, Some(("alice", PASSWORD)));
+    runtime().block_on(async {
+        kafka::create_topic(&s.cluster.bootstrap(), &topic, 1, 1, &[]).await;
+        let producer: rdkafka::producer::FutureProducer = client("REAUTH", &with_strings(&alice))
+            .create()
+            .expect("producer");
+        for i in 0..25 {
+            producer
+                .send(
+                    FutureRecord::<(), _>::to(&topic).payload(&format!("r-{i}")),
+                    Duration::from_secs(10),
+                )
+                .await
+                .unwrap_or_else(|(e, _)| panic!("produce {i} across re-authentications: {e}"));
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    });
+    assert!(broker_log_has("re-authenticated"));
+
+    // A client that does not re-authenticate is closed at its first request after the lifetime.
+    let mut raw = RawConnection::connect(address);
+    assert_eq!(
+        raw.authenticate_plain_session("alice", PASSWORD).unwrap(),
+        (0, REAUTH_MS as i64)
+    );
+    assert!(raw.request(&metadata(), 12).is_ok());
+    std::thread::sleep(Duration::from_millis(REAUTH_MS + 300));
+    assert!(
+        raw.request(&metadata(), 12).is_err(),
+        "a request was served after the session expired"
+    );
+    assert!(broker_log_has("after the SASL session expired"));
+
+    // Re-authenticating as the same user renews the session; as another user is refused.
+    let mut raw = RawConnection::connect(address);
+    assert_eq!(raw.authenticate_plain("alice", PASSWORD).unwrap(), 0);
+    std::thread::sleep(Duration::from_millis(REAUTH_MS * 2 / 3));
+    assert_eq!(raw.authenticate_plain("alice", PASSWORD).unwrap(), 0);
+    std::thread::sleep(Duration::from_millis(REAUTH_MS * 2 / 3));
+    assert!(
+        raw.request(&metadata(), 12).is_ok(),
+        "a renewed session was closed"
+    );
+    assert_eq!(raw.authenticate_plain("bob", "bob-pw-0a9b8").unwrap(), 58);
+    assert!(raw.is_closed_within(Duration::from_secs(5)));
+    assert!(broker_log_has(
+        "Cannot change principals during re-authentication from User:alice: User:bob"
+    ));
+}
 
 /// An AlterUserScramCredentials upsertion as a client makes it: the client salts the password.
 fn upsertion(

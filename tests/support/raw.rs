@@ -134,15 +134,26 @@ impl RawConnection {
     /// Authenticates with SASL/PLAIN (SaslHandshake v1, SaslAuthenticate v2); the broker's
     /// error code (0 on success).
     pub fn authenticate_plain(&mut self, user: &str, password: &str) -> io::Result<i16> {
+        Ok(self.authenticate_plain_session(user, password)?.0)
+    }
+
+    /// [`RawConnection::authenticate_plain`], with the session lifetime the broker grants (ms,
+    /// 0 for no limit).
+    pub fn authenticate_plain_session(
+        &mut self,
+        user: &str,
+        password: &str,
+    ) -> io::Result<(i16, i64)> {
         let handshake =
             SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN"));
         let response = self.request(&handshake, 1)?;
         if response.error_code != 0 {
-            return Ok(response.error_code);
+            return Ok((response.error_code, 0));
         }
         let token = Bytes::from(format!("\0{user}\0{password}").into_bytes());
         let authenticate = SaslAuthenticateRequest::default().with_auth_bytes(token);
-        Ok(self.request(&authenticate, 2)?.error_code)
+        let response = self.request(&authenticate, 2)?;
+        Ok((response.error_code, response.session_lifetime_ms))
     }
 
     /// True if the broker closes the connection within `timeout` (reads EOF or reset).

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use kafka_core::scram::ScramMechanism;
 
@@ -136,6 +137,8 @@ pub struct TlsSettings {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SaslSettings {
     pub mechanisms: Vec<SaslMechanism>,
+    /// `connections.max.reauth.ms`: how long an authentication lasts (`None`: for ever).
+    pub session_lifetime: Option<Duration>,
     /// PLAIN users and passwords: the `user_<name>="<password>"` options of the PLAIN JAAS config.
     pub plain_users: BTreeMap<String, Secret>,
 }
@@ -174,6 +177,7 @@ pub const PER_LISTENER_SECURITY_PROPERTIES: &[&str] = &[
     "ssl.principal.mapping.rules",
     "ssl.enabled.protocols",
     "sasl.enabled.mechanisms",
+    "connections.max.reauth.ms",
 ];
 
 /// Whether `key` is `listener.name.<name>.<security property>` or a JAAS config of one listener.
@@ -428,8 +432,17 @@ fn sasl_settings(lookup: &Lookup<'_>) -> Result<SaslSettings, ConfigError> {
             }
         }
     }
+    let session_lifetime = match lookup.get("connections.max.reauth.ms") {
+        None => None,
+        Some((text, key)) => match text.parse::<u64>() {
+            Ok(0) => None,
+            Ok(ms) => Some(Duration::from_millis(ms)),
+            Err(_) => return Err(invalid(&key, &text, "expected milliseconds")),
+        },
+    };
     Ok(SaslSettings {
         mechanisms,
+        session_lifetime,
         plain_users,
     })
 }
@@ -534,19 +547,45 @@ mod tests {
             )],
         )
         .unwrap();
+        let sasl = s.sasl.unwrap();
         assert_eq!(
-            s.sasl.unwrap().mechanisms,
+            sasl.mechanisms,
             vec![
                 SaslMechanism::Scram(ScramMechanism::Sha512),
                 SaslMechanism::Scram(ScramMechanism::Sha256)
             ]
         );
+        assert_eq!(sasl.session_lifetime, None);
         assert!(settings(
             "SASL_SSL",
             SecurityProtocol::SaslPlaintext,
             &[("sasl.enabled.mechanisms", "SCRAM-SHA-1")],
         )
         .is_err());
+    }
+
+    #[test]
+    fn session_lifetime_is_connections_max_reauth_ms() {
+        let lifetime = |props: &[(&str, &str)]| {
+            let mut props = props.to_vec();
+            props.push(("sasl.enabled.mechanisms", "SCRAM-SHA-256"));
+            settings("SASL_SSL", SecurityProtocol::SaslPlaintext, &props)
+                .map(|s| s.sasl.unwrap().session_lifetime)
+        };
+        assert_eq!(lifetime(&[]).unwrap(), None);
+        assert_eq!(
+            lifetime(&[("connections.max.reauth.ms", "0")]).unwrap(),
+            None
+        );
+        assert_eq!(
+            lifetime(&[
+                ("connections.max.reauth.ms", "3600000"),
+                ("listener.name.sasl_ssl.connections.max.reauth.ms", "2000")
+            ])
+            .unwrap(),
+            Some(Duration::from_secs(2))
+        );
+        assert!(lifetime(&[("connections.max.reauth.ms", "soon")]).is_err());
     }
 
     #[test]

@@ -58,6 +58,11 @@ impl SaslServer {
         }
     }
 
+    /// How long an authentication lasts (`connections.max.reauth.ms`), if not for ever.
+    pub fn session_lifetime(&self) -> Option<std::time::Duration> {
+        self.settings.session_lifetime
+    }
+
     /// The enabled mechanisms' names, as SaslHandshake lists them.
     pub fn mechanism_names(&self) -> Vec<&'static str> {
         self.settings.mechanisms.iter().map(|m| m.name()).collect()
@@ -175,6 +180,7 @@ mod tests {
         SaslServer::new(
             SaslSettings {
                 mechanisms: vec![SaslMechanism::Plain],
+                session_lifetime: None,
                 plain_users: users,
             },
             scram::tests::users(ScramMechanism::Sha256),

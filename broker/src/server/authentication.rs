@@ -7,6 +7,10 @@
 //! request before that, a mechanism the listener does not enable, or failed credentials close
 //! the connection after the Kafka error is sent. Every refusal is logged with its reason; no
 //! password is.
+//!
+//! Re-authentication (KIP-368): a SaslHandshake on an authenticated connection runs the
+//! exchange again; the principal and the mechanism may not change. SaslAuthenticate tells the
+//! client the session lifetime (`connections.max.reauth.ms`); the connection enforces it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +31,7 @@ use super::connection::ConnectionInfo;
 use super::frame::{FrameReader, RequestFrame};
 use super::response::{self, ResponseSocket, ResponseWriter};
 use super::service::{Outcome, Service};
+use crate::config::security::SaslMechanism;
 use crate::config::ListenerSecurity;
 use crate::security::{
     CredentialStore, Exchange, KafkaPrincipal, PrincipalMapper, SaslServer, Step, TlsIdentity,
@@ -104,27 +109,55 @@ pub async fn tls_handshake(
     Ok((accepted, principal))
 }
 
-/// Runs the SASL exchange on a connection; `Ok` is the authenticated principal, `Err` the
-/// reason the connection is closed (any error response has been written).
+/// A finished SASL exchange.
+#[derive(Debug)]
+pub struct Authenticated {
+    pub principal: KafkaPrincipal,
+    pub mechanism: SaslMechanism,
+}
+
+/// A re-authentication of an authenticated connection: the SaslHandshake that began it and
+/// what may not change.
+#[derive(Debug)]
+pub struct Reauthentication<'a> {
+    pub handshake: RequestFrame,
+    pub principal: &'a KafkaPrincipal,
+    pub mechanism: SaslMechanism,
+}
+
+/// Runs the SASL exchange on a connection (from its first request, or from the SaslHandshake
+/// of a re-authentication); `Err` is the reason the connection is closed (any error response
+/// has been written).
 pub async fn sasl_exchange<R, W, S>(
     sasl: &SaslServer,
     reader: &mut FrameReader<R>,
     writer: &mut ResponseWriter<W>,
     service: &S,
     info: &ConnectionInfo,
-) -> Result<KafkaPrincipal, String>
+    reauthentication: Option<Reauthentication<'_>>,
+) -> Result<Authenticated, String>
 where
     R: AsyncRead + Unpin,
     W: ResponseSocket,
     S: Service,
 {
+    let (mut first, previous) = match reauthentication {
+        Some(r) => (Some(r.handshake), Some((r.principal, r.mechanism))),
+        None => (None, None),
+    };
+    let lifetime_ms = sasl
+        .session_lifetime()
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     let exchange = async {
         let mut exchange = None;
         loop {
-            let frame = match reader.read_frame().await {
-                Ok(Some(frame)) => frame,
-                Ok(None) => return Err("closed by client before authenticating".to_string()),
-                Err(e) => return Err(format!("read failed during authentication: {e}")),
+            let frame = match first.take() {
+                Some(frame) => frame,
+                None => match reader.read_frame().await {
+                    Ok(Some(frame)) => frame,
+                    Ok(None) => return Err("closed by client before authenticating".to_string()),
+                    Err(e) => return Err(format!("read failed during authentication: {e}")),
+                },
             };
             let version = frame.version();
             let correlation_id = frame.correlation_id();
@@ -140,7 +173,13 @@ where
                         .into_iter()
                         .map(StrBytes::from_static_str)
                         .collect();
-                    let started = sasl.start(&request.mechanism);
+                    let mut started = sasl.start(&request.mechanism);
+                    let changed = previous.is_some_and(|(_, mechanism)| {
+                        started.as_ref().is_some_and(|s| s.mechanism() != mechanism)
+                    });
+                    if changed || (previous.is_some() && version == 0) {
+                        started = None;
+                    }
                     let code = if started.is_some() {
                         ErrorCode::NONE
                     } else {
@@ -156,6 +195,16 @@ where
                             return unframed(started, reader, writer, info).await;
                         }
                         Some(started) => exchange = Some(started),
+                        None if previous.is_some() => {
+                            return Err(refused(
+                                info,
+                                None,
+                                &format!(
+                                    "re-authentication with SaslHandshake v{version} and mechanism {:?}: only v1+ with the connection's own mechanism may re-authenticate",
+                                    request.mechanism.as_str()
+                                ),
+                            ))
+                        }
                         None => {
                             return Err(refused(
                                 info,
@@ -173,7 +222,7 @@ where
                     let Some(current) = exchange.as_mut() else {
                         return Err("SaslAuthenticate without a mechanism".to_string());
                     };
-                    let mechanism = current.mechanism().name();
+                    let mechanism = current.mechanism();
                     match current.step(&request.auth_bytes) {
                         Ok(Step::Continue { message }) => {
                             let body = SaslAuthenticateResponse::default()
@@ -181,12 +230,32 @@ where
                             respond(writer, &body, version, correlation_id, ErrorCode::NONE)
                                 .await?;
                         }
-                        Ok(Step::Done { principal, message }) => {
+                        Ok(Step::Done { principal, .. })
+                            if previous.is_some_and(|(p, _)| *p != principal) =>
+                        {
+                            let old = previous.map(|(p, _)| p.to_string()).unwrap_or_default();
+                            let message = format!(
+                                "Cannot change principals during re-authentication from {old}: {principal}"
+                            );
+                            let code = ErrorCode::SASL_AUTHENTICATION_FAILED;
                             let body = SaslAuthenticateResponse::default()
+                                .with_error_code(code.code())
+                                .with_error_message(Some(StrBytes::from_string(message.clone())));
+                            respond(writer, &body, version, correlation_id, code).await?;
+                            return Err(refused(info, Some(mechanism.name()), &message));
+                        }
+                        Ok(Step::Done { principal, message }) => {
+                            let mut body = SaslAuthenticateResponse::default()
                                 .with_auth_bytes(Bytes::from(message));
+                            if version >= 1 {
+                                body = body.with_session_lifetime_ms(lifetime_ms);
+                            }
                             respond(writer, &body, version, correlation_id, ErrorCode::NONE)
                                 .await?;
-                            return Ok(principal);
+                            return Ok(Authenticated {
+                                principal,
+                                mechanism,
+                            });
                         }
                         Err(failure) => {
                             let code = ErrorCode::SASL_AUTHENTICATION_FAILED;
@@ -196,7 +265,7 @@ where
                                     failure.message.clone(),
                                 )));
                             respond(writer, &body, version, correlation_id, code).await?;
-                            return Err(refused(info, Some(mechanism), &failure.reason));
+                            return Err(refused(info, Some(mechanism.name()), &failure.reason));
                         }
                     }
                 }
@@ -227,12 +296,12 @@ async fn unframed<R, W>(
     reader: &mut FrameReader<R>,
     writer: &mut ResponseWriter<W>,
     info: &ConnectionInfo,
-) -> Result<KafkaPrincipal, String>
+) -> Result<Authenticated, String>
 where
     R: AsyncRead + Unpin,
     W: ResponseSocket,
 {
-    let mechanism = exchange.mechanism().name();
+    let mechanism = exchange.mechanism();
     loop {
         let token = match reader.read_token().await {
             Ok(Some(token)) => token,
@@ -243,9 +312,12 @@ where
             Ok(Step::Continue { message }) => write_token(writer, &message).await?,
             Ok(Step::Done { principal, message }) => {
                 write_token(writer, &message).await?;
-                return Ok(principal);
+                return Ok(Authenticated {
+                    principal,
+                    mechanism,
+                });
             }
-            Err(failure) => return Err(refused(info, Some(mechanism), &failure.reason)),
+            Err(failure) => return Err(refused(info, Some(mechanism.name()), &failure.reason)),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! One client connection: authenticates it (TLS, SASL) as its listener requires, then reads
 //! pipelined requests, runs them concurrently, and writes the responses strictly in request
-//! order (Kafka clients match responses by order per connection).
+//! order (Kafka clients match responses by order per connection). On SASL listeners a
+//! SaslHandshake after authentication re-authenticates (KIP-368) once the responses before it
+//! are written, and a request after the session's lifetime closes the connection.
 //!
 //! Handlers do their ordering-sensitive work (appends) synchronously when dispatched, in arrival
 //! order, and return a future only for what may wait (replication, long polls, rebalances).
@@ -17,11 +19,12 @@ use tokio::io::AsyncRead;
 use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
 
-use super::authentication::{self, ListenerAuth};
+use super::authentication::{self, ListenerAuth, Reauthentication};
 use super::frame::{FrameError, FrameReader};
 use super::response::{ResponseSocket, ResponseWriter};
 use super::service::{Outcome, Pending, Service};
-use crate::security::KafkaPrincipal;
+use crate::config::security::SaslMechanism;
+use crate::security::{KafkaPrincipal, SaslServer};
 use crate::shutdown::Shutdown;
 
 /// Who is on the other end.
@@ -47,6 +50,28 @@ pub struct ConnectionLimits {
 }
 
 type InFlight = FuturesOrdered<futures::future::BoxFuture<'static, (Outcome, ApiKey, Instant)>>;
+
+/// The SASL session of a connection.
+struct Session<'a> {
+    sasl: &'a SaslServer,
+    mechanism: SaslMechanism,
+    /// When the authentication lapses (`connections.max.reauth.ms`), if it does.
+    expires: Option<Instant>,
+}
+
+impl<'a> Session<'a> {
+    fn new(sasl: &'a SaslServer, mechanism: SaslMechanism) -> Session<'a> {
+        Session {
+            sasl,
+            mechanism,
+            expires: sasl.session_lifetime().map(|d| Instant::now() + d),
+        }
+    }
+
+    fn expired(&self) -> bool {
+        self.expires.is_some_and(|at| Instant::now() >= at)
+    }
+}
 
 /// Serves one connection until the client closes it, it idles out, a request forces a close,
 /// or the broker shuts down.
@@ -115,6 +140,7 @@ impl<'a, S: Service, W: ResponseSocket> Connection<'a, S, W> {
         mut shutdown: Shutdown,
     ) -> String {
         let mut reader = FrameReader::new(socket, self.limits.max_frame_bytes);
+        let mut session = None;
         if let Some(sasl) = &auth.sasl {
             match authentication::sasl_exchange(
                 sasl,
@@ -122,12 +148,14 @@ impl<'a, S: Service, W: ResponseSocket> Connection<'a, S, W> {
                 &mut self.writer,
                 self.service,
                 info,
+                None,
             )
             .await
             {
-                Ok(principal) => {
-                    debug!(peer = %info.peer, connection = info.id, principal = %principal, "authenticated");
-                    info.principal = principal;
+                Ok(done) => {
+                    debug!(peer = %info.peer, connection = info.id, principal = %done.principal, "authenticated");
+                    info.principal = done.principal;
+                    session = Some(Session::new(sasl, done.mechanism));
                 }
                 Err(reason) => {
                     let _ = self.writer.shutdown().await;
@@ -135,7 +163,9 @@ impl<'a, S: Service, W: ResponseSocket> Connection<'a, S, W> {
                 }
             }
         }
-        let reason = self.serve_requests(&mut reader, info, &mut shutdown).await;
+        let reason = self
+            .serve_requests(&mut reader, info, session, &mut shutdown)
+            .await;
         let _ = self.writer.shutdown().await;
         reason
     }
@@ -144,6 +174,7 @@ impl<'a, S: Service, W: ResponseSocket> Connection<'a, S, W> {
         &mut self,
         reader: &mut FrameReader<R>,
         info: &ConnectionInfo,
+        mut session: Option<Session<'_>>,
         shutdown: &mut Shutdown,
     ) -> String {
         let (limits, service, writer) = (self.limits, self.service, &mut self.writer);
@@ -179,24 +210,30 @@ impl<'a, S: Service, W: ResponseSocket> Connection<'a, S, W> {
                     match frame {
                         Ok(Some(frame)) => {
                             idle.as_mut().reset(tokio::time::Instant::now() + limits.idle_timeout);
-                            if let Err(reason) = start(service, info, frame, &mut in_flight) {
-                                break reason;
-                            }
-                            // Dispatch requests that arrived in the same read without waiting.
+                            // This request, then those that arrived in the same read, without waiting.
+                            let mut next = Some(frame);
                             let mut failed = None;
-                            while in_flight.len() < limits.max_in_flight {
+                            while let Some(frame) = next.take() {
+                                let outcome = match session.as_mut() {
+                                    Some(s) if frame.api_key == ApiKey::SaslHandshake => {
+                                        reauthenticate(s, frame, reader, writer, &mut in_flight, service, info).await
+                                    }
+                                    Some(s) if s.expired() => Err(format!(
+                                        "{:?} request after the SASL session expired (connections.max.reauth.ms) without re-authentication",
+                                        frame.api_key
+                                    )),
+                                    _ => start(service, info, frame, &mut in_flight),
+                                };
+                                if let Err(reason) = outcome {
+                                    failed = Some(reason);
+                                    break;
+                                }
+                                if in_flight.len() >= limits.max_in_flight {
+                                    break;
+                                }
                                 match reader.parse_buffered() {
-                                    Ok(Some(frame)) => {
-                                        if let Err(reason) = start(service, info, frame, &mut in_flight) {
-                                            failed = Some(reason);
-                                            break;
-                                        }
-                                    }
-                                    Ok(None) => break,
-                                    Err(e) => {
-                                        failed = Some(frame_error_reason(info, &e));
-                                        break;
-                                    }
+                                    Ok(frame) => next = frame,
+                                    Err(e) => failed = Some(frame_error_reason(info, &e)),
                                 }
                             }
                             if let Some(reason) = failed {
@@ -227,6 +264,43 @@ impl<'a, S: Service, W: ResponseSocket> Connection<'a, S, W> {
         }
         close_reason
     }
+}
+
+/// Re-authenticates a connection (KIP-368) from its SaslHandshake: the responses to the
+/// requests before it are written first, so the exchange's answers keep request order.
+async fn reauthenticate<S: Service, R: AsyncRead + Unpin, W: ResponseSocket>(
+    session: &mut Session<'_>,
+    handshake: super::frame::RequestFrame,
+    reader: &mut FrameReader<R>,
+    writer: &mut ResponseWriter<W>,
+    in_flight: &mut InFlight,
+    service: &S,
+    info: &ConnectionInfo,
+) -> Result<(), String> {
+    while let Some(done) = in_flight.next().await {
+        match write_batch(writer, vec![done], service).await {
+            Ok(None) => {}
+            Ok(Some(reason)) => return Err(reason),
+            Err(e) => return Err(format!("write failed: {e}")),
+        }
+    }
+    let reauthentication = Reauthentication {
+        handshake,
+        principal: &info.principal,
+        mechanism: session.mechanism,
+    };
+    authentication::sasl_exchange(
+        session.sasl,
+        reader,
+        writer,
+        service,
+        info,
+        Some(reauthentication),
+    )
+    .await?;
+    debug!(peer = %info.peer, connection = info.id, principal = %info.principal, "re-authenticated");
+    *session = Session::new(session.sasl, session.mechanism);
+    Ok(())
 }
 
 fn frame_error_reason(info: &ConnectionInfo, e: &FrameError) -> String {
