@@ -134,20 +134,22 @@ class Check:
         return f"new consumer in the group got only the {detail}"
 
 
-def secure(args, password=None):
+def secure(args, mechanism="PLAIN", user=None, password=None):
     return {
         "bootstrap_servers": args.secure_bootstrap,
         "security_protocol": "SASL_SSL",
-        "sasl_mechanism": "PLAIN",
-        "sasl_plain_username": args.sasl_user,
+        "sasl_mechanism": mechanism,
+        "sasl_plain_username": user or args.sasl_user,
         "sasl_plain_password": password or args.sasl_password,
         "ssl_context": create_ssl_context(cafile=args.ca_file),
     }
 
 
-async def sasl_ssl(args):
-    topic, count = args.secure_topic, common.SECURE_BATCH
-    producer = AIOKafkaProducer(acks="all", **secure(args))
+async def secure_round_trip(args, topic, group, produce_with, consume_with):
+    """Produces SECURE_BATCH messages to topic (auto-created) with the secure() settings
+    produce_with, then reads them back in group with consume_with; returns the verify detail."""
+    count = common.SECURE_BATCH
+    producer = AIOKafkaProducer(acks="all", **produce_with)
     await producer.start()
     try:
         futures = [
@@ -164,10 +166,10 @@ async def sasl_ssl(args):
         raise common.CheckFailed(f"{len(failed)} of {count} failed (first {failed[:2]})")
     consumer = AIOKafkaConsumer(
         topic,
-        group_id=args.secure_group,
+        group_id=group,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
-        **secure(args),
+        **consume_with,
     )
     await consumer.start()
     received = common.Received(topic, 0, count)
@@ -180,11 +182,30 @@ async def sasl_ssl(args):
                     received.add(record.key, record.value)
     finally:
         await consumer.stop()
-    return f"SASL_SSL/PLAIN as {args.sasl_user}: {received.verify()}"
+    return received.verify()
+
+
+async def sasl_ssl(args):
+    detail = await secure_round_trip(
+        args, args.secure_topic, args.secure_group, secure(args), secure(args)
+    )
+    return f"SASL_SSL/PLAIN as {args.sasl_user}: {detail}"
+
+
+async def scram(args):
+    user, password = args.scram_user, args.scram_password
+    detail = await secure_round_trip(
+        args,
+        args.scram_topic,
+        args.scram_group,
+        secure(args, "SCRAM-SHA-512", user, password),
+        secure(args, "SCRAM-SHA-256", user, password),
+    )
+    return f"produced with SCRAM-SHA-512, consumed with SCRAM-SHA-256 as {user}: {detail}"
 
 
 async def bad_password(args):
-    producer = AIOKafkaProducer(**secure(args, "wrong-password"))
+    producer = AIOKafkaProducer(**secure(args, password="wrong-password"))
     try:
         await asyncio.wait_for(producer.start(), args.timeout)
     except (KafkaError, asyncio.TimeoutError) as error:
@@ -204,6 +225,7 @@ async def run(args):
         ("resume", check.resume),
         ("sasl-ssl", lambda: sasl_ssl(args)),
         ("bad-password", lambda: bad_password(args)),
+        ("scram", lambda: scram(args)),
     ]
     for name, step in steps:
         try:

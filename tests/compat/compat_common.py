@@ -12,6 +12,10 @@ Every check program runs the same scenario against the broker given on the comma
   sasl-ssl       on the broker's SASL_SSL listener (PLAIN, the suite's CA): produce 100 messages
                  to a new topic and read each back exactly once in a new group
   bad-password   the same listener refuses the same user with a wrong password
+  scram          on the same listener, as the SCRAM user run.sh creates with
+                 AlterUserScramCredentials: produce 100 messages to a new topic authenticated with
+                 SCRAM-SHA-512, then read each back exactly once in a new group authenticated with
+                 SCRAM-SHA-256
 
 Result lines go to stdout as "COMPAT <kind> ..." (see run.sh); everything else goes to stderr.
 """
@@ -27,7 +31,16 @@ SECOND_BATCH = 100
 SECURE_BATCH = 100
 # How long a consumer keeps polling after it has everything, to catch duplicates or extras.
 SETTLE_SECONDS = 3.0
-STEPS = ["create-topic", "produce-10k", "consume-group", "commit", "resume", "sasl-ssl", "bad-password"]
+STEPS = [
+    "create-topic",
+    "produce-10k",
+    "consume-group",
+    "commit",
+    "resume",
+    "sasl-ssl",
+    "bad-password",
+    "scram",
+]
 
 
 def log(message):
@@ -56,12 +69,16 @@ def parse_args(client):
     parser.add_argument("--ca-file", required=True, help="PEM CA certificate of the broker")
     parser.add_argument("--sasl-user", required=True)
     parser.add_argument("--sasl-password", required=True)
+    parser.add_argument("--scram-user", required=True)
+    parser.add_argument("--scram-password", required=True)
     args = parser.parse_args()
     run_id = uuid.uuid4().hex[:8]
     args.topic = f"compat-{client}-{run_id}"
     args.group = f"compat-{client}-group-{run_id}"
     args.secure_topic = f"compat-{client}-secure-{run_id}"
     args.secure_group = f"compat-{client}-secure-group-{run_id}"
+    args.scram_topic = f"{args.secure_topic}-scram"
+    args.scram_group = f"{args.secure_group}-scram"
     return args
 
 

@@ -118,19 +118,21 @@ class Check:
         self.first.close()
         return f"committed offsets equal the log end offsets (sum {total}), consumer closed"
 
-    def secure(self, password=None):
+    def secure(self, mechanism="PLAIN", user=None, password=None):
         return {
             "bootstrap.servers": self.args.secure_bootstrap,
             "security.protocol": "SASL_SSL",
-            "sasl.mechanism": "PLAIN",
-            "sasl.username": self.args.sasl_user,
+            "sasl.mechanism": mechanism,
+            "sasl.username": user or self.args.sasl_user,
             "sasl.password": password or self.args.sasl_password,
             "ssl.ca.location": self.args.ca_file,
         }
 
-    def sasl_ssl(self):
-        topic, count = self.args.secure_topic, common.SECURE_BATCH
-        producer = Producer({**self.secure(), "acks": "all"})
+    def secure_round_trip(self, topic, group, produce_with, consume_with):
+        """Produces SECURE_BATCH messages to topic (auto-created) with the secure() settings
+        produce_with, then reads them back in group with consume_with; returns the verify detail."""
+        count = common.SECURE_BATCH
+        producer = Producer({**produce_with, "acks": "all"})
         failed = []
         for key, value in common.messages(topic, 0, count):
             producer.produce(
@@ -142,8 +144,8 @@ class Check:
             raise common.CheckFailed(f"{left} unacknowledged, failures {failed[:3]}")
         consumer = Consumer(
             {
-                **self.secure(),
-                "group.id": self.args.secure_group,
+                **consume_with,
+                "group.id": group,
                 "auto.offset.reset": "earliest",
                 "enable.auto.commit": False,
             }
@@ -161,11 +163,27 @@ class Check:
                 received.add(message.key(), message.value())
         finally:
             consumer.close()
-        return f"SASL_SSL/PLAIN as {self.args.sasl_user}: {received.verify()}"
+        return received.verify()
+
+    def sasl_ssl(self):
+        detail = self.secure_round_trip(
+            self.args.secure_topic, self.args.secure_group, self.secure(), self.secure()
+        )
+        return f"SASL_SSL/PLAIN as {self.args.sasl_user}: {detail}"
+
+    def scram(self):
+        user, password = self.args.scram_user, self.args.scram_password
+        detail = self.secure_round_trip(
+            self.args.scram_topic,
+            self.args.scram_group,
+            self.secure("SCRAM-SHA-512", user, password),
+            self.secure("SCRAM-SHA-256", user, password),
+        )
+        return f"produced with SCRAM-SHA-512, consumed with SCRAM-SHA-256 as {user}: {detail}"
 
     def bad_password(self):
         errors = []
-        admin = AdminClient({**self.secure("wrong-password"), "error_cb": errors.append})
+        admin = AdminClient({**self.secure(password="wrong-password"), "error_cb": errors.append})
         try:
             admin.list_topics(timeout=10)
         except KafkaException:
@@ -205,6 +223,7 @@ def main():
             ("resume", check.resume),
             ("sasl-ssl", check.sasl_ssl),
             ("bad-password", check.bad_password),
+            ("scram", check.scram),
         ]
     )
 

@@ -122,20 +122,22 @@ class Check:
         return f"new consumer in the group got only the {detail}"
 
 
-def secure(args, password=None):
+def secure(args, mechanism="PLAIN", user=None, password=None):
     return {
         "bootstrap_servers": args.secure_bootstrap,
         "security_protocol": "SASL_SSL",
-        "sasl_mechanism": "PLAIN",
-        "sasl_plain_username": args.sasl_user,
+        "sasl_mechanism": mechanism,
+        "sasl_plain_username": user or args.sasl_user,
         "sasl_plain_password": password or args.sasl_password,
         "ssl_cafile": args.ca_file,
     }
 
 
-def sasl_ssl(args):
-    topic, count = args.secure_topic, common.SECURE_BATCH
-    producer = KafkaProducer(acks="all", **secure(args))
+def secure_round_trip(args, topic, group, produce_with, consume_with):
+    """Produces SECURE_BATCH messages to topic (auto-created) with the secure() settings
+    produce_with, then reads them back in group with consume_with; returns the verify detail."""
+    count = common.SECURE_BATCH
+    producer = KafkaProducer(acks="all", **produce_with)
     try:
         futures = [
             producer.send(topic, key=key.encode(), value=value.encode())
@@ -149,10 +151,10 @@ def sasl_ssl(args):
         raise common.CheckFailed(f"{len(failed)} of {count} not acknowledged")
     consumer = KafkaConsumer(
         topic,
-        group_id=args.secure_group,
+        group_id=group,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
-        **secure(args),
+        **consume_with,
     )
     received = common.Received(topic, 0, count)
     deadline = common.Deadline(args.timeout)
@@ -163,12 +165,31 @@ def sasl_ssl(args):
                     received.add(record.key, record.value)
     finally:
         consumer.close()
-    return f"SASL_SSL/PLAIN as {args.sasl_user}: {received.verify()}"
+    return received.verify()
+
+
+def sasl_ssl(args):
+    detail = secure_round_trip(
+        args, args.secure_topic, args.secure_group, secure(args), secure(args)
+    )
+    return f"SASL_SSL/PLAIN as {args.sasl_user}: {detail}"
+
+
+def scram(args):
+    user, password = args.scram_user, args.scram_password
+    detail = secure_round_trip(
+        args,
+        args.scram_topic,
+        args.scram_group,
+        secure(args, "SCRAM-SHA-512", user, password),
+        secure(args, "SCRAM-SHA-256", user, password),
+    )
+    return f"produced with SCRAM-SHA-512, consumed with SCRAM-SHA-256 as {user}: {detail}"
 
 
 def bad_password(args):
     try:
-        producer = KafkaProducer(**secure(args, "wrong-password"))
+        producer = KafkaProducer(**secure(args, password="wrong-password"))
     except kafka.errors.KafkaError as error:
         return f"refused: {type(error).__name__}: {error}"
     producer.close()
@@ -188,6 +209,7 @@ def main():
             ("resume", check.resume),
             ("sasl-ssl", lambda: sasl_ssl(args)),
             ("bad-password", lambda: bad_password(args)),
+            ("scram", lambda: scram(args)),
         ]
     )
 

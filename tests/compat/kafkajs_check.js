@@ -2,10 +2,11 @@
 // produce-10k, consume-group, commit, resume), using the kafkajs admin client, an idempotent
 // producer (acks=-1) and a group consumer with manual commits.
 //
-// Then the sasl-ssl and bad-password steps on the broker's SASL_SSL listener.
+// Then the sasl-ssl, bad-password and scram steps on the broker's SASL_SSL listener.
 //
 // Usage: node kafkajs_check.js --bootstrap host:port --secure-bootstrap host:port --ca-file ca.pem
-//          --sasl-user user --sasl-password password [--timeout seconds]
+//          --sasl-user user --sasl-password password --scram-user user
+//          --scram-password password [--timeout seconds]
 // Result lines go to stdout as "COMPAT <kind> ..." (see run.sh); logs go to stderr.
 'use strict';
 
@@ -30,6 +31,8 @@ function parseArgs(argv) {
     else if (argv[i] === '--ca-file') args.caFile = argv[i + 1];
     else if (argv[i] === '--sasl-user') args.saslUser = argv[i + 1];
     else if (argv[i] === '--sasl-password') args.saslPassword = argv[i + 1];
+    else if (argv[i] === '--scram-user') args.scramUser = argv[i + 1];
+    else if (argv[i] === '--scram-password') args.scramPassword = argv[i + 1];
     else throw new Error(`unknown argument ${argv[i]}`);
   }
   if (!args.bootstrap) throw new Error('--bootstrap host:port is required');
@@ -38,6 +41,8 @@ function parseArgs(argv) {
   args.group = `compat-kafkajs-group-${runId}`;
   args.secureTopic = `compat-kafkajs-secure-${runId}`;
   args.secureGroup = `compat-kafkajs-secure-group-${runId}`;
+  args.scramTopic = `${args.secureTopic}-scram`;
+  args.scramGroup = `${args.secureGroup}-scram`;
   return args;
 }
 
@@ -226,35 +231,36 @@ class Check {
     return `new consumer in the group got only the ${second.verify()}`;
   }
 
-  secureKafka(password) {
+  // A client of the SASL_SSL listener; the PLAIN user unless a mechanism and credentials are given.
+  secureKafka({ mechanism = 'plain', username = this.args.saslUser, password = this.args.saslPassword } = {}) {
     return new Kafka({
       clientId: 'rivulet-compat-secure',
       brokers: [this.args.secureBootstrap],
       ssl: { ca: [fs.readFileSync(this.args.caFile, 'utf8')] },
-      sasl: { mechanism: 'plain', username: this.args.saslUser, password: password || this.args.saslPassword },
+      sasl: { mechanism, username, password },
       logLevel: logLevel.NOTHING,
       retry: { retries: 2 },
     });
   }
 
-  async saslSsl() {
-    const kafka = this.secureKafka();
-    const topic = this.args.secureTopic;
-    const admin = kafka.admin();
+  // Creates topic and produces SECURE_BATCH messages to it with the client produceWith, then reads
+  // them back in group with the client consumeWith; returns the verify detail.
+  async secureRoundTrip(topic, group, produceWith, consumeWith) {
+    const admin = produceWith.admin();
     await admin.connect();
     try {
       await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }], waitForLeaders: true });
     } finally {
       await admin.disconnect();
     }
-    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    const producer = produceWith.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     try {
       await producer.send({ topic, acks: -1, messages: messages(topic, 0, SECURE_BATCH) });
     } finally {
       await producer.disconnect();
     }
-    const consumer = kafka.consumer({ groupId: this.args.secureGroup });
+    const consumer = consumeWith.consumer({ groupId: group });
     this.consumers.push(consumer);
     const received = new Received(topic, 0, SECURE_BATCH);
     await consumer.connect();
@@ -263,11 +269,28 @@ class Check {
     const deadline = Date.now() + this.args.timeoutMs;
     while (!received.complete() && Date.now() < deadline) await sleep(100);
     await consumer.disconnect();
-    return `SASL_SSL/PLAIN as ${this.args.saslUser}: ${received.verify()}`;
+    return received.verify();
+  }
+
+  async saslSsl() {
+    const kafka = this.secureKafka();
+    const detail = await this.secureRoundTrip(this.args.secureTopic, this.args.secureGroup, kafka, kafka);
+    return `SASL_SSL/PLAIN as ${this.args.saslUser}: ${detail}`;
+  }
+
+  async scram() {
+    const { scramUser: username, scramPassword: password } = this.args;
+    const detail = await this.secureRoundTrip(
+      this.args.scramTopic,
+      this.args.scramGroup,
+      this.secureKafka({ mechanism: 'scram-sha-512', username, password }),
+      this.secureKafka({ mechanism: 'scram-sha-256', username, password }),
+    );
+    return `produced with SCRAM-SHA-512, consumed with SCRAM-SHA-256 as ${username}: ${detail}`;
   }
 
   async badPassword() {
-    const admin = this.secureKafka('wrong-password').admin();
+    const admin = this.secureKafka({ password: 'wrong-password' }).admin();
     try {
       await admin.connect();
     } catch (error) {
@@ -298,6 +321,7 @@ async function main() {
     ['resume', () => check.resume()],
     ['sasl-ssl', () => check.saslSsl()],
     ['bad-password', () => check.badPassword()],
+    ['scram', () => check.scram()],
   ];
   let status = 0;
   for (const [name, step] of steps) {

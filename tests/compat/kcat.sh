@@ -18,9 +18,13 @@
 #                  topic and read them back (-C -e): each exactly once
 #   bad-password   the same listener refuses a wrong password: kcat -L fails with an
 #                  authentication error
+#   scram          on the same listener, as the SCRAM user run.sh creates: produce 100 messages to
+#                  a new topic with SCRAM-SHA-512, read them back with SCRAM-SHA-256 in a new group
+#                  (-G, -e): each exactly once
 #
 # Usage: kcat.sh --bootstrap host:port --secure-bootstrap host:port --ca-file ca.pem
-#          --sasl-user user --sasl-password password [--timeout seconds]
+#          --sasl-user user --sasl-password password --scram-user user
+#          --scram-password password [--timeout seconds]
 # Result lines go to stdout as "COMPAT <kind> ..." (see run.sh); logs go to stderr.
 set -euo pipefail
 
@@ -29,6 +33,8 @@ SECURE_BOOTSTRAP=
 CA_FILE=
 SASL_USER=
 SASL_PASSWORD=
+SCRAM_USER=
+SCRAM_PASSWORD=
 STEP_TIMEOUT=60
 while (($#)); do
     case $1 in
@@ -38,6 +44,8 @@ while (($#)); do
         --ca-file) CA_FILE=$2; shift 2 ;;
         --sasl-user) SASL_USER=$2; shift 2 ;;
         --sasl-password) SASL_PASSWORD=$2; shift 2 ;;
+        --scram-user) SCRAM_USER=$2; shift 2 ;;
+        --scram-password) SCRAM_PASSWORD=$2; shift 2 ;;
         *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -143,30 +151,53 @@ readme() {
     echo "-L lists the broker; -P then -C -e on readme-demo prints hello"
 }
 
-# kcat on the SASL_SSL listener as the suite's user, with password $1.
+# kcat on the SASL_SSL listener with mechanism $1 as user $2 with password $3.
 secure_kc() {
-    local password=$1
-    shift
+    local mechanism=$1 user=$2 password=$3
+    shift 3
     timeout "$STEP_TIMEOUT" kcat -b "$SECURE_BOOTSTRAP" -X security.protocol=SASL_SSL \
-        -X sasl.mechanisms=PLAIN -X sasl.username="$SASL_USER" -X sasl.password="$password" \
+        -X sasl.mechanisms="$mechanism" -X sasl.username="$user" -X sasl.password="$password" \
         -X ssl.ca.location="$CA_FILE" "$@"
 }
 
+# Produces 100 messages to topic $1 (auto-created) with mechanism $2, then reads them back with
+# mechanism $3 — in group $6 if one is given (-G), otherwise with -C — as user $4 with password
+# $5, both to the end (-e); prints how they compare.
+secure_round_trip() {
+    local topic=$1 produce_mechanism=$2 consume_mechanism=$3 user=$4 password=$5 group=${6:-}
+    local consume=(-C -t "$topic")
+    [[ -z $group ]] || consume=(-G "$group" -X auto.offset.reset=earliest "$topic")
+    seq 0 99 | awk -v t="$topic" '{ printf "key-%05d:value-%05d-%s\n", $1, $1, t }' >"$WORK/$topic.want"
+    secure_kc "$produce_mechanism" "$user" "$password" -t "$topic" -P -K: -X acks=all \
+        -l "$WORK/$topic.want" 2>"$WORK/$topic.log" || {
+        echo "kcat -P over SASL_SSL/$produce_mechanism failed ($(status_of $?)): $(tail_of "$WORK/$topic.log")"
+        return 1
+    }
+    secure_kc "$consume_mechanism" "$user" "$password" -e -K: -f '%k:%s\n' "${consume[@]}" \
+        >"$WORK/$topic.out" 2>"$WORK/$topic.log" || {
+        echo "kcat ${consume[0]} over SASL_SSL/$consume_mechanism failed ($(status_of $?)): $(tail_of "$WORK/$topic.log")"
+        return 1
+    }
+    compare "$WORK/$topic.out" "$WORK/$topic.want"
+}
+
 sasl_ssl() {
-    local topic=$TOPIC-secure
-    seq 0 99 | awk -v t="$topic" '{ printf "key-%05d:value-%05d-%s\n", $1, $1, t }' >"$WORK/secure.want"
-    secure_kc "$SASL_PASSWORD" -t "$topic" -P -K: -X acks=all -l "$WORK/secure.want" 2>"$WORK/secure.log" ||
-        { echo "kcat -P over SASL_SSL failed ($(status_of $?)): $(tail_of "$WORK/secure.log")"; return 1; }
-    secure_kc "$SASL_PASSWORD" -t "$topic" -C -e -K: -f '%k:%s\n' >"$WORK/secure.out" 2>"$WORK/secure.log" ||
-        { echo "kcat -C over SASL_SSL failed ($(status_of $?)): $(tail_of "$WORK/secure.log")"; return 1; }
     local detail
-    detail=$(compare "$WORK/secure.out" "$WORK/secure.want") || { echo "$detail"; return 1; }
+    detail=$(secure_round_trip "$TOPIC-secure" PLAIN PLAIN "$SASL_USER" "$SASL_PASSWORD") ||
+        { echo "$detail"; return 1; }
     echo "SASL_SSL/PLAIN as $SASL_USER: $detail"
+}
+
+scram() {
+    local detail
+    detail=$(secure_round_trip "$TOPIC-secure-scram" SCRAM-SHA-512 SCRAM-SHA-256 "$SCRAM_USER" \
+        "$SCRAM_PASSWORD" "$GROUP-secure-scram") || { echo "$detail"; return 1; }
+    echo "produced with SCRAM-SHA-512, consumed with SCRAM-SHA-256 as $SCRAM_USER: $detail"
 }
 
 bad_password() {
     local out
-    if out=$(secure_kc wrong-password -L -m 10 2>&1); then
+    if out=$(secure_kc PLAIN "$SASL_USER" wrong-password -L -m 10 2>&1); then
         echo "kcat -L succeeded with a wrong password"
         return 1
     fi
@@ -194,5 +225,5 @@ run_step create-topic create_topic &&
     run_step resume resume || status=1
 # The README round trip and the secure listener do not depend on the scenario above.
 run_step readme readme || status=1
-run_step sasl-ssl sasl_ssl && run_step bad-password bad_password || status=1
+run_step sasl-ssl sasl_ssl && run_step bad-password bad_password && run_step scram scram || status=1
 exit $status

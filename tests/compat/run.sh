@@ -10,7 +10,9 @@
 #      topic, produce 10k keyed messages, consume them all in a group, commit, then check a new
 #      consumer in the group resumes from the commit — plus the README's kcat round trip; then,
 #      on the broker's SASL_SSL listener (a CA and certificate made here with openssl, a PLAIN
-#      user), a produce/consume round trip and a refused wrong password;
+#      user, and a SCRAM user that scram_user.py creates with AlterUserScramCredentials once the
+#      broker is ready), a PLAIN produce/consume round trip, a refused wrong password, and a
+#      round trip produced with SCRAM-SHA-512 and consumed with SCRAM-SHA-256;
 #   4. prints a table (client x step, PASS/FAIL, client versions), keeps the logs under
 #      target/compat-logs/ and exits non-zero if anything failed. The broker and the temporary
 #      directories are removed on exit.
@@ -21,9 +23,10 @@
 #   RIVULET_BINARY             use this broker binary instead of building one
 #   RIVULET_COMPAT_BOOTSTRAP   host:port of an already running broker (e.g. Apache Kafka, to
 #                              check the checks): nothing is built or started; then also
-#                              RIVULET_COMPAT_SECURE_BOOTSTRAP (its SASL_SSL listener with PLAIN),
-#                              RIVULET_COMPAT_CA_FILE, RIVULET_COMPAT_SASL_USER and
-#                              RIVULET_COMPAT_SASL_PASSWORD
+#                              RIVULET_COMPAT_SECURE_BOOTSTRAP (its SASL_SSL listener with PLAIN,
+#                              SCRAM-SHA-256 and SCRAM-SHA-512; the SCRAM user is created there
+#                              as the PLAIN user), RIVULET_COMPAT_CA_FILE, RIVULET_COMPAT_SASL_USER
+#                              and RIVULET_COMPAT_SASL_PASSWORD
 #   RIVULET_COMPAT_VENV        the Python venv (default: <target>/compat-venv)
 #   RIVULET_COMPAT_LOGS        where logs are kept (default: <target>/compat-logs)
 #   RIVULET_COMPAT_CLIENTS     space-separated subset of: kcat confluent-kafka kafka-python
@@ -43,9 +46,11 @@ TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 VENV="${RIVULET_COMPAT_VENV:-$TARGET/compat-venv}"
 LOGS="${RIVULET_COMPAT_LOGS:-$TARGET/compat-logs}"
 read -r -a CLIENTS <<<"${RIVULET_COMPAT_CLIENTS:-kcat confluent-kafka kafka-python aiokafka kafkajs}"
-STEPS=(create-topic produce-10k consume-group commit resume readme sasl-ssl bad-password)
+STEPS=(create-topic produce-10k consume-group commit resume readme sasl-ssl bad-password scram)
 SASL_USER=compat-user
 SASL_PASSWORD=compat-$RANDOM$RANDOM
+SCRAM_USER=compat-scram
+SCRAM_PASSWORD=scram-$RANDOM$RANDOM
 CLIENT_TIMEOUT=240
 STEP_TIMEOUT=60
 
@@ -161,6 +166,7 @@ start_broker() {
         --override offsets.topic.replication.factor=1 \
         --override group.initial.rebalance.delay.ms=0 \
         --override "ssl.keystore.location=$KEYSTORE" \
+        --override listener.name.sasl_ssl.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512 \
         --override "listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SASL_USER=\"$SASL_PASSWORD\";" \
         >"$LOGS/broker.log" 2>&1 &
     BROKER_PID=$!
@@ -171,6 +177,18 @@ start_broker() {
         sleep 0.2
     done
     log "broker ready"
+}
+
+# The SCRAM user (SCRAM-SHA-256 and SCRAM-SHA-512), created over the SASL_SSL listener as the
+# PLAIN user with AlterUserScramCredentials and checked with DescribeUserScramCredentials.
+create_scram_user() {
+    log "creating the SCRAM user $SCRAM_USER (log: $LOGS/scram_user.log)"
+    timeout --kill-after=10 "$CLIENT_TIMEOUT" "$VENV/bin/python" "$COMPAT/scram_user.py" \
+        --secure-bootstrap "$SECURE_BOOTSTRAP" --ca-file "$CA_FILE" --timeout "$STEP_TIMEOUT" \
+        --sasl-user "$SASL_USER" --sasl-password "$SASL_PASSWORD" \
+        --scram-user "$SCRAM_USER" --scram-password "$SCRAM_PASSWORD" >"$LOGS/scram_user.log" 2>&1 ||
+        die "creating the SCRAM user $SCRAM_USER: $(tail -3 "$LOGS/scram_user.log")"
+    log "$(tail -1 "$LOGS/scram_user.log")"
 }
 
 # --- scenarios ---------------------------------------------------------------------------------
@@ -194,6 +212,7 @@ run_client() {
     (cd "$COMPAT" && timeout --kill-after=10 "$CLIENT_TIMEOUT" "${command[@]}" \
         --bootstrap "$BOOTSTRAP" --timeout "$STEP_TIMEOUT" --secure-bootstrap "$SECURE_BOOTSTRAP" \
         --ca-file "$CA_FILE" --sasl-user "$SASL_USER" --sasl-password "$SASL_PASSWORD" \
+        --scram-user "$SCRAM_USER" --scram-password "$SCRAM_PASSWORD" \
         >"$out" 2>"$err") || code=$?
     EXIT_CODE[$client]=$code
     while read -r _ kind rest; do
@@ -264,7 +283,7 @@ for client in "${CLIENTS[@]}"; do
     client_command "$client" >/dev/null
 done
 mkdir -p "$LOGS"
-rm -f "$LOGS"/*.out "$LOGS"/*.err "$LOGS"/broker.log
+rm -f "$LOGS"/*.out "$LOGS"/*.err "$LOGS"/broker.log "$LOGS"/scram_user.log
 install_clients
 if [[ -n ${RIVULET_COMPAT_BOOTSTRAP:-} ]]; then
     BOOTSTRAP=$RIVULET_COMPAT_BOOTSTRAP
@@ -276,6 +295,7 @@ if [[ -n ${RIVULET_COMPAT_BOOTSTRAP:-} ]]; then
 else
     start_broker
 fi
+create_scram_user
 for client in "${CLIENTS[@]}"; do
     run_client "$client"
 done

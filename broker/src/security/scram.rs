@@ -71,7 +71,7 @@ pub fn credential(
 /// Where one SCRAM exchange is.
 enum State {
     ClientFirst,
-    ClientFinal(Challenge),
+    ClientFinal(Box<Challenge>),
     Finished,
 }
 
@@ -81,6 +81,7 @@ struct Challenge {
     credential: ScramCredential,
     client_first_bare: String,
     server_first: String,
+    client_nonce: String,
     nonce: String,
     gs2_header: String,
 }
@@ -196,14 +197,15 @@ impl ScramExchange {
             STANDARD.encode(&credential.salt),
             credential.iterations
         );
-        self.state = State::ClientFinal(Challenge {
+        self.state = State::ClientFinal(Box::new(Challenge {
             user,
             credential,
             client_first_bare: bare.to_string(),
             server_first: server_first.clone(),
+            client_nonce: client_nonce.to_string(),
             nonce,
             gs2_header,
-        });
+        }));
         Ok(Step::Continue {
             message: server_first.into_bytes(),
         })
@@ -224,8 +226,14 @@ impl ScramExchange {
                 "user {user:?}: channel binding does not match the client-first message"
             )));
         }
+        // librdkafka before 2.6.1 sends its own nonce again in front of the combined one
+        // (librdkafka #4895); that form still carries the whole server nonce, so it is taken.
         let nonce = fields.next().and_then(|f| f.strip_prefix("r="));
-        if nonce != Some(challenge.nonce.as_str()) {
+        let fresh = nonce.is_some_and(|n| {
+            n == challenge.nonce
+                || n.strip_prefix(challenge.client_nonce.as_str()) == Some(challenge.nonce.as_str())
+        });
+        if !fresh {
             return Err(self.failure(format!(
                 "user {user:?}: invalid client nonce in the client-final message"
             )));
@@ -367,6 +375,17 @@ pub(crate) mod tests {
 
         /// The client-final message and the server signature it expects.
         fn last(&self, server_first: &str) -> (String, String) {
+            self.last_over(server_first, server_first)
+        }
+
+        /// The client-final message naming the nonce of `nonce_from`, proven over the
+        /// `server_first` the server sent.
+        fn last_over(&self, nonce_from: &str, server_first: &str) -> (String, String) {
+            let nonce = nonce_from
+                .split(',')
+                .find_map(|f| f.strip_prefix("r="))
+                .unwrap()
+                .to_string();
             let fields: BTreeMap<&str, &str> = server_first
                 .split(',')
                 .filter_map(|f| f.split_once('='))
@@ -374,7 +393,7 @@ pub(crate) mod tests {
             let salt = STANDARD.decode(fields["s"]).unwrap();
             let iterations: u32 = fields["i"].parse().unwrap();
             let salted = salted_password(self.mechanism, &self.password, &salt, iterations);
-            let without_proof = format!("c=biws,r={}", fields["r"]);
+            let without_proof = format!("c=biws,r={nonce}");
             let auth_message = format!("{},{server_first},{without_proof}", self.client_first_bare);
             let client_key = hmac(self.mechanism, &salted, b"Client Key");
             let stored_key = digest::digest(digest_algorithm(self.mechanism), &client_key);
@@ -456,6 +475,13 @@ pub(crate) mod tests {
             exchange.step(change(last).as_bytes())
         };
         assert!(tamper(&|m| m).is_ok());
+        // librdkafka < 2.6.1 repeats its nonce; the proof is over what it sent, so it verifies.
+        let mut exchange = ScramExchange::new(mechanism, users(mechanism));
+        let (client, first) = Client::first(mechanism, "alice", "alice-secret");
+        let server_first = continued(exchange.step(first.as_bytes()).unwrap());
+        let doubled = server_first.replacen("r=", "r=fyko+d2lbbFgONRv9qkxdawL", 1);
+        let (last, _) = client.last_over(&doubled, &server_first);
+        assert!(exchange.step(last.as_bytes()).is_ok());
         assert!(tamper(&|m| m.replacen("c=biws", "c=eSws", 1)).is_err());
         assert!(tamper(&|m| m.replacen("r=fyko", "r=fyka", 1)).is_err());
         assert!(tamper(&|m| m.split(",p=").next().unwrap().to_string()).is_err());
