@@ -104,7 +104,64 @@ struct Secure {
     expired: (String, String),
     untrusted: (String, String),
     reload_keystore: std::path::PathBuf,
+    /// Signs the OAUTH listener's tokens.
+    token_issuer: TokenIssuer,
     _dir: tempfile::TempDir,
+}
+
+/// An ES256 key that signs JWTs, and the key set (JWKS) that names it.
+struct TokenIssuer {
+    key: ring::signature::EcdsaKeyPair,
+    jwks: String,
+}
+
+impl TokenIssuer {
+    fn new(kid: &str) -> TokenIssuer {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+        let pair = KeyPair::generate().unwrap();
+        let key = ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &pair.serialize_der(),
+            &ring::rand::SystemRandom::new(),
+        )
+        .unwrap();
+        let point = pair.public_key_raw();
+        let jwks = serde_json::json!({"keys": [{
+            "kty": "EC", "crv": "P-256", "use": "sig", "kid": kid, "alg": "ES256",
+            "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
+            "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
+        }]});
+        TokenIssuer {
+            key,
+            jwks: jwks.to_string(),
+        }
+    }
+
+    /// A signed token for `sub`, expiring `expires_in` seconds from now (negative: expired).
+    fn token(&self, sub: &str, audience: &str, expires_in: i64) -> String {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let header = serde_json::json!({"alg": "ES256", "kid": "rivulet-test", "typ": "JWT"});
+        let claims = serde_json::json!({
+            "sub": sub, "iss": "https://idp.rivulet.test", "aud": audience,
+            "iat": now, "exp": now + expires_in,
+        });
+        let signed = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature = self
+            .key
+            .sign(&ring::rand::SystemRandom::new(), signed.as_bytes())
+            .unwrap();
+        format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()))
+    }
 }
 
 const PLAIN_JAAS: &str = "org.apache.kafka.common.security.plain.PlainLoginModule required";
@@ -123,7 +180,8 @@ fn secure() -> &'static Secure {
             .listener("SASL_SSL")
             .listener("SASL_PLAINTEXT")
             .listener("RELOAD")
-            .listener("REAUTH");
+            .listener("REAUTH")
+            .listener("OAUTH");
         let broker_ip = probe_broker_ip();
         let (cert, key) = ca.sign(dn(&[(DnType::CommonName, "broker-0")]), Some(broker_ip), false);
         let keystore = dir.path().join("broker.pem");
@@ -132,11 +190,14 @@ fn secure() -> &'static Secure {
         std::fs::write(&truststore, ca.pem()).unwrap();
         let reload_keystore = dir.path().join("reload.pem");
         std::fs::write(&reload_keystore, format!("{key}{cert}")).unwrap();
+        let token_issuer = TokenIssuer::new("rivulet-test");
+        let jwks = dir.path().join("jwks.json");
+        std::fs::write(&jwks, &token_issuer.jwks).unwrap();
         let jaas = format!("{PLAIN_JAAS} user_alice=\"{PASSWORD}\" user_bob=\"bob-pw-0a9b8\";");
         let options = options
             .property(
                 "listener.security.protocol.map",
-                "CLIENT:PLAINTEXT,REPLICATION:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,MTLS:SSL,SASL_SSL:SASL_SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,RELOAD:SSL,REAUTH:SASL_PLAINTEXT",
+                "CLIENT:PLAINTEXT,REPLICATION:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,MTLS:SSL,SASL_SSL:SASL_SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,RELOAD:SSL,REAUTH:SASL_PLAINTEXT,OAUTH:SASL_PLAINTEXT",
             )
             .property("ssl.keystore.location", keystore.display())
             .property("ssl.truststore.location", truststore.display())
@@ -152,6 +213,16 @@ fn secure() -> &'static Secure {
             )
             .property("listener.name.sasl_plaintext.plain.sasl.jaas.config", &jaas)
             .property("listener.name.reauth.plain.sasl.jaas.config", &jaas)
+            .property("listener.name.oauth.sasl.enabled.mechanisms", "OAUTHBEARER")
+            .property(
+                "listener.name.oauth.sasl.oauthbearer.jwks.endpoint.url",
+                format!("file://{}", jwks.display()),
+            )
+            .property(
+                "sasl.oauthbearer.expected.issuer",
+                "https://idp.rivulet.test",
+            )
+            .property("sasl.oauthbearer.expected.audience", "rivulet")
             .property(
                 "listener.name.reauth.connections.max.reauth.ms",
                 REAUTH_MS.to_string(),
@@ -180,6 +251,7 @@ fn secure() -> &'static Secure {
             ca: ca.pem(),
             second_ca,
             reload_keystore,
+            token_issuer,
             _dir: dir,
         }
     })
@@ -203,6 +275,37 @@ impl ClientContext for Errors {
 }
 
 impl ConsumerContext for Errors {}
+
+/// A client context that hands librdkafka one OAUTHBEARER token.
+#[derive(Clone)]
+struct Bearer {
+    token: String,
+    errors: Errors,
+}
+
+impl ClientContext for Bearer {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        ClientContext::error(&self.errors, error, reason);
+    }
+
+    fn generate_oauth_token(
+        &self,
+        _config: Option<&str>,
+    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis() as i64;
+        Ok(rdkafka::client::OAuthToken {
+            token: self.token.clone(),
+            principal_name: "token-user".to_string(),
+            lifetime_ms: now_ms + 600_000,
+        })
+    }
+}
+
+impl ConsumerContext for Bearer {}
 
 impl Errors {
     fn any(&self, code: RDKafkaErrorCode, text: &str) -> bool {
@@ -483,6 +586,84 @@ const SCRAM_PASSWORD: &str = "carol-pw-5e1d7";
 
 /// The REAUTH listener's `connections.max.reauth.ms`.
 const REAUTH_MS: u64 = 2000;
+
+fn bearer(token: String) -> (ClientConfig, Bearer) {
+    let extra = [
+        ("security.protocol", "SASL_PLAINTEXT"),
+        ("sasl.mechanism", "OAUTHBEARER"),
+    ];
+    let context = Bearer {
+        token,
+        errors: Errors::default(),
+    };
+    (client("OAUTH", &extra), context)
+}
+
+#[test]
+fn oauthbearer_tokens_are_validated_against_the_key_set() {
+    let s = secure();
+    let issuer = &s.token_issuer;
+    let topic = unique_topic("secure-oauth");
+    runtime().block_on(async {
+        kafka::create_topic(&s.cluster.bootstrap(), &topic, 1, 1, &[]).await;
+        let (config, context) = bearer(issuer.token("team-a", "rivulet", 600));
+        let producer: rdkafka::producer::FutureProducer<Bearer> =
+            config.create_with_context(context).expect("producer");
+        for i in 0..10 {
+            producer
+                .send(
+                    FutureRecord::<(), _>::to(&topic).payload(&format!("o-{i}")),
+                    Duration::from_secs(20),
+                )
+                .await
+                .unwrap_or_else(|(e, _)| panic!("produce with a token: {e}"));
+        }
+    });
+    let (mut config, context) = bearer(issuer.token("team-a", "rivulet", 600));
+    config.set("group.id", format!("reader-{topic}"));
+    let consumer: BaseConsumer<Bearer> = config.create_with_context(context).expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&tpl).unwrap();
+    let mut values = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while values.len() < 10 && std::time::Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            values.push(String::from_utf8(m.payload().unwrap_or_default().to_vec()).unwrap());
+        }
+    }
+    let expected: Vec<String> = (0..10).map(|i| format!("o-{i}")).collect();
+    assert_eq!(values, expected, "records read back with a token");
+    assert!(broker_log_has("principal=User:team-a"));
+
+    let stranger = TokenIssuer::new("rivulet-test");
+    for (token, reason) in [
+        (issuer.token("team-a", "rivulet", -600), "the token expired"),
+        (issuer.token("team-a", "elsewhere", 600), "names none of"),
+        (
+            stranger.token("team-a", "rivulet", 600),
+            "signature does not verify",
+        ),
+    ] {
+        let (config, context) = bearer(token);
+        let errors = context.errors.clone();
+        let consumer: BaseConsumer<Bearer> = config.create_with_context(context).expect("client");
+        let ok = consumer
+            .fetch_metadata(None, Duration::from_secs(8))
+            .is_ok_and(|m| !m.brokers().is_empty());
+        assert!(!ok, "a bad token was accepted ({reason})");
+        for _ in 0..10 {
+            let _ = consumer.poll(Duration::from_millis(100));
+        }
+        assert!(
+            errors.any(RDKafkaErrorCode::Authentication, "OAUTHBEARER"),
+            "expected an authentication error, got {}",
+            errors.all()
+        );
+        assert!(broker_log_has(reason), "no broker log line with {reason:?}");
+    }
+}
 
 #[test]
 fn sessions_end_unless_the_client_re_authenticates() {

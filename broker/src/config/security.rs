@@ -66,12 +66,14 @@ pub enum ClientAuth {
 pub enum SaslMechanism {
     Plain,
     Scram(ScramMechanism),
+    OAuthBearer,
 }
 
 impl SaslMechanism {
     pub fn parse(text: &str) -> Option<SaslMechanism> {
         match text.trim() {
             "PLAIN" => Some(SaslMechanism::Plain),
+            "OAUTHBEARER" => Some(SaslMechanism::OAuthBearer),
             other => ScramMechanism::from_name(other).map(SaslMechanism::Scram),
         }
     }
@@ -80,6 +82,7 @@ impl SaslMechanism {
         match self {
             SaslMechanism::Plain => "PLAIN",
             SaslMechanism::Scram(scram) => scram.name(),
+            SaslMechanism::OAuthBearer => "OAUTHBEARER",
         }
     }
 }
@@ -141,6 +144,24 @@ pub struct SaslSettings {
     pub session_lifetime: Option<Duration>,
     /// PLAIN users and passwords: the `user_<name>="<password>"` options of the PLAIN JAAS config.
     pub plain_users: BTreeMap<String, Secret>,
+    /// How OAUTHBEARER tokens are validated, when that mechanism is enabled.
+    pub oauth: Option<OAuthSettings>,
+}
+
+/// JWT validation for OAUTHBEARER (Kafka's `OAuthBearerValidatorCallbackHandler`, KIP-768).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OAuthSettings {
+    /// `sasl.oauthbearer.jwks.endpoint.url` as a `file:` URL: the JSON Web Key Set the tokens'
+    /// signatures are checked against (re-read when the file changes).
+    pub jwks_file: PathBuf,
+    /// `sasl.oauthbearer.expected.issuer`: the `iss` every token must carry, if set.
+    pub issuer: Option<String>,
+    /// `sasl.oauthbearer.expected.audience`: a token's `aud` must name one of these, if any.
+    pub audience: Vec<String>,
+    /// `sasl.oauthbearer.sub.claim.name`: the claim that names the principal.
+    pub sub_claim: String,
+    /// `sasl.oauthbearer.clock.skew.seconds`: leeway for `exp` and `nbf`.
+    pub clock_skew: Duration,
 }
 
 /// Everything that decides who may use one listener.
@@ -178,6 +199,11 @@ pub const PER_LISTENER_SECURITY_PROPERTIES: &[&str] = &[
     "ssl.enabled.protocols",
     "sasl.enabled.mechanisms",
     "connections.max.reauth.ms",
+    "sasl.oauthbearer.jwks.endpoint.url",
+    "sasl.oauthbearer.expected.issuer",
+    "sasl.oauthbearer.expected.audience",
+    "sasl.oauthbearer.sub.claim.name",
+    "sasl.oauthbearer.clock.skew.seconds",
 ];
 
 /// Whether `key` is `listener.name.<name>.<security property>` or a JAAS config of one listener.
@@ -405,7 +431,7 @@ fn sasl_settings(lookup: &Lookup<'_>) -> Result<SaslSettings, ConfigError> {
             invalid(
                 &found,
                 name,
-                "supported mechanisms: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512",
+                "supported mechanisms: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER",
             )
         })?;
         if !mechanisms.contains(&mechanism) {
@@ -440,10 +466,63 @@ fn sasl_settings(lookup: &Lookup<'_>) -> Result<SaslSettings, ConfigError> {
             Err(_) => return Err(invalid(&key, &text, "expected milliseconds")),
         },
     };
+    let oauth = if mechanisms.contains(&SaslMechanism::OAuthBearer) {
+        Some(oauth_settings(lookup)?)
+    } else {
+        None
+    };
     Ok(SaslSettings {
         mechanisms,
         session_lifetime,
         plain_users,
+        oauth,
+    })
+}
+
+fn oauth_settings(lookup: &Lookup<'_>) -> Result<OAuthSettings, ConfigError> {
+    const JWKS: &str = "sasl.oauthbearer.jwks.endpoint.url";
+    let Some((url, key)) = lookup.get(JWKS) else {
+        return Err(invalid(
+            JWKS,
+            "",
+            "OAUTHBEARER needs the JSON Web Key Set its tokens are signed with, as a file: URL",
+        ));
+    };
+    let jwks_file = match url.strip_prefix("file://").or_else(|| url.strip_prefix("file:")) {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => {
+            return Err(invalid(
+                &key,
+                &url,
+                "only file: URLs are read (fetching keys over HTTP is not supported; mount the key set as a file)",
+            ))
+        }
+    };
+    let clock_skew = match lookup.get("sasl.oauthbearer.clock.skew.seconds") {
+        None => Duration::from_secs(30),
+        Some((text, key)) => Duration::from_secs(
+            text.parse()
+                .map_err(|_| invalid(&key, &text, "expected seconds"))?,
+        ),
+    };
+    Ok(OAuthSettings {
+        jwks_file,
+        issuer: lookup
+            .get("sasl.oauthbearer.expected.issuer")
+            .map(|(v, _)| v),
+        audience: lookup
+            .get("sasl.oauthbearer.expected.audience")
+            .map(|(v, _)| {
+                v.split(',')
+                    .map(|a| a.trim().to_string())
+                    .filter(|a| !a.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        sub_claim: lookup
+            .get("sasl.oauthbearer.sub.claim.name")
+            .map_or_else(|| "sub".to_string(), |(v, _)| v),
+        clock_skew,
     })
 }
 
@@ -562,6 +641,39 @@ mod tests {
             &[("sasl.enabled.mechanisms", "SCRAM-SHA-1")],
         )
         .is_err());
+    }
+
+    #[test]
+    fn oauthbearer_needs_a_key_set_file() {
+        let oauth = |props: &[(&str, &str)]| {
+            let mut props = props.to_vec();
+            props.push(("sasl.enabled.mechanisms", "OAUTHBEARER"));
+            settings("SASL_SSL", SecurityProtocol::SaslPlaintext, &props)
+                .map(|s| s.sasl.unwrap().oauth.unwrap())
+        };
+        assert!(oauth(&[]).is_err());
+        assert!(oauth(&[(
+            "sasl.oauthbearer.jwks.endpoint.url",
+            "https://idp.example/jwks"
+        )])
+        .is_err());
+        let o = oauth(&[
+            (
+                "sasl.oauthbearer.jwks.endpoint.url",
+                "file:///etc/rivulet/jwks.json",
+            ),
+            ("sasl.oauthbearer.expected.audience", "kafka, rivulet"),
+            (
+                "listener.name.sasl_ssl.sasl.oauthbearer.expected.issuer",
+                "https://idp",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(o.jwks_file, PathBuf::from("/etc/rivulet/jwks.json"));
+        assert_eq!(o.audience, vec!["kafka", "rivulet"]);
+        assert_eq!(o.issuer.as_deref(), Some("https://idp"));
+        assert_eq!(o.sub_claim, "sub");
+        assert_eq!(o.clock_skew, Duration::from_secs(30));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod authorizer;
 pub mod jaas;
+pub mod oauthbearer;
 pub mod principal;
 pub mod sasl;
 pub mod scram;

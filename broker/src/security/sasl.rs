@@ -1,6 +1,7 @@
 //! SASL on a listener, independent of the wire: which mechanisms are enabled and one
 //! exchange's steps. PLAIN (RFC 4616) checks the password against the listener's JAAS users;
-//! SCRAM-SHA-256/512 (`scram`) against the credentials in the metadata image.
+//! SCRAM-SHA-256/512 (`scram`) against the credentials in the metadata image; OAUTHBEARER
+//! (`oauthbearer`) validates a signed JWT against the listener's key set.
 //! Failures carry the text a client is shown (Kafka's: it never says which part was wrong) and
 //! the reason for the broker's log (which never holds a password).
 
@@ -8,6 +9,7 @@ use std::sync::Arc;
 
 use crate::config::security::{SaslMechanism, SaslSettings};
 
+use super::oauthbearer::{JwtValidator, OAuthExchange};
 use super::principal::KafkaPrincipal;
 use super::scram::{CredentialStore, ScramExchange};
 
@@ -47,15 +49,24 @@ pub enum Step {
 pub struct SaslServer {
     settings: Arc<SaslSettings>,
     credentials: Arc<dyn CredentialStore>,
+    oauth: Option<Arc<JwtValidator>>,
 }
 
 impl SaslServer {
-    /// `credentials` answers SCRAM lookups.
-    pub fn new(settings: SaslSettings, credentials: Arc<dyn CredentialStore>) -> SaslServer {
-        SaslServer {
+    /// `credentials` answers SCRAM lookups. `Err`: the OAUTHBEARER key set cannot be read.
+    pub fn new(
+        settings: SaslSettings,
+        credentials: Arc<dyn CredentialStore>,
+    ) -> Result<SaslServer, String> {
+        let oauth = match &settings.oauth {
+            Some(oauth) => Some(Arc::new(JwtValidator::load(oauth.clone())?)),
+            None => None,
+        };
+        Ok(SaslServer {
             settings: Arc::new(settings),
             credentials,
-        }
+            oauth,
+        })
     }
 
     /// How long an authentication lasts (`connections.max.reauth.ms`), if not for ever.
@@ -76,10 +87,10 @@ impl SaslServer {
         }
         let state = match mechanism {
             SaslMechanism::Plain => State::Plain(self.settings.clone()),
-            SaslMechanism::Scram(scram) => State::Scram(Box::new(ScramExchange::new(
-                scram,
-                self.credentials.clone(),
-            ))),
+            SaslMechanism::Scram(scram) => {
+                State::Scram(ScramExchange::new(scram, self.credentials.clone()))
+            }
+            SaslMechanism::OAuthBearer => State::OAuth(OAuthExchange::new(self.oauth.clone()?)),
         };
         Some(Exchange { mechanism, state })
     }
@@ -95,7 +106,8 @@ pub struct Exchange {
 #[derive(Debug)]
 enum State {
     Plain(Arc<SaslSettings>),
-    Scram(Box<ScramExchange>),
+    Scram(ScramExchange),
+    OAuth(OAuthExchange),
 }
 
 impl Exchange {
@@ -108,6 +120,7 @@ impl Exchange {
         match &mut self.state {
             State::Plain(settings) => plain(settings, message),
             State::Scram(scram) => scram.step(message),
+            State::OAuth(oauth) => oauth.step(message, std::time::SystemTime::now()),
         }
     }
 }
@@ -182,9 +195,11 @@ mod tests {
                 mechanisms: vec![SaslMechanism::Plain],
                 session_lifetime: None,
                 plain_users: users,
+                oauth: None,
             },
             scram::tests::users(ScramMechanism::Sha256),
         )
+        .unwrap()
     }
 
     #[test]

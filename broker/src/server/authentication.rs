@@ -66,7 +66,7 @@ impl ListenerAuth {
             auth.tls = Some(Arc::new(identity));
         }
         if let Some(sasl) = &security.sasl {
-            auth.sasl = Some(SaslServer::new(sasl.clone(), credentials));
+            auth.sasl = Some(SaslServer::new(sasl.clone(), credentials)?);
         }
         info!(
             listener,
