@@ -1,10 +1,11 @@
 //! The Kafka knowledge every Rivulet crate needs, with no Rivulet machinery: protocol error
 //! codes, topic-partition identity, topic name rules, the topic config table, access control
-//! lists, SCRAM credentials and the `controller.quorum.voters` syntax.
+//! lists, SCRAM credentials, client quotas and the `controller.quorum.voters` syntax.
 
 pub mod acl;
 mod config_type;
 mod error_code;
+pub mod quota;
 pub mod scram;
 mod topic_config;
 mod topic_name;

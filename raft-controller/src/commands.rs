@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use kafka_core::acl::{AclBinding, AclFilter};
+use kafka_core::quota::{QuotaEntity, QuotaKey, QuotaValue};
 use kafka_core::scram::{ScramCredential, ScramMechanism};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -152,6 +153,12 @@ pub enum MetadataOp {
         /// Credentials to remove.
         deletions: Vec<(String, ScramMechanism)>,
     },
+    /// Sets (`Some`) and removes (`None`) client quotas (validated by the broker); an entity
+    /// left with no quota is forgotten.
+    AlterClientQuotas {
+        /// Changes by entity.
+        entries: Vec<(QuotaEntity, Vec<(QuotaKey, Option<QuotaValue>)>)>,
+    },
     /// Hands out a block of producer ids.
     AllocateProducerIds {
         /// Requesting broker.
@@ -181,6 +188,7 @@ impl MetadataOp {
             MetadataOp::CreateAcls { .. } => "CreateAcls",
             MetadataOp::DeleteAcls { .. } => "DeleteAcls",
             MetadataOp::AlterScramCredentials { .. } => "AlterScramCredentials",
+            MetadataOp::AlterClientQuotas { .. } => "AlterClientQuotas",
             MetadataOp::AllocateProducerIds { .. } => "AllocateProducerIds",
         }
     }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use kafka_core::acl::AclBinding;
+use kafka_core::quota::ClientQuotaMap;
 use kafka_core::scram::{ScramCredential, ScramMechanism};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -52,6 +53,9 @@ pub struct MetadataImage {
     /// SCRAM credentials by user and mechanism (AlterUserScramCredentials).
     #[serde(default)]
     pub scram: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
+    /// Client quotas by entity (AlterClientQuotas).
+    #[serde(default)]
+    pub client_quotas: ClientQuotaMap,
 }
 
 /// A broker's registration.
@@ -319,6 +323,21 @@ impl MetadataImage {
                 }
                 Ok(Applied::ScramMissing(missing))
             }
+            MetadataOp::AlterClientQuotas { entries } => {
+                for (entity, changes) in entries {
+                    let values = self.client_quotas.entry(entity.clone()).or_default();
+                    for (key, value) in changes {
+                        match value {
+                            Some(v) => values.insert(*key, *v),
+                            None => values.remove(key),
+                        };
+                    }
+                    if values.is_empty() {
+                        self.client_quotas.remove(entity);
+                    }
+                }
+                Ok(Applied::Nothing)
+            }
             MetadataOp::AllocateProducerIds {
                 broker_id,
                 broker_epoch,
@@ -446,5 +465,36 @@ mod tests {
 
         assert_eq!(alter(&mut image, &[], &[("alice", Sha256)]), none);
         assert!(image.scram.is_empty());
+    }
+
+    #[test]
+    fn client_quotas_are_set_removed_and_forgotten_when_empty() {
+        use kafka_core::quota::{QuotaEntity, QuotaKey};
+        let mut image = MetadataImage::default();
+        let alice = QuotaEntity::from_parts([("user", Some("alice"))]).expect("a valid entity");
+        let value = |v: f64| QuotaKey::ProducerByteRate.check(v).ok();
+        let set = MetadataOp::AlterClientQuotas {
+            entries: vec![(
+                alice.clone(),
+                vec![
+                    (QuotaKey::ProducerByteRate, value(1024.0)),
+                    (QuotaKey::ConsumerByteRate, value(2048.0)),
+                ],
+            )],
+        };
+        assert_eq!(image.apply(1, &set), Ok(Applied::Nothing));
+        assert_eq!(image.client_quotas[&alice].len(), 2);
+        let remove = MetadataOp::AlterClientQuotas {
+            entries: vec![(
+                alice.clone(),
+                vec![
+                    (QuotaKey::ProducerByteRate, None),
+                    (QuotaKey::ConsumerByteRate, None),
+                    (QuotaKey::RequestPercentage, None),
+                ],
+            )],
+        };
+        assert_eq!(image.apply(2, &remove), Ok(Applied::Nothing));
+        assert!(image.client_quotas.is_empty());
     }
 }

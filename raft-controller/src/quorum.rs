@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_core::acl::{AclBinding, AclFilter};
+use kafka_core::quota::{QuotaEntity, QuotaKey, QuotaValue};
 use kafka_core::scram::{ScramCredential, ScramMechanism};
 use openraft::{BasicNode, RaftMetrics, SnapshotPolicy};
 use tokio::net::TcpListener;
@@ -520,6 +521,18 @@ impl Quorum {
         };
         match self.call(request, self.request_timeout()).await? {
             ControllerResponse::AlterScramCredentials(r) => Ok(r),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Sets (`Some`) and removes (`None`) client quotas, by entity.
+    pub async fn alter_client_quotas(
+        &self,
+        entries: Vec<(QuotaEntity, Vec<(QuotaKey, Option<QuotaValue>)>)>,
+    ) -> Result<(), QuorumError> {
+        let request = ControllerRequest::AlterClientQuotas { entries };
+        match self.call(request, self.request_timeout()).await? {
+            ControllerResponse::AlterClientQuotas => Ok(()),
             _ => Err(mismatch()),
         }
     }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use kafka_core::acl::{AclBinding, AclFilter};
+use kafka_core::quota::{QuotaEntity, QuotaKey, QuotaValue};
 use kafka_core::scram::{ScramCredential, ScramMechanism};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -190,6 +191,9 @@ pub(crate) enum ControllerRequest {
         upsertions: Vec<(String, ScramMechanism, ScramCredential)>,
         deletions: Vec<(String, ScramMechanism)>,
     },
+    AlterClientQuotas {
+        entries: Vec<(QuotaEntity, Vec<(QuotaKey, Option<QuotaValue>)>)>,
+    },
 }
 
 impl ControllerRequest {
@@ -209,6 +213,7 @@ impl ControllerRequest {
             ControllerRequest::CreateAcls { .. } => "CreateAcls",
             ControllerRequest::DeleteAcls { .. } => "DeleteAcls",
             ControllerRequest::AlterScramCredentials { .. } => "AlterScramCredentials",
+            ControllerRequest::AlterClientQuotas { .. } => "AlterClientQuotas",
         }
     }
 }
@@ -229,4 +234,5 @@ pub(crate) enum ControllerResponse {
     CreateAcls(Vec<Result<(), ControllerError>>),
     DeleteAcls(Vec<Vec<AclBinding>>),
     AlterScramCredentials(Vec<String>),
+    AlterClientQuotas,
 }

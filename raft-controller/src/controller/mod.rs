@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use kafka_core::acl::{AclBinding, AclFilter};
+use kafka_core::quota::{QuotaEntity, QuotaKey, QuotaValue};
 use kafka_core::scram::{ScramCredential, ScramMechanism};
 use openraft::error::{ClientWriteError, Fatal, RaftError};
 use openraft::BasicNode;
@@ -208,6 +209,10 @@ impl Controller {
             } => ControllerResponse::AlterScramCredentials(
                 self.alter_scram_credentials(upsertions, deletions).await?,
             ),
+            ControllerRequest::AlterClientQuotas { entries } => {
+                self.alter_client_quotas(entries).await?;
+                ControllerResponse::AlterClientQuotas
+            }
         })
     }
 
@@ -521,6 +526,22 @@ impl Controller {
             Ok(other) => Err(unexpected(other)),
             Err(e) => Err(QuorumError::Raft(format!(
                 "AlterScramCredentials rejected: {e}"
+            ))),
+        }
+    }
+
+    async fn alter_client_quotas(
+        &self,
+        entries: Vec<(QuotaEntity, Vec<(QuotaKey, Option<QuotaValue>)>)>,
+    ) -> Result<(), QuorumError> {
+        match self
+            .propose(MetadataOp::AlterClientQuotas { entries })
+            .await?
+        {
+            Ok(Applied::Nothing) => Ok(()),
+            Ok(other) => Err(unexpected(other)),
+            Err(e) => Err(QuorumError::Raft(format!(
+                "AlterClientQuotas rejected: {e}"
             ))),
         }
     }
