@@ -16,6 +16,7 @@ use crate::coordinator::manager::GroupManager;
 use crate::metrics::Metrics;
 use crate::parts::Parts;
 use crate::producer_id_manager::ProducerIdManager;
+use crate::quota::ClientQuotas;
 use crate::replica::partition::Corruption;
 use crate::replica::Partition;
 use crate::security::Authorizer;
@@ -101,6 +102,11 @@ impl Context {
 
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.parts.metrics
+    }
+
+    /// Usage against client quotas.
+    pub(crate) fn quotas(&self) -> &ClientQuotas {
+        &self.parts.quotas
     }
 
     /// The groups and offsets coordinated here.

@@ -27,6 +27,7 @@ mod log_dirs;
 mod metrics;
 mod parts;
 mod producer_id_manager;
+mod quota;
 mod replica;
 mod replica_selector;
 mod security;
@@ -59,6 +60,7 @@ use crate::coordinator::GroupCoordinator;
 use crate::log_dirs::LogDirs;
 use crate::metrics::Metrics;
 use crate::parts::Parts;
+use crate::quota::ClientQuotas;
 use crate::replica::{now_ms, ReplicaManager, RoleListener};
 use crate::security::CredentialStore;
 use crate::server::listener::ClientListener;
@@ -197,6 +199,10 @@ impl Broker {
             replicas: replicas.clone(),
             groups: groups.clone(),
             metrics: metrics.clone(),
+            quotas: ClientQuotas::new(
+                Duration::from_secs(u64::from(config.quota_window_size_seconds)),
+                config.quota_window_num,
+            ),
         });
 
         let (trigger, shutdown) = shutdown::channel();

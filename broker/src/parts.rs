@@ -10,6 +10,7 @@ use storage::LogManager;
 use crate::config::BrokerConfig;
 use crate::coordinator::GroupCoordinator;
 use crate::metrics::Metrics;
+use crate::quota::ClientQuotas;
 use crate::replica::ReplicaManager;
 
 #[derive(Debug)]
@@ -20,4 +21,5 @@ pub(crate) struct Parts {
     pub(crate) replicas: Arc<ReplicaManager>,
     pub(crate) groups: Arc<GroupCoordinator>,
     pub(crate) metrics: Arc<Metrics>,
+    pub(crate) quotas: ClientQuotas,
 }

@@ -5,11 +5,12 @@
 //! which tells the client no session was created.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use kafka_core::acl::AclOperation;
+use kafka_core::quota::QuotaKey;
 use kafka_core::ErrorCode;
 use kafka_protocol::messages::fetch_response::{
     EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, PartitionData,
@@ -75,6 +76,20 @@ async fn fetch(ctx: Arc<Context>, rc: RequestContext, request: FetchRequest) -> 
     }
 
     let image = ctx.latest_image();
+    // A consumer over its consumer_byte_rate gets an empty response, throttled (Kafka's way);
+    // within its quota, one response brings at most what the quota window holds.
+    let mut quota_bytes = None;
+    if let (None, Some(client)) = (follower, rc.quota_client(&ctx)) {
+        let quotas = &image.client_quotas;
+        let key = QuotaKey::ConsumerByteRate;
+        let throttle = ctx
+            .quotas()
+            .throttle_time(quotas, key, client, Instant::now());
+        if !throttle.is_zero() {
+            return throttled(&rc, throttle);
+        }
+        quota_bytes = ctx.quotas().max_in_window(quotas, key, client);
+    }
     let check = Check::new(&ctx, &rc);
     // Followers need CLUSTER_ACTION on the cluster, consumers READ on each topic.
     let follower_allowed = follower.is_none() || check.cluster(AclOperation::ClusterAction);
@@ -134,6 +149,7 @@ async fn fetch(ctx: Arc<Context>, rc: RequestContext, request: FetchRequest) -> 
     } else {
         request.max_bytes as usize
     };
+    let max_bytes = quota_bytes.map_or(max_bytes, |q| max_bytes.min(q.max(1.0) as usize));
     let deadline = tokio::time::Instant::now() + max_wait;
     let mut waiting = false;
 
@@ -394,12 +410,21 @@ fn respond(
             r.push(Some(out.records));
         }
     }
-    let response = FetchResponse::default()
+    let throttle = if follower.is_none() {
+        rc.record_quota(ctx, QuotaKey::ConsumerByteRate, round.bytes as f64)
+    } else {
+        Duration::ZERO
+    };
+    let mut response = FetchResponse::default()
         .with_session_id(0)
         .with_responses(responses);
+    if rc.version >= 1 {
+        response.throttle_time_ms = RequestContext::throttle_ms(throttle);
+    }
     match encode_fetch_response(rc.version, rc.correlation_id, &response, &records) {
         Ok(mut r) => {
             r.error_code = first_error;
+            r.throttle = throttle;
             Outcome::Respond(r)
         }
         Err(e) => {
@@ -407,6 +432,19 @@ fn respond(
             Outcome::Close(format!("fetch response encoding failed: {e}"))
         }
     }
+}
+
+/// The empty answer to a consumer over its quota.
+fn throttled(rc: &RequestContext, throttle: Duration) -> Outcome {
+    let mut response = FetchResponse::default().with_session_id(0);
+    if rc.version >= 1 {
+        response.throttle_time_ms = RequestContext::throttle_ms(throttle);
+    }
+    let mut outcome = encode(rc, &response, &[]);
+    if let Outcome::Respond(r) = &mut outcome {
+        r.throttle = throttle;
+    }
+    outcome
 }
 
 fn encode(

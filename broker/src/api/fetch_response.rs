@@ -265,6 +265,7 @@ pub fn encode_fetch_response(
     Ok(Response {
         chunks,
         error_code: ErrorCode::from_code(response.error_code),
+        throttle: std::time::Duration::ZERO,
     })
 }
 

@@ -7,6 +7,7 @@
 mod acls;
 mod api_versions;
 mod authorization;
+mod client_quotas;
 mod cluster;
 mod configs;
 mod decode;
@@ -26,16 +27,18 @@ mod table;
 mod topics;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
+use kafka_core::quota::{resolve, QuotaKey};
 use kafka_core::ErrorCode;
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::{Encodable, HeaderVersion};
 use tracing::error;
 
-use crate::context::Context;
+use crate::context::{Context, MetadataView};
 use crate::metrics::Metrics;
+use crate::quota::{BusyTime, Client};
 use crate::server::response;
 use crate::server::{ConnectionInfo, LimitEvent, Outcome, Pending, RequestFrame, Service};
 
@@ -50,9 +53,34 @@ pub struct RequestContext {
     pub correlation_id: i32,
     pub client_id: String,
     pub connection: ConnectionInfo,
+    /// Size of the request body (what `producer_byte_rate` meters).
+    pub request_bytes: usize,
 }
 
 impl RequestContext {
+    /// Who client quotas meter this request as; `None` on the inter-broker listener, which no
+    /// client quota holds.
+    pub fn quota_client(&self, ctx: &Context) -> Option<Client<'_>> {
+        (self.connection.listener != ctx.config().inter_broker_listener_name).then(|| Client {
+            user: self.connection.principal.name(),
+            client_id: &self.client_id,
+        })
+    }
+
+    /// Records `amount` of `key` for this request's client; how long it must now wait.
+    pub fn record_quota(&self, ctx: &Context, key: QuotaKey, amount: f64) -> Duration {
+        let Some(client) = self.quota_client(ctx) else {
+            return Duration::ZERO;
+        };
+        let image = ctx.latest_image();
+        ctx.quotas()
+            .record(&image.client_quotas, key, client, amount, Instant::now())
+    }
+
+    /// A throttle as `throttle_time_ms`.
+    pub fn throttle_ms(throttle: Duration) -> i32 {
+        i32::try_from(throttle.as_millis()).unwrap_or(i32::MAX)
+    }
     /// Encodes `body` as this request's response.
     pub fn respond<R: Encodable + HeaderVersion>(
         &self,
@@ -101,6 +129,27 @@ impl Dispatcher {
     fn metrics(&self) -> &Metrics {
         self.ctx.metrics()
     }
+
+    /// The (user, client id) a request's busy time is metered as, when a `request_percentage`
+    /// quota holds it. The APIs a client needs to connect and authenticate are exempt, as in
+    /// Kafka.
+    fn request_time_meter(&self, rc: &RequestContext) -> Option<(String, String)> {
+        if matches!(
+            rc.api_key,
+            ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
+        ) {
+            return None;
+        }
+        let client = rc.quota_client(&self.ctx)?;
+        let image = self.ctx.latest_image();
+        resolve(
+            &image.client_quotas,
+            client.user,
+            client.client_id,
+            QuotaKey::RequestPercentage,
+        )?;
+        Some((client.user.to_string(), client.client_id.to_string()))
+    }
 }
 
 impl Service for Dispatcher {
@@ -117,8 +166,37 @@ impl Service for Dispatcher {
             correlation_id: frame.correlation_id(),
             client_id: frame.client_id().to_string(),
             connection: connection.clone(),
+            request_bytes: frame.body.len(),
         };
-        (spec.handler)(&self.ctx, rc, frame.body)
+        let Some(metered) = self.request_time_meter(&rc) else {
+            return (spec.handler)(&self.ctx, rc, frame.body);
+        };
+        let started = Instant::now();
+        let pending = (spec.handler)(&self.ctx, rc, frame.body)?;
+        let ctx = self.ctx.clone();
+        Ok(BusyTime::new(pending, started.elapsed())
+            .map(move |(mut outcome, busy)| {
+                let image = ctx.latest_image();
+                let client = Client {
+                    user: &metered.0,
+                    client_id: &metered.1,
+                };
+                let percent = busy.as_secs_f64() * 100.0;
+                let throttle = ctx.quotas().record(
+                    &image.client_quotas,
+                    QuotaKey::RequestPercentage,
+                    client,
+                    percent,
+                    Instant::now(),
+                );
+                match &mut outcome {
+                    Outcome::Respond(r) => r.throttle = r.throttle.max(throttle),
+                    Outcome::Silent(muted) => *muted = (*muted).max(throttle),
+                    Outcome::Close(_) => {}
+                }
+                outcome
+            })
+            .boxed())
     }
 
     fn completed(

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use kafka_core::acl::AclOperation;
+use kafka_core::quota::QuotaKey;
 use kafka_core::ErrorCode;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
@@ -32,6 +33,7 @@ struct Appended {
 
 pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ProduceRequest) -> Pending {
     let started = Instant::now();
+    let throttle = rc.record_quota(ctx, QuotaKey::ProducerByteRate, rc.request_bytes as f64);
     let acks = request.acks;
     if request.transactional_id.is_some() {
         // Transactions are not implemented; a transactional producer cannot have obtained a
@@ -147,7 +149,7 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ProduceRequest) -
         return ready(if any_error {
             Outcome::Close("acks=0 produce failed".to_string())
         } else {
-            Outcome::Silent
+            Outcome::Silent(throttle)
         });
     }
 
@@ -156,7 +158,7 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ProduceRequest) -
         .any(|a| a.wait.is_some() || a.flush.is_some());
     if !needs_wait {
         let error = first_error(&appended);
-        return ready(respond(&rc, topics, appended, error));
+        return ready(respond(&rc, topics, appended, error, throttle));
     }
 
     let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
@@ -194,7 +196,7 @@ pub fn handle(ctx: &Arc<Context>, rc: RequestContext, request: ProduceRequest) -
             .produce_latency
             .observe(started.elapsed().as_secs_f64() * 1000.0);
         let error = first_error(&appended);
-        respond(&rc, topics, appended, error)
+        respond(&rc, topics, appended, error, throttle)
     }
     .boxed()
 }
@@ -239,12 +241,20 @@ fn respond(
     mut topics: Vec<TopicProduceResponse>,
     appended: Vec<Appended>,
     error: ErrorCode,
+    throttle: Duration,
 ) -> Outcome {
     for a in appended {
         if let Some(t) = topics.get_mut(a.topic_index) {
             t.partition_responses.push(a.response);
         }
     }
-    let response = ProduceResponse::default().with_responses(topics);
-    rc.respond(&response, error)
+    let mut response = ProduceResponse::default().with_responses(topics);
+    if rc.version >= 1 {
+        response.throttle_time_ms = RequestContext::throttle_ms(throttle);
+    }
+    let mut outcome = rc.respond(&response, error);
+    if let Outcome::Respond(r) = &mut outcome {
+        r.throttle = throttle;
+    }
+    outcome
 }

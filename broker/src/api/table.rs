@@ -10,9 +10,9 @@ use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::Decodable;
 
 use super::{
-    acls, api_versions, cluster, configs, delete_records, fetch, groups, leader_epochs,
-    list_offsets, metadata, offsets, produce, producer_ids, ready, sasl, scram_credentials, topics,
-    Pending, RequestContext,
+    acls, api_versions, client_quotas, cluster, configs, delete_records, fetch, groups,
+    leader_epochs, list_offsets, metadata, offsets, produce, producer_ids, ready, sasl,
+    scram_credentials, topics, Pending, RequestContext,
 };
 use crate::context::Context;
 
@@ -110,6 +110,8 @@ pub(crate) const APIS: &[ApiSpec] = &[
         scram_credentials::describe
     ),
     api!(AlterUserScramCredentials, 0..=0, scram_credentials::alter),
+    api!(DescribeClientQuotas, 0..=1, client_quotas::describe),
+    api!(AlterClientQuotas, 0..=1, client_quotas::alter),
 ];
 
 /// The table entry of `api`, if it is served at all.

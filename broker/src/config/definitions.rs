@@ -129,6 +129,8 @@ pub const BROKER_PROPERTIES: &[Definition] = &[
     def("max.connections.per.ip", "2147483647", Int, false, "Connections from one IP address; one more is closed at once."),
     def("max.connections.per.ip.overrides", "", String, false, "Per-IP exceptions to max.connections.per.ip as ip:count,..."),
     def("max.connection.creation.rate", "2147483647", Int, false, "New connections per second over all client listeners except the inter-broker one (KIP-612); faster ones wait before they are accepted. Per listener: listener.name.<name>.max.connection.creation.rate."),
+    def("quota.window.num", "11", Int, false, "Samples a client quota's rate is measured over."),
+    def("quota.window.size.seconds", "1", Int, false, "Length of one client quota sample."),
     def("num.io.threads", "0", Int, false, "Runtime worker threads (0: one per core)."),
     def("metrics.listener", "127.0.0.1:9404", String, true, "host:port of the HTTP endpoint for /metrics, /livez and /readyz."),
     def("controlled.shutdown.enable", "true", Boolean, false, "On SIGTERM move leaderships away before stopping."),

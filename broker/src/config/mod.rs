@@ -110,6 +110,10 @@ pub struct BrokerConfig {
     pub queued_max_requests: usize,
     /// `max.connections*` and `max.connection.creation.rate`, broker-wide and per listener.
     pub connection_limits: ConnectionLimitsConfig,
+    /// `quota.window.num`: samples a client quota's rate is measured over.
+    pub quota_window_num: u32,
+    /// `quota.window.size.seconds`: length of one sample.
+    pub quota_window_size_seconds: u32,
     pub io_threads: usize,
     pub metrics_listener: Option<String>,
     pub controlled_shutdown: bool,
@@ -387,6 +391,8 @@ impl BrokerConfig {
             connections_max_idle_ms: r.req("connections.max.idle.ms")?,
             queued_max_requests: positive(&r, "queued.max.requests")?,
             connection_limits,
+            quota_window_num: positive(&r, "quota.window.num")?,
+            quota_window_size_seconds: positive(&r, "quota.window.size.seconds")?,
             io_threads,
             metrics_listener: r.string("metrics.listener"),
             controlled_shutdown: r.boolean("controlled.shutdown.enable")?,

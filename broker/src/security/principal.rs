@@ -23,6 +23,11 @@ impl KafkaPrincipal {
         KafkaPrincipal { name: name.into() }
     }
 
+    /// The name without the `User:` type (what user quotas are set on).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// `User:ANONYMOUS`: PLAINTEXT connections and TLS connections without a client certificate.
     pub fn anonymous() -> KafkaPrincipal {
         KafkaPrincipal::user("ANONYMOUS")

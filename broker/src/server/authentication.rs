@@ -333,6 +333,7 @@ async fn write_token<W: ResponseSocket>(
     let response = response::Response {
         chunks: vec![response::Chunk::Bytes(frame.freeze())],
         error_code: ErrorCode::NONE,
+        throttle: std::time::Duration::ZERO,
     };
     write(writer, Outcome::Respond(response)).await
 }
@@ -388,7 +389,7 @@ async fn write<W: ResponseSocket>(
                 .await
                 .map_err(|e| format!("write failed: {e}"))
         }
-        Outcome::Silent => Ok(()),
+        Outcome::Silent(_) => Ok(()),
         Outcome::Close(reason) => Err(reason),
     }
 }

@@ -2,7 +2,8 @@
 //! pipelined requests, runs them concurrently, and writes the responses strictly in request
 //! order (Kafka clients match responses by order per connection). On SASL listeners a
 //! SaslHandshake after authentication re-authenticates (KIP-368) once the responses before it
-//! are written, and a request after the session's lifetime closes the connection.
+//! are written, and a request after the session's lifetime closes the connection. A response
+//! that carries a quota throttle mutes the connection (its socket is not read) for that long.
 //!
 //! Handlers do their ordering-sensitive work (appends) synchronously when dispatched, in arrival
 //! order, and return a future only for what may wait (replication, long polls, rebalances).
@@ -185,6 +186,11 @@ impl<'a, S: Service, W: ResponseSocket> Connection<'a, S, W> {
         let shutting_down = shutdown.wait();
         tokio::pin!(shutting_down);
 
+        // While a quota throttles the client, its socket is not read (Kafka mutes the channel).
+        let mute = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(mute);
+        let mut muted = false;
+
         // Whether requests already accepted still get their responses after the loop ends.
         let mut drain = false;
         let close_reason: String = loop {
@@ -200,13 +206,21 @@ impl<'a, S: Service, W: ResponseSocket> Connection<'a, S, W> {
                         batch.push(more);
                     }
                     match write_batch(writer, batch, service).await {
-                        Ok(None) => {}
-                        Ok(Some(reason)) => break reason,
+                        Ok(Written { close: Some(reason), .. }) => break reason,
+                        Ok(Written { throttle, .. }) if !throttle.is_zero() => {
+                            mute.as_mut().reset(tokio::time::Instant::now() + throttle);
+                            muted = true;
+                        }
+                        Ok(_) => {}
                         Err(e) => break format!("write failed: {e}"),
                     }
                     idle.as_mut().reset(tokio::time::Instant::now() + limits.idle_timeout);
                 }
-                frame = reader.read_frame(), if in_flight.len() < limits.max_in_flight => {
+                _ = &mut mute, if muted => {
+                    muted = false;
+                    idle.as_mut().reset(tokio::time::Instant::now() + limits.idle_timeout);
+                }
+                frame = reader.read_frame(), if !muted && in_flight.len() < limits.max_in_flight => {
                     match frame {
                         Ok(Some(frame)) => {
                             idle.as_mut().reset(tokio::time::Instant::now() + limits.idle_timeout);
@@ -255,7 +269,10 @@ impl<'a, S: Service, W: ResponseSocket> Connection<'a, S, W> {
         if drain && !in_flight.is_empty() {
             let drain = async {
                 while let Some(done) = in_flight.next().await {
-                    if !matches!(write_batch(writer, vec![done], service).await, Ok(None)) {
+                    if !matches!(
+                        write_batch(writer, vec![done], service).await,
+                        Ok(Written { close: None, .. })
+                    ) {
                         break;
                     }
                 }
@@ -279,8 +296,11 @@ async fn reauthenticate<S: Service, R: AsyncRead + Unpin, W: ResponseSocket>(
 ) -> Result<(), String> {
     while let Some(done) = in_flight.next().await {
         match write_batch(writer, vec![done], service).await {
-            Ok(None) => {}
-            Ok(Some(reason)) => return Err(reason),
+            Ok(Written { close: None, .. }) => {}
+            Ok(Written {
+                close: Some(reason),
+                ..
+            }) => return Err(reason),
             Err(e) => return Err(format!("write failed: {e}")),
         }
     }
@@ -334,16 +354,26 @@ fn start<S: Service>(
     Ok(())
 }
 
-/// Writes a batch of completed responses in order. `Ok(Some(reason))` asks to close.
+/// What writing a batch of responses asks of the connection.
+struct Written {
+    /// Close, for this reason.
+    close: Option<String>,
+    /// Stop reading for this long (a quota throttles the client).
+    throttle: Duration,
+}
+
+/// Writes a batch of completed responses in order.
 async fn write_batch<S: Service, W: ResponseSocket>(
     writer: &mut ResponseWriter<W>,
     batch: Vec<(Outcome, ApiKey, Instant)>,
     service: &S,
-) -> std::io::Result<Option<String>> {
+) -> std::io::Result<Written> {
     let mut close = None;
+    let mut throttle = Duration::ZERO;
     for (outcome, api_key, received_at) in batch {
         match outcome {
             Outcome::Respond(response) => {
+                throttle = throttle.max(response.throttle);
                 let zero_copy = writer.write(&response).await?;
                 service.completed(
                     api_key,
@@ -352,7 +382,8 @@ async fn write_batch<S: Service, W: ResponseSocket>(
                     zero_copy,
                 );
             }
-            Outcome::Silent => {
+            Outcome::Silent(muted) => {
+                throttle = throttle.max(muted);
                 service.completed(api_key, received_at.elapsed(), ErrorCode::NONE, 0)
             }
             Outcome::Close(reason) => {
@@ -362,5 +393,5 @@ async fn write_batch<S: Service, W: ResponseSocket>(
         }
     }
     writer.flush().await?;
-    Ok(close)
+    Ok(Written { close, throttle })
 }

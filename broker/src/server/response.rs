@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::io;
+use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_core::ErrorCode;
@@ -51,6 +52,9 @@ pub struct Response {
     pub chunks: Vec<Chunk>,
     /// Kafka error code worth counting in metrics (the top-level or first partition error), NONE if none.
     pub error_code: ErrorCode,
+    /// How long the connection is muted once this is written: the client went over a quota
+    /// (Kafka mutes the channel, so a client ignoring `throttle_time_ms` is held back too).
+    pub throttle: Duration,
 }
 
 impl Response {
@@ -133,6 +137,7 @@ pub fn encode<R: Encodable + HeaderVersion>(
     Ok(Response {
         chunks: vec![Chunk::Bytes(buf.freeze())],
         error_code,
+        throttle: Duration::ZERO,
     })
 }
 

@@ -17,8 +17,9 @@ use super::response::Response;
 pub enum Outcome {
     /// Write this response.
     Respond(Response),
-    /// No response (produce with acks=0).
-    Silent,
+    /// No response (produce with acks=0); the connection is muted this long (a quota
+    /// throttles the client).
+    Silent(Duration),
     /// Close the connection (Kafka's way of failing acks=0 produce and broken requests).
     Close(String),
 }
