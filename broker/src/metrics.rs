@@ -20,6 +20,8 @@ use prometheus::{
     IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use kafka_core::quota::QuotaKey;
+
 use crate::server::LimitEvent;
 
 /// Every metric the broker exports.
@@ -42,6 +44,7 @@ pub struct Metrics {
     pub acceptor_blocked_seconds: CounterVec,
     pub connections_throttled: IntCounterVec,
     pub accept_throttle_seconds: CounterVec,
+    pub quota_throttle_seconds: CounterVec,
     pub under_replicated: IntGauge,
     pub under_min_isr: IntGauge,
     pub at_min_isr: IntGauge,
@@ -207,6 +210,11 @@ impl Metrics {
                 "Seconds a listener spent not accepting at max.connections; its rate is Kafka's AcceptorBlockedPercent, per listener",
                 &["listener"],
             ),
+            quota_throttle_seconds: f.float_counter_vec(
+                "rivulet_client_quota_throttle_seconds_total",
+                "Seconds clients were throttled (throttle_time_ms and a muted connection) for going over a client quota, per quota",
+                &["quota"],
+            ),
             connections_throttled: f.counter_vec(
                 "rivulet_network_connections_throttled_total",
                 "Connections whose accept was delayed by max.connection.creation.rate, per listener",
@@ -361,6 +369,15 @@ impl Metrics {
         self.acceptor_blocked_seconds.with_label_values(&[listener]);
         self.connections_throttled.with_label_values(&[listener]);
         self.accept_throttle_seconds.with_label_values(&[listener]);
+    }
+
+    /// Counts a client throttled for `throttle` by the quota `key`.
+    pub fn quota_throttled(&self, key: QuotaKey, throttle: Duration) {
+        if !throttle.is_zero() {
+            self.quota_throttle_seconds
+                .with_label_values(&[key.name()])
+                .inc_by(throttle.as_secs_f64());
+        }
     }
 
     /// Creates the request counter of an API (named as Kafka names it), so it reads 0 before

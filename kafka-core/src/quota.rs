@@ -203,6 +203,9 @@ impl QuotaValue {
     }
 }
 
+/// One entity's changes: a value to set, or `None` to remove the key.
+pub type QuotaAlteration = (QuotaEntity, Vec<(QuotaKey, Option<QuotaValue>)>);
+
 /// Every quota set, by entity and key.
 pub type ClientQuotaMap = BTreeMap<QuotaEntity, BTreeMap<QuotaKey, QuotaValue>>;
 

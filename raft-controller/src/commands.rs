@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use kafka_core::acl::{AclBinding, AclFilter};
-use kafka_core::quota::{QuotaEntity, QuotaKey, QuotaValue};
+use kafka_core::quota::QuotaAlteration;
 use kafka_core::scram::{ScramCredential, ScramMechanism};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -157,7 +157,7 @@ pub enum MetadataOp {
     /// left with no quota is forgotten.
     AlterClientQuotas {
         /// Changes by entity.
-        entries: Vec<(QuotaEntity, Vec<(QuotaKey, Option<QuotaValue>)>)>,
+        entries: Vec<QuotaAlteration>,
     },
     /// Hands out a block of producer ids.
     AllocateProducerIds {

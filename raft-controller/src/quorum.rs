@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_core::acl::{AclBinding, AclFilter};
-use kafka_core::quota::{QuotaEntity, QuotaKey, QuotaValue};
+use kafka_core::quota::QuotaAlteration;
 use kafka_core::scram::{ScramCredential, ScramMechanism};
 use openraft::{BasicNode, RaftMetrics, SnapshotPolicy};
 use tokio::net::TcpListener;
@@ -528,7 +528,7 @@ impl Quorum {
     /// Sets (`Some`) and removes (`None`) client quotas, by entity.
     pub async fn alter_client_quotas(
         &self,
-        entries: Vec<(QuotaEntity, Vec<(QuotaKey, Option<QuotaValue>)>)>,
+        entries: Vec<QuotaAlteration>,
     ) -> Result<(), QuorumError> {
         let request = ControllerRequest::AlterClientQuotas { entries };
         match self.call(request, self.request_timeout()).await? {

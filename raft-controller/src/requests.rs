@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use kafka_core::acl::{AclBinding, AclFilter};
-use kafka_core::quota::{QuotaEntity, QuotaKey, QuotaValue};
+use kafka_core::quota::QuotaAlteration;
 use kafka_core::scram::{ScramCredential, ScramMechanism};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -192,7 +192,7 @@ pub(crate) enum ControllerRequest {
         deletions: Vec<(String, ScramMechanism)>,
     },
     AlterClientQuotas {
-        entries: Vec<(QuotaEntity, Vec<(QuotaKey, Option<QuotaValue>)>)>,
+        entries: Vec<QuotaAlteration>,
     },
 }
 

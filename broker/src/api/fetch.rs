@@ -86,6 +86,7 @@ async fn fetch(ctx: Arc<Context>, rc: RequestContext, request: FetchRequest) -> 
             .quotas()
             .throttle_time(quotas, key, client, Instant::now());
         if !throttle.is_zero() {
+            ctx.metrics().quota_throttled(key, throttle);
             return throttled(&rc, throttle);
         }
         quota_bytes = ctx.quotas().max_in_window(quotas, key, client);

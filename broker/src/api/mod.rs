@@ -73,8 +73,11 @@ impl RequestContext {
             return Duration::ZERO;
         };
         let image = ctx.latest_image();
-        ctx.quotas()
-            .record(&image.client_quotas, key, client, amount, Instant::now())
+        let throttle =
+            ctx.quotas()
+                .record(&image.client_quotas, key, client, amount, Instant::now());
+        ctx.metrics().quota_throttled(key, throttle);
+        throttle
     }
 
     /// A throttle as `throttle_time_ms`.
@@ -189,6 +192,8 @@ impl Service for Dispatcher {
                     percent,
                     Instant::now(),
                 );
+                ctx.metrics()
+                    .quota_throttled(QuotaKey::RequestPercentage, throttle);
                 match &mut outcome {
                     Outcome::Respond(r) => r.throttle = r.throttle.max(throttle),
                     Outcome::Silent(muted) => *muted = (*muted).max(throttle),

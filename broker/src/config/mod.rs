@@ -110,9 +110,9 @@ pub struct BrokerConfig {
     pub queued_max_requests: usize,
     /// `max.connections*` and `max.connection.creation.rate`, broker-wide and per listener.
     pub connection_limits: ConnectionLimitsConfig,
-    /// `quota.window.num`: samples a client quota's rate is measured over.
+    /// `quota.window.num`: the longest client-quota throttle, in windows.
     pub quota_window_num: u32,
-    /// `quota.window.size.seconds`: length of one sample.
+    /// `quota.window.size.seconds`: the allowance a client may use at once.
     pub quota_window_size_seconds: u32,
     pub io_threads: usize,
     pub metrics_listener: Option<String>,

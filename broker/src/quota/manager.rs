@@ -1,7 +1,7 @@
 //! The client quotas a broker enforces: which quota holds a request (resolved from the metadata
 //! image with Kafka's precedence), the usage recorded against it, and how long its client must
-//! be held back — Kafka's `(rate - quota) / quota × measured window`, at most the whole span of
-//! samples. Time is passed in; usage nobody has recorded for a whole span is forgotten.
+//! be held back — its debt over its quota, at most `quota.window.num` windows at a time. Time
+//! is passed in; usage nobody has recorded for a minute is forgotten.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use kafka_core::quota::{metered_as, resolve, ClientQuotaMap, QuotaKey};
 use parking_lot::Mutex;
 
-use super::sampled_rate::SampledRate;
+use super::usage_bucket::UsageBucket;
 
 /// How often idle usage is looked for.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
@@ -31,7 +31,7 @@ struct MeterKey {
 
 #[derive(Debug)]
 struct Meters {
-    rates: HashMap<MeterKey, SampledRate>,
+    rates: HashMap<MeterKey, UsageBucket>,
     swept: Option<Instant>,
 }
 
@@ -44,8 +44,8 @@ pub struct ClientQuotas {
 }
 
 impl ClientQuotas {
-    /// Rates measured over `samples` windows of `window` (`quota.window.num`,
-    /// `quota.window.size.seconds`).
+    /// Allowance of one `window` (`quota.window.size.seconds`); one throttle lasts at most
+    /// `samples` windows (`quota.window.num`).
     pub fn new(window: Duration, samples: u32) -> ClientQuotas {
         ClientQuotas {
             window,
@@ -67,9 +67,10 @@ impl ClientQuotas {
         amount: f64,
         now: Instant,
     ) -> Duration {
-        self.with_meter(quotas, key, client, now, |rate, limit| {
-            rate.record(amount, now);
-            throttle_time(rate, limit, now)
+        let (window, most) = (self.window, self.longest_throttle());
+        self.with_meter(quotas, key, client, now, |bucket, limit| {
+            bucket.take(amount, limit, window, now);
+            bucket.debt_time(limit, window, now).min(most)
         })
     }
 
@@ -81,13 +82,14 @@ impl ClientQuotas {
         client: Client<'_>,
         now: Instant,
     ) -> Duration {
-        self.with_meter(quotas, key, client, now, |rate, limit| {
-            throttle_time(rate, limit, now)
+        let (window, most) = (self.window, self.longest_throttle());
+        self.with_meter(quotas, key, client, now, |bucket, limit| {
+            bucket.debt_time(limit, window, now).min(most)
         })
     }
 
-    /// The most `key` usage one request may bring while within quota (Kafka's
-    /// `getMaxValueInQuotaWindow`: the quota over all but the current window), if a quota applies.
+    /// The most `key` usage one request may bring while within quota (one window's
+    /// allowance), if a quota applies.
     pub fn max_in_window(
         &self,
         quotas: &ClientQuotaMap,
@@ -95,7 +97,7 @@ impl ClientQuotas {
         client: Client<'_>,
     ) -> Option<f64> {
         let (_, limit) = resolve(quotas, client.user, client.client_id, key)?;
-        Some(limit.get() * self.window.as_secs_f64() * f64::from(self.samples.max(2) - 1))
+        Some(limit.get() * self.window.as_secs_f64())
     }
 
     fn with_meter(
@@ -104,7 +106,7 @@ impl ClientQuotas {
         key: QuotaKey,
         client: Client<'_>,
         now: Instant,
-        f: impl FnOnce(&mut SampledRate, f64) -> Duration,
+        f: impl FnOnce(&mut UsageBucket, f64) -> Duration,
     ) -> Duration {
         let Some((entity, limit)) = resolve(quotas, client.user, client.client_id, key) else {
             return Duration::ZERO;
@@ -117,11 +119,15 @@ impl ClientQuotas {
         };
         let mut meters = self.meters.lock();
         self.sweep(&mut meters, now);
-        let rate = meters
+        let bucket = meters
             .rates
             .entry(meter)
-            .or_insert_with(|| SampledRate::new(self.window, self.samples));
-        f(rate, limit.get())
+            .or_insert_with(|| UsageBucket::new(limit.get(), self.window, now));
+        f(bucket, limit.get())
+    }
+
+    fn longest_throttle(&self) -> Duration {
+        self.window * self.samples.max(1)
     }
 
     fn sweep(&self, meters: &mut Meters, now: Instant) {
@@ -132,25 +138,15 @@ impl ClientQuotas {
             return;
         }
         meters.swept = Some(now);
-        meters.rates.retain(|_, rate| {
-            rate.last_recorded()
-                .is_some_and(|at| now.saturating_duration_since(at) < rate.span())
-        });
+        meters
+            .rates
+            .retain(|_, bucket| now.saturating_duration_since(bucket.updated()) < SWEEP_INTERVAL);
     }
 
     #[cfg(test)]
     fn meters(&self) -> usize {
         self.meters.lock().rates.len()
     }
-}
-
-fn throttle_time(rate: &mut SampledRate, limit: f64, now: Instant) -> Duration {
-    let measured = rate.rate(now);
-    if measured <= limit {
-        return Duration::ZERO;
-    }
-    let over = rate.measured_over(now).as_secs_f64();
-    Duration::from_secs_f64((measured - limit) / limit * over).min(rate.span())
 }
 
 #[cfg(test)]
@@ -182,12 +178,12 @@ mod tests {
         );
         let cq = ClientQuotas::new(Duration::from_secs(1), 11);
         let t0 = Instant::now();
-        // 10 s of quota in one go: exactly at quota over the 10 s minimum span.
-        let t = cq.record(&q, QuotaKey::ProducerByteRate, ALICE, 10_000.0, t0);
+        // One window of allowance: 1000 bytes go through at once.
+        let t = cq.record(&q, QuotaKey::ProducerByteRate, ALICE, 1_000.0, t0);
         assert_eq!(t, Duration::ZERO);
-        // 5000 more: 15000 over 10 s is 1500/s, half over, so wait half of 10 s.
-        let t = cq.record(&q, QuotaKey::ProducerByteRate, ALICE, 5_000.0, t0);
-        assert!((t.as_secs_f64() - 5.0).abs() < 1e-6, "{t:?}");
+        // 500 more is half a second over the quota.
+        let t = cq.record(&q, QuotaKey::ProducerByteRate, ALICE, 500.0, t0);
+        assert!((t.as_secs_f64() - 0.5).abs() < 1e-6, "{t:?}");
     }
 
     #[test]
@@ -204,8 +200,8 @@ mod tests {
             let now = t0 + Duration::from_secs(second);
             t = cq.record(&q, QuotaKey::ProducerByteRate, ALICE, 1100.0, now);
         }
-        // 12100 over the 10 s since the first sample: 1210/s, 21% over: wait 2.1 s.
-        assert!((t.as_secs_f64() - 2.1).abs() < 1e-6, "{t:?}");
+        // 12100 sent against 1000 of allowance and 10 s of refill: 1100 over, 1.1 s.
+        assert!((t.as_secs_f64() - 1.1).abs() < 1e-6, "{t:?}");
         let later = t0 + Duration::from_secs(10) + t;
         let t = cq.throttle_time(&q, QuotaKey::ProducerByteRate, ALICE, later);
         assert_eq!(t, Duration::ZERO);
@@ -257,7 +253,7 @@ mod tests {
         assert_eq!(cq.meters(), 1);
         assert_eq!(
             cq.max_in_window(&q, QuotaKey::ProducerByteRate, other),
-            Some(1000.0)
+            Some(100.0)
         );
     }
 

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use kafka_core::acl::{AclBinding, AclFilter};
-use kafka_core::quota::{QuotaEntity, QuotaKey, QuotaValue};
+use kafka_core::quota::QuotaAlteration;
 use kafka_core::scram::{ScramCredential, ScramMechanism};
 use openraft::error::{ClientWriteError, Fatal, RaftError};
 use openraft::BasicNode;
@@ -530,10 +530,7 @@ impl Controller {
         }
     }
 
-    async fn alter_client_quotas(
-        &self,
-        entries: Vec<(QuotaEntity, Vec<(QuotaKey, Option<QuotaValue>)>)>,
-    ) -> Result<(), QuorumError> {
+    async fn alter_client_quotas(&self, entries: Vec<QuotaAlteration>) -> Result<(), QuorumError> {
         match self
             .propose(MetadataOp::AlterClientQuotas { entries })
             .await?
