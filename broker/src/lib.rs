@@ -62,7 +62,7 @@ use crate::metrics::Metrics;
 use crate::parts::Parts;
 use crate::quota::ClientQuotas;
 use crate::replica::{now_ms, ReplicaManager, RoleListener};
-use crate::security::CredentialStore;
+use crate::security::{CredentialStore, TlsIdentity};
 use crate::server::listener::ClientListener;
 use crate::server::{ConnectionLimits, ConnectionQuotas, ListenerAuth};
 use crate::shutdown::{Shutdown, ShutdownTrigger};
@@ -169,6 +169,11 @@ impl Broker {
                 auth,
             });
         }
+        // Followers and offset sampling dial the inter-broker listener as this broker.
+        let peer_tls = listeners
+            .iter()
+            .find(|l| l.name == config.inter_broker_listener_name)
+            .and_then(|l| l.auth.tls.clone());
         let client_addresses = listeners
             .iter()
             .filter_map(|l| l.socket.local_addr().ok())
@@ -184,12 +189,13 @@ impl Broker {
             logs.clone(),
             quorum.clone(),
             metrics.clone(),
+            peer_tls.clone(),
         );
         let cluster = Arc::new(BrokerCluster {
             quorum: quorum.clone(),
             replicas: replicas.clone(),
         });
-        let groups = GroupCoordinator::new(config.clone(), cluster, metrics.clone());
+        let groups = GroupCoordinator::new(config.clone(), cluster, metrics.clone(), peer_tls);
         let role_listener: Arc<dyn RoleListener> = groups.clone();
         replicas.set_role_listeners(vec![role_listener]);
         let parts = Arc::new(Parts {
@@ -445,6 +451,16 @@ async fn quorum_config(config: &BrokerConfig) -> Result<QuorumConfig, BrokerErro
         .then_some(config.leader_imbalance_check_interval_ms);
     q.unclean_leader_election_default = config.unclean_leader_election;
     q.snapshot_after_logs = config.metadata_snapshot_records;
+    if let Some(settings) = &config.controller_security.tls {
+        let listener = &config.controller_listener.name;
+        let identity = TlsIdentity::load(listener, settings.clone()).map_err(|e| {
+            BrokerError::ListenerSecurity {
+                listener: listener.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        q.tls = Some(Arc::new(identity));
+    }
     q.request_timeout_ms = config.quorum_request_timeout_ms;
     q.cluster_id = config.cluster_id.clone();
     Ok(q)

@@ -4,8 +4,10 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::error::QuorumError;
+use crate::network::tls::RpcTls;
 
 /// Configuration of one quorum member (voter or learner).
 #[derive(Clone, Debug)]
@@ -47,6 +49,8 @@ pub struct QuorumConfig {
     pub default_num_partitions: i32,
     /// `default.replication.factor`: used when a create request asks for the default (-1).
     pub default_replication_factor: i16,
+    /// TLS on the RPC connections (both ends), when the controller listener is SSL.
+    pub tls: Option<Arc<dyn RpcTls>>,
 }
 
 impl QuorumConfig {
@@ -76,6 +80,7 @@ impl QuorumConfig {
             cluster_id: None,
             default_num_partitions: 1,
             default_replication_factor: 1,
+            tls: None,
         }
     }
 

@@ -31,6 +31,7 @@ pub use image::{
     PRODUCER_ID_BLOCK_SIZE, UNCLEAN_LEADER_ELECTION_CONFIG,
 };
 pub use lifecycle::{BrokerLifecycle, BrokerState};
+pub use network::tls::RpcTls;
 pub use quorum::{Quorum, QuorumStatus};
 pub use requests::{
     AlterPartition, BrokerHeartbeat, BrokerRegistrationRequest, ConfigOp, CreateTopicSpec,

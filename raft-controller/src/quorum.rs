@@ -115,7 +115,7 @@ impl Quorum {
         }
         .validate()
         .map_err(|e| QuorumError::InvalidConfig(e.to_string()))?;
-        let pool = Arc::new(PeerPool::new(config.voters.clone()));
+        let pool = Arc::new(PeerPool::new(config.voters.clone(), config.tls.clone()));
         // Pause between attempts to reach a peer that is down (openraft's default is 500ms).
         let backoff = Duration::from_millis(config.heartbeat_interval_ms.max(500));
         let network = NetworkFactory::new(node_id(config.node_id), pool.clone(), backoff);
@@ -148,6 +148,7 @@ impl Quorum {
             server::spawn(
                 listener,
                 RpcHandler::new(raft.clone(), controller.clone()),
+                config.tls.clone(),
                 shutdown_rx.clone(),
             ),
             controller.clone().spawn(shutdown_rx.clone()),

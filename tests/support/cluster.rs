@@ -80,7 +80,15 @@ pub struct ClusterOptions {
     /// Names of client listeners besides CLIENT and REPLICATION (each broker gets a port for
     /// each); their security comes from `properties`.
     pub listeners: Vec<String>,
+    /// Secures the internal (REPLICATION, CONTROLLER) listeners: called with every broker's
+    /// IP address and the cluster's directory once they are known, it writes certificates
+    /// there and returns the properties that use them (see [`ClusterOptions::internal_tls`]).
+    pub internal_tls: Option<InternalTls>,
 }
+
+/// Writes certificates for the brokers at these addresses into the directory; the properties
+/// that configure them.
+pub type InternalTls = fn(&[String], &Path) -> Vec<(String, String)>;
 
 impl ClusterOptions {
     pub fn new(brokers: usize) -> ClusterOptions {
@@ -91,7 +99,15 @@ impl ClusterOptions {
             env: Vec::new(),
             data_dir_size: None,
             listeners: Vec::new(),
+            internal_tls: None,
         }
+    }
+
+    /// Runs the internal listeners over TLS set up by `setup`. The replication proxies then
+    /// forward bytes without reading them ([`Proxy::block_peer`] is unavailable).
+    pub fn internal_tls(mut self, setup: InternalTls) -> ClusterOptions {
+        self.internal_tls = Some(setup);
+        self
     }
 
     /// Adds a client listener named `name` on every broker (see [`Cluster::listener_address`]).
@@ -200,6 +216,8 @@ pub struct Cluster {
     _runtime: ProxyRuntime,
     _dir: tempfile::TempDir,
     pub options: ClusterOptions,
+    /// Properties of every broker made by [`ClusterOptions::internal_tls`].
+    tls_properties: Vec<(String, String)>,
 }
 
 /// A free port on `ip`, kept bound in `reserved` until the brokers start, so that no proxy
@@ -265,7 +283,11 @@ impl Cluster {
         for i in 0..options.brokers {
             let ip = format!("127.0.{}.{}", 1 + subnet / 40, base + i as u32);
             let replication = free_port(&ip, &mut reserved);
-            let replication_proxy = Proxy::start_kafka(runtime.handle(), &ip, replication);
+            let replication_proxy = if options.internal_tls.is_some() {
+                Proxy::start(runtime.handle(), &ip, replication)
+            } else {
+                Proxy::start_kafka(runtime.handle(), &ip, replication)
+            };
             let broker_dir = dir.path().join(format!("broker-{i}"));
             std::fs::create_dir_all(&broker_dir).expect("broker dir");
             let mount = options
@@ -302,12 +324,18 @@ impl Cluster {
         }
         // Every port and proxy is allocated: release the reservations for the brokers to bind.
         drop(reserved);
+        let ips: Vec<String> = brokers.iter().map(|b| b.ip.clone()).collect();
+        let tls_properties = options
+            .internal_tls
+            .map(|setup| setup(&ips, dir.path()))
+            .unwrap_or_default();
         let mut cluster = Cluster {
             brokers,
             raft_proxies,
             _runtime: runtime,
             _dir: dir,
             options,
+            tls_properties,
         };
         for i in 0..cluster.brokers.len() {
             cluster.write_config(i);
@@ -366,7 +394,7 @@ impl Cluster {
             data = b.dir.join("data").display(),
             metrics = b.metrics,
         );
-        for (k, v) in &self.options.properties {
+        for (k, v) in self.options.properties.iter().chain(&self.tls_properties) {
             text.push_str(&format!("{k}={v}\n"));
         }
         std::fs::write(&b.config_path, text).expect("write config");
@@ -426,6 +454,19 @@ impl Cluster {
 
     pub fn replication_address(&self, i: usize) -> SocketAddr {
         self.brokers[i].replication
+    }
+
+    /// Where broker `i` serves the metadata quorum (its CONTROLLER listener).
+    pub fn controller_address(&self, i: usize) -> SocketAddr {
+        self.brokers[i].controller
+    }
+
+    /// A property made by [`ClusterOptions::internal_tls`].
+    pub fn tls_property(&self, key: &str) -> Option<&str> {
+        self.tls_properties
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn rack(&self, i: usize) -> String {

@@ -60,6 +60,8 @@ pub struct BrokerConfig {
     /// How each client listener authenticates connections (`listener.security.protocol.map`
     /// and the `ssl.*` / `sasl.*` settings), keyed by listener name.
     pub listener_security: BTreeMap<String, ListenerSecurity>,
+    /// How the controller (Raft) listener secures its connections: PLAINTEXT or SSL.
+    pub controller_security: ListenerSecurity,
     /// ACL enforcement (`authorizer.class.name`).
     pub authorizer_enabled: bool,
     /// `super.users`, as `User:name` strings.
@@ -280,7 +282,7 @@ impl BrokerConfig {
             ));
         }
 
-        let listener_security = resolve_listener_security(
+        let (listener_security, controller_security) = resolve_listener_security(
             &r,
             &listeners,
             &controller_listener,
@@ -335,6 +337,7 @@ impl BrokerConfig {
             advertised_listeners,
             inter_broker_listener_name,
             listener_security,
+            controller_security,
             authorizer_enabled: authorizer_enabled(&r)?,
             super_users: r
                 .string("super.users")
@@ -421,14 +424,15 @@ impl BrokerConfig {
     }
 }
 
-/// Each client listener's security settings. The inter-broker and controller listeners must be
-/// PLAINTEXT for now: the replica fetchers and the Raft transport do not speak TLS or SASL yet.
+/// Each client listener's security settings, and the controller listener's. The inter-broker
+/// and controller listeners may be PLAINTEXT or SSL (brokers dial them with their own
+/// certificate, so SSL needs a truststore to check peers with); SASL on them is not supported.
 fn resolve_listener_security(
     r: &Resolver<'_>,
     listeners: &[Listener],
     controller: &Listener,
     inter_broker: &str,
-) -> Result<BTreeMap<String, ListenerSecurity>, ConfigError> {
+) -> Result<(BTreeMap<String, ListenerSecurity>, ListenerSecurity), ConfigError> {
     const MAP: &str = "listener.security.protocol.map";
     let map = security::parse_protocol_map(&r.raw(MAP).unwrap_or_default())?;
     let protocol_of = |name: &str| {
@@ -437,27 +441,42 @@ fn resolve_listener_security(
             .or_else(|| SecurityProtocol::parse(name))
             .unwrap_or(SecurityProtocol::Plaintext)
     };
-    for name in [controller.name.as_str(), inter_broker] {
-        let protocol = protocol_of(name);
-        if protocol != SecurityProtocol::Plaintext {
-            return Err(Resolver::invalid(
-                MAP,
-                &r.raw(MAP).unwrap_or_default(),
-                format!(
-                    "listener {name} carries replication or the metadata quorum, which do not support {} yet; keep it PLAINTEXT on a private network",
-                    protocol.name()
-                ),
-            ));
-        }
-    }
     let raw = |key: &str| r.raw(key);
-    listeners
+    let internal = |name: &str| -> Result<ListenerSecurity, ConfigError> {
+        let protocol = protocol_of(name);
+        let refuse =
+            |reason: String| Resolver::invalid(MAP, &r.raw(MAP).unwrap_or_default(), reason);
+        if !matches!(
+            protocol,
+            SecurityProtocol::Plaintext | SecurityProtocol::Ssl
+        ) {
+            return Err(refuse(format!(
+                "listener {name} carries replication or the metadata quorum, which support PLAINTEXT and SSL, not {}",
+                protocol.name()
+            )));
+        }
+        let security = security::resolve_listener(name, protocol, &raw)?;
+        if security
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.truststore.is_none())
+        {
+            return Err(refuse(format!(
+                "listener {name} is SSL and carries broker-to-broker traffic: it needs ssl.truststore.location (or ssl.truststore.certificates) to check other brokers' certificates"
+            )));
+        }
+        Ok(security)
+    };
+    internal(inter_broker)?;
+    let controller_security = internal(&controller.name)?;
+    let clients = listeners
         .iter()
         .map(|l| {
             security::resolve_listener(&l.name, protocol_of(&l.name), &raw)
                 .map(|s| (l.name.clone(), s))
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok((clients, controller_security))
 }
 
 /// Whether `authorizer.class.name` names one of Kafka's ACL authorizers.

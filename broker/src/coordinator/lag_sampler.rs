@@ -4,6 +4,7 @@
 //! leader, all leaders at once, over connections kept between samples.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_core::ErrorCode;
@@ -16,6 +17,7 @@ use tracing::debug;
 
 use super::cluster::Cluster;
 use crate::replica::peer_client::PeerConnection;
+use crate::security::TlsIdentity;
 
 /// ListOffsets version used towards other brokers (all Rivulet brokers serve v1-v8).
 const LIST_OFFSETS_VERSION: i16 = 4;
@@ -26,14 +28,20 @@ const LATEST_TIMESTAMP: i64 = -1;
 pub struct LatestOffsetSampler {
     node_id: i32,
     listener: String,
+    tls: Option<Arc<TlsIdentity>>,
     connections: HashMap<i32, PeerConnection>,
 }
 
 impl LatestOffsetSampler {
-    pub fn new(node_id: i32, listener: String) -> LatestOffsetSampler {
+    pub fn new(
+        node_id: i32,
+        listener: String,
+        tls: Option<Arc<TlsIdentity>>,
+    ) -> LatestOffsetSampler {
         LatestOffsetSampler {
             node_id,
             listener,
+            tls,
             connections: HashMap::new(),
         }
     }
@@ -71,9 +79,10 @@ impl LatestOffsetSampler {
                     .map(|e| format!("{}:{}", e.host, e.port))
             });
             let client_id = client_id.clone();
+            let tls = self.tls.clone();
             async move {
                 let (connection, offsets) =
-                    list_latest(connection, address, client_id, leader, partitions).await;
+                    list_latest(connection, address, client_id, tls, leader, partitions).await;
                 (leader, connection, offsets)
             }
         });
@@ -92,6 +101,7 @@ async fn list_latest(
     connection: Option<PeerConnection>,
     address: Option<String>,
     client_id: String,
+    tls: Option<Arc<TlsIdentity>>,
     leader: i32,
     partitions: Vec<TopicPartition>,
 ) -> (Option<PeerConnection>, Vec<(TopicPartition, i64)>) {
@@ -102,7 +112,9 @@ async fn list_latest(
                 debug!(leader, "no endpoint known for the leader; lag not sampled");
                 return (None, Vec::new());
             };
-            match PeerConnection::connect(&address, client_id, REQUEST_TIMEOUT).await {
+            match PeerConnection::connect(&address, client_id, REQUEST_TIMEOUT, tls.as_deref())
+                .await
+            {
                 Ok(c) => c,
                 Err(e) => {
                     debug!(leader, error = %e, "cannot reach the leader to sample offsets");

@@ -42,6 +42,7 @@ use self::state::GroupState;
 use crate::config::BrokerConfig;
 use crate::metrics::Metrics;
 use crate::replica::{now_ms, Partition, RoleListener};
+use crate::security::TlsIdentity;
 use crate::shutdown::Shutdown;
 
 /// The internal topic holding committed offsets and group metadata.
@@ -59,6 +60,8 @@ pub struct GroupCoordinator {
     lag: LagTables,
     /// Set while a creation of `__consumer_offsets` is in flight.
     creating_offsets_topic: Arc<AtomicBool>,
+    /// This broker's identity on the inter-broker listener, when it is SSL.
+    peer_tls: Option<Arc<TlsIdentity>>,
 }
 
 impl GroupCoordinator {
@@ -66,6 +69,7 @@ impl GroupCoordinator {
         config: Arc<BrokerConfig>,
         cluster: Arc<dyn Cluster>,
         metrics: Arc<Metrics>,
+        peer_tls: Option<Arc<TlsIdentity>>,
     ) -> Arc<GroupCoordinator> {
         let config = Arc::new(CoordinatorConfig::from_broker(&config));
         let manager = GroupManager::new(config.clone(), metrics.clone());
@@ -76,6 +80,7 @@ impl GroupCoordinator {
             manager,
             lag: LagTables::default(),
             creating_offsets_topic: Arc::new(AtomicBool::new(false)),
+            peer_tls,
         })
     }
 
@@ -144,6 +149,7 @@ impl GroupCoordinator {
         let mut sampler = LatestOffsetSampler::new(
             self.config.node_id,
             self.config.inter_broker_listener.clone(),
+            self.peer_tls.clone(),
         );
         loop {
             tokio::select! {

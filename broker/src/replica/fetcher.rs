@@ -26,6 +26,7 @@ use super::partition::Partition;
 use super::peer_client::{PeerConnection, PeerError};
 use crate::config::BrokerConfig;
 use crate::metrics::Metrics;
+use crate::security::TlsIdentity;
 
 /// The Fetch version followers use (last_fetched_epoch / diverging_epoch, topic names).
 const REPLICA_FETCH_VERSION: i16 = 12;
@@ -58,6 +59,8 @@ pub struct FetcherManager {
     quorum: Quorum,
     replicas: Weak<ReplicaManager>,
     metrics: Arc<Metrics>,
+    /// This broker's identity on the inter-broker listener, when it is SSL.
+    tls: Option<Arc<TlsIdentity>>,
     fetchers: Mutex<HashMap<i32, Fetcher>>,
 }
 
@@ -67,12 +70,14 @@ impl FetcherManager {
         quorum: Quorum,
         replicas: Weak<ReplicaManager>,
         metrics: Arc<Metrics>,
+        tls: Option<Arc<TlsIdentity>>,
     ) -> FetcherManager {
         FetcherManager {
             config,
             quorum,
             replicas,
             metrics,
+            tls,
             fetchers: Mutex::new(HashMap::new()),
         }
     }
@@ -131,6 +136,7 @@ impl FetcherManager {
             wake: wake.clone(),
             replicas: self.replicas.clone(),
             metrics: self.metrics.clone(),
+            tls: self.tls.clone(),
         };
         info!(leader, "starting replica fetcher");
         Fetcher {
@@ -184,6 +190,7 @@ struct FetcherTask {
     wake: Arc<Notify>,
     replicas: Weak<ReplicaManager>,
     metrics: Arc<Metrics>,
+    tls: Option<Arc<TlsIdentity>>,
 }
 
 impl FetcherTask {
@@ -275,6 +282,7 @@ impl FetcherTask {
             &addr,
             format!("rivulet-replica-fetcher-{}", self.config.node_id),
             Duration::from_secs(5),
+            self.tls.as_deref(),
         )
         .await
     }

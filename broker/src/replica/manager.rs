@@ -21,6 +21,7 @@ use super::partition::{Assignment, Corruption, Partition};
 use super::repair::{self, RepairContext};
 use crate::config::BrokerConfig;
 use crate::metrics::Metrics;
+use crate::security::TlsIdentity;
 use crate::shutdown::Shutdown;
 use crate::topic_config;
 
@@ -61,6 +62,7 @@ impl ReplicaManager {
         logs: Arc<LogManager>,
         quorum: Quorum,
         metrics: Arc<Metrics>,
+        peer_tls: Option<Arc<TlsIdentity>>,
     ) -> Arc<ReplicaManager> {
         Arc::new_cyclic(|weak| ReplicaManager {
             node_id: config.node_id,
@@ -69,6 +71,7 @@ impl ReplicaManager {
                 quorum.clone(),
                 weak.clone(),
                 metrics.clone(),
+                peer_tls,
             ),
             config,
             logs,

@@ -1,5 +1,6 @@
-//! A minimal Kafka protocol client for broker-to-broker requests (follower fetches): one
-//! request at a time on one connection.
+//! A minimal Kafka protocol client for broker-to-broker requests (follower fetches, offset
+//! sampling): one request at a time on one connection, over TLS with the broker's own
+//! certificate when the inter-broker listener is SSL.
 
 use std::io;
 use std::time::Duration;
@@ -9,8 +10,11 @@ use kafka_protocol::messages::{RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{
     encode_request_header_into_buffer, Decodable, HeaderVersion, Request, StrBytes,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::security::TlsIdentity;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PeerError {
@@ -24,31 +28,70 @@ pub enum PeerError {
     Io(#[from] io::Error),
     #[error("protocol error: {0}")]
     Protocol(String),
+    #[error("TLS with {addr}: {reason}")]
+    Tls { addr: String, reason: String },
 }
 
-#[derive(Debug)]
+/// The byte stream to a peer: plain TCP or TLS over it.
+trait PeerIo: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> PeerIo for T {}
+
 pub struct PeerConnection {
-    stream: TcpStream,
+    stream: Box<dyn PeerIo>,
     buffer: BytesMut,
     next_correlation_id: i32,
     client_id: StrBytes,
     max_response_bytes: usize,
 }
 
+impl std::fmt::Debug for PeerConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerConnection")
+            .field("client_id", &self.client_id)
+            .field("next_correlation_id", &self.next_correlation_id)
+            .finish_non_exhaustive()
+    }
+}
+
 impl PeerConnection {
+    /// Connects to `addr` (`host:port`); with `tls`, completes a TLS handshake as that
+    /// identity, checking the peer's certificate against `host`.
     pub async fn connect(
         addr: &str,
         client_id: String,
         timeout: Duration,
+        tls: Option<&TlsIdentity>,
     ) -> Result<PeerConnection, PeerError> {
-        let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+        let tcp = tokio::time::timeout(timeout, TcpStream::connect(addr))
             .await
             .map_err(|_| PeerError::ConnectTimeout(addr.to_string()))?
             .map_err(|source| PeerError::Connect {
                 addr: addr.to_string(),
                 source,
             })?;
-        stream.set_nodelay(true)?;
+        tcp.set_nodelay(true)?;
+        let stream: Box<dyn PeerIo> = match tls {
+            None => Box::new(tcp),
+            Some(identity) => {
+                let tls_error = |reason: String| PeerError::Tls {
+                    addr: addr.to_string(),
+                    reason,
+                };
+                let connector = identity.connector().ok_or_else(|| {
+                    tls_error("the listener has no truststore to check the peer with".into())
+                })?;
+                let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                let name = ServerName::try_from(host.to_string())
+                    .map_err(|e| tls_error(format!("bad server name {host}: {e}")))?;
+                let stream = tokio::time::timeout(timeout, connector.connect(name, tcp))
+                    .await
+                    .map_err(|_| PeerError::ConnectTimeout(addr.to_string()))?
+                    .map_err(|e| tls_error(e.to_string()))?;
+                Box::new(stream)
+            }
+        };
         Ok(PeerConnection {
             stream,
             buffer: BytesMut::with_capacity(256 * 1024),

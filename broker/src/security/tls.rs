@@ -1,6 +1,9 @@
 //! TLS for a listener (rustls through tokio-rustls): the broker's key and certificate chain
 //! and the CAs client certificates must chain to, read from PEM, with `ssl.client.auth`
-//! deciding whether a client certificate is required, asked for, or not asked for.
+//! deciding whether a client certificate is required, asked for, or not asked for. The same
+//! identity dials out on the internal listeners: a follower fetching from its leader and a
+//! controller talking to its peers present the keystore's certificate and check the peer's
+//! against the truststore.
 //!
 //! Certificates are re-read without a restart: before each handshake the listener compares the
 //! PEM files' modification times and sizes with those it loaded (Kubernetes replaces a mounted
@@ -14,7 +17,7 @@ use std::time::SystemTime;
 use parking_lot::Mutex;
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tracing::{info, warn};
@@ -58,6 +61,9 @@ impl Stamp {
 struct Loaded {
     stamps: Vec<Stamp>,
     config: Arc<ServerConfig>,
+    /// The same identity dialling out (replication, the quorum), when there is a truststore
+    /// to check peers with.
+    client: Option<Arc<ClientConfig>>,
 }
 
 /// A listener's TLS configuration, reloaded when its files change.
@@ -72,24 +78,29 @@ impl TlsIdentity {
     /// Loads the configuration; an error here stops the broker from starting.
     pub fn load(listener: &str, settings: TlsSettings) -> Result<TlsIdentity, TlsError> {
         let stamps = stamps(&settings);
-        let config = build(&settings)?;
+        let (config, client) = build(&settings)?;
         info!(listener, client_auth = ?settings.client_auth, "TLS configured");
         Ok(TlsIdentity {
             listener: listener.to_string(),
             settings,
-            loaded: Mutex::new(Loaded { stamps, config }),
+            loaded: Mutex::new(Loaded {
+                stamps,
+                config,
+                client,
+            }),
         })
     }
 
-    /// The acceptor for the next handshake, rebuilt first if a certificate file changed.
-    pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+    /// The configuration in force, rebuilt first if a certificate file changed.
+    fn current(&self) -> parking_lot::MutexGuard<'_, Loaded> {
         let mut loaded = self.loaded.lock();
         let now = stamps(&self.settings);
         if now != loaded.stamps {
             match build(&self.settings) {
-                Ok(config) => {
+                Ok((config, client)) => {
                     info!(listener = %self.listener, "certificate files changed; TLS configuration reloaded");
                     loaded.config = config;
+                    loaded.client = client;
                 }
                 Err(e) => {
                     warn!(listener = %self.listener, error = %e, "certificate files changed but do not load; keeping the previous TLS configuration");
@@ -97,7 +108,32 @@ impl TlsIdentity {
             }
             loaded.stamps = now;
         }
-        tokio_rustls::TlsAcceptor::from(loaded.config.clone())
+        loaded
+    }
+
+    /// The acceptor for the next handshake.
+    pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        tokio_rustls::TlsAcceptor::from(self.current().config.clone())
+    }
+
+    /// A connector for dialling another broker's listener of the same kind: it presents this
+    /// keystore's certificate and trusts the truststore's CAs. `None` without a truststore.
+    pub fn connector(&self) -> Option<tokio_rustls::TlsConnector> {
+        self.current()
+            .client
+            .clone()
+            .map(tokio_rustls::TlsConnector::from)
+    }
+}
+
+/// The controller listener's TLS, for the metadata quorum's connections.
+impl raft_controller::RpcTls for TlsIdentity {
+    fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        TlsIdentity::acceptor(self)
+    }
+
+    fn connector(&self) -> Option<tokio_rustls::TlsConnector> {
+        TlsIdentity::connector(self)
     }
 }
 
@@ -149,7 +185,10 @@ fn private_key(what: &str, pem: &[u8]) -> Result<PrivateKeyDer<'static>, TlsErro
     })
 }
 
-fn build(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
+/// The server configuration, and the client one when there is a truststore.
+type Built = (Arc<ServerConfig>, Option<Arc<ClientConfig>>);
+
+fn build(settings: &TlsSettings) -> Result<Built, TlsError> {
     let (chain, key) = match &settings.keystore {
         Keystore::File(path) => {
             let pem = read(path)?;
@@ -177,14 +216,36 @@ fn build(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
     let builder = match (&settings.client_auth, &settings.truststore) {
         (ClientAuth::None, _) | (_, None) => builder.with_no_client_auth(),
         (auth, Some(truststore)) => {
-            let verifier = client_verifier(*auth, truststore, provider)?;
+            let verifier = client_verifier(*auth, truststore, provider.clone())?;
             builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let client = match &settings.truststore {
+        None => None,
+        Some(truststore) => {
+            let client = ClientConfig::builder_with_provider(provider)
+                .with_protocol_versions(&versions)
+                .map_err(|e| TlsError::Rustls(e.to_string()))?
+                .with_root_certificates(roots(truststore)?)
+                .with_client_auth_cert(chain.clone(), key.clone_key())
+                .map_err(|e| TlsError::Rustls(e.to_string()))?;
+            Some(Arc::new(client))
         }
     };
     let config = builder
         .with_single_cert(chain, key)
         .map_err(|e| TlsError::Rustls(e.to_string()))?;
-    Ok(Arc::new(config))
+    Ok((Arc::new(config), client))
+}
+
+fn roots(truststore: &Pem) -> Result<RootCertStore, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for cert in certificates("truststore", &pem_bytes(truststore)?)? {
+        roots
+            .add(cert)
+            .map_err(|e| TlsError::Rustls(format!("truststore certificate: {e}")))?;
+    }
+    Ok(roots)
 }
 
 fn client_verifier(
@@ -192,13 +253,8 @@ fn client_verifier(
     truststore: &Pem,
     provider: Arc<CryptoProvider>,
 ) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TlsError> {
-    let mut roots = RootCertStore::empty();
-    for cert in certificates("truststore", &pem_bytes(truststore)?)? {
-        roots
-            .add(cert)
-            .map_err(|e| TlsError::Rustls(format!("truststore certificate: {e}")))?;
-    }
-    let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+    let builder =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots(truststore)?), provider);
     let builder = if auth == ClientAuth::Requested {
         builder.allow_unauthenticated()
     } else {

@@ -23,7 +23,7 @@ use openraft::raft::{
     SnapshotResponse, VoteRequest, VoteResponse,
 };
 use openraft::{RPCTypes, Snapshot, Vote};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -32,6 +32,7 @@ use tracing::{debug, warn};
 
 use super::frame::{self, Envelope};
 use super::messages::{RpcRequest, RpcResponse};
+use super::tls::RpcTls;
 use crate::types::{Node, NodeId, TypeConfig};
 
 /// Why an RPC got no answer.
@@ -58,19 +59,44 @@ struct ConnShared {
 }
 
 /// One TCP connection to a peer.
-#[derive(Debug)]
+/// The sending half of a peer connection, plain or TLS.
+type Writer = Box<dyn AsyncWrite + Send + Unpin>;
+
 struct Connection {
-    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    writer: tokio::sync::Mutex<Writer>,
     shared: Arc<ConnShared>,
     reader: JoinHandle<()>,
     opened: Instant,
 }
 
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("opened", &self.opened)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Connection {
-    async fn open(addr: &str) -> io::Result<Connection> {
+    async fn open(addr: &str, tls: Option<&dyn RpcTls>) -> io::Result<Connection> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
-        let (mut read_half, write_half) = stream.into_split();
+        let (mut read_half, write_half): (Box<dyn AsyncRead + Send + Unpin>, Writer) = match tls {
+            None => {
+                let (r, w) = stream.into_split();
+                (Box::new(r), Box::new(w))
+            }
+            Some(tls) => {
+                let invalid = |reason: String| io::Error::new(io::ErrorKind::InvalidInput, reason);
+                let connector = tls.connector().ok_or_else(|| {
+                    invalid("the controller listener has no truststore to check peers with".into())
+                })?;
+                let name = super::tls::server_name(addr).map_err(invalid)?;
+                let stream = connector.connect(name, stream).await?;
+                let (r, w) = tokio::io::split(stream);
+                (Box::new(r), Box::new(w))
+            }
+        };
         let shared = Arc::new(ConnShared::default());
         let opened = Instant::now();
         let reader_shared = shared.clone();
@@ -139,14 +165,16 @@ impl Drop for Connection {
 #[derive(Debug)]
 pub(crate) struct Peer {
     addr: String,
+    tls: Option<Arc<dyn RpcTls>>,
     conn: tokio::sync::Mutex<Option<Arc<Connection>>>,
     next_id: AtomicU64,
 }
 
 impl Peer {
-    fn new(addr: String) -> Self {
+    fn new(addr: String, tls: Option<Arc<dyn RpcTls>>) -> Self {
         Peer {
             addr,
+            tls,
             conn: tokio::sync::Mutex::new(None),
             next_id: AtomicU64::new(1),
         }
@@ -157,15 +185,14 @@ impl Peer {
         if let Some(conn) = slot.as_ref().filter(|c| c.is_open()) {
             return Ok(conn.clone());
         }
-        let conn =
-            Arc::new(
-                Connection::open(&self.addr)
-                    .await
-                    .map_err(|source| RpcError::Connect {
-                        addr: self.addr.clone(),
-                        source,
-                    })?,
-            );
+        let conn = Arc::new(
+            Connection::open(&self.addr, self.tls.as_deref())
+                .await
+                .map_err(|source| RpcError::Connect {
+                    addr: self.addr.clone(),
+                    source,
+                })?,
+        );
         debug!(peer = %self.addr, "connected");
         *slot = Some(conn.clone());
         Ok(conn)
@@ -252,13 +279,15 @@ impl Peer {
 #[derive(Debug)]
 pub(crate) struct PeerPool {
     voters: BTreeMap<i32, String>,
+    tls: Option<Arc<dyn RpcTls>>,
     peers: parking_lot::Mutex<HashMap<NodeId, Arc<Peer>>>,
 }
 
 impl PeerPool {
-    pub(crate) fn new(voters: BTreeMap<i32, String>) -> Self {
+    pub(crate) fn new(voters: BTreeMap<i32, String>, tls: Option<Arc<dyn RpcTls>>) -> Self {
         PeerPool {
             voters,
+            tls,
             peers: parking_lot::Mutex::new(HashMap::new()),
         }
     }
@@ -272,7 +301,7 @@ impl PeerPool {
         match peers.get(&target) {
             Some(peer) if peer.addr == addr => Some(peer.clone()),
             _ => {
-                let peer = Arc::new(Peer::new(addr.to_string()));
+                let peer = Arc::new(Peer::new(addr.to_string(), self.tls.clone()));
                 peers.insert(target, peer.clone());
                 Some(peer)
             }

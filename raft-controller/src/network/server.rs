@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::Snapshot;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
@@ -14,6 +15,7 @@ use tracing::{debug, info, warn};
 
 use super::frame::{self, Envelope, EnvelopeId};
 use super::messages::{RpcRequest, RpcResponse};
+use super::tls::RpcTls;
 use crate::controller::Controller;
 use crate::types::MetaRaft;
 
@@ -68,6 +70,7 @@ impl RpcHandler {
 pub(crate) fn spawn(
     listener: TcpListener,
     handler: RpcHandler,
+    tls: Option<Arc<dyn RpcTls>>,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -78,7 +81,7 @@ pub(crate) fn spawn(
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
                         debug!(%peer, "peer connected");
-                        connections.spawn(serve_connection(stream, handler.clone()));
+                        connections.spawn(accept(stream, handler.clone(), tls.clone()));
                     }
                     Err(error) => {
                         warn!(%error, "accept failed");
@@ -116,7 +119,11 @@ pub(crate) fn decode_request(payload: &[u8]) -> Incoming {
     }
 }
 
-async fn serve_connection(stream: TcpStream, handler: RpcHandler) {
+/// How long a peer may take to complete its TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sets up one accepted connection (TLS when configured) and serves it.
+async fn accept(stream: TcpStream, handler: RpcHandler, tls: Option<Arc<dyn RpcTls>>) {
     let peer = stream
         .peer_addr()
         .map(|a| a.to_string())
@@ -124,7 +131,27 @@ async fn serve_connection(stream: TcpStream, handler: RpcHandler) {
     if let Err(error) = stream.set_nodelay(true) {
         debug!(%peer, %error, "cannot set TCP_NODELAY");
     }
-    let (mut reader, mut writer) = stream.into_split();
+    match tls {
+        None => serve_connection(stream, peer, handler).await,
+        Some(tls) => {
+            let handshake = tls.acceptor().accept(stream);
+            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, handshake).await {
+                Ok(Ok(stream)) => serve_connection(stream, peer, handler).await,
+                Ok(Err(error)) => {
+                    info!(%peer, %error, "controller connection refused: TLS handshake failed");
+                }
+                Err(_) => info!(%peer, "controller connection refused: no TLS handshake in time"),
+            }
+        }
+    }
+}
+
+async fn serve_connection<S: AsyncRead + AsyncWrite + Send + 'static>(
+    stream: S,
+    peer: String,
+    handler: RpcHandler,
+) {
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(256);
     let mut tasks = JoinSet::new();
     tasks.spawn(async move {
