@@ -194,6 +194,12 @@ fn secure() -> &'static Secure {
         let jwks = dir.path().join("jwks.json");
         std::fs::write(&jwks, &token_issuer.jwks).unwrap();
         let jaas = format!("{PLAIN_JAAS} user_alice=\"{PASSWORD}\" user_bob=\"bob-pw-0a9b8\";");
+        let bootstrap_users = dir.path().join("scram-users");
+        std::fs::write(
+            &bootstrap_users,
+            format!("# created at start-up\nSCRAM-SHA-512=[name=ops,password={BOOTSTRAP_PASSWORD},iterations=8192]\n"),
+        )
+        .unwrap();
         let options = options
             .property(
                 "listener.security.protocol.map",
@@ -228,6 +234,7 @@ fn secure() -> &'static Secure {
                 REAUTH_MS.to_string(),
             )
             .property("listener.name.reload.ssl.keystore.location", reload_keystore.display())
+            .property("sasl.scram.bootstrap.credentials.file", bootstrap_users.display())
             .env(
                 "RUST_LOG",
                 "info,openraft=error,broker::server::connection=debug",
@@ -583,6 +590,8 @@ fn principals_come_from_the_certificate_subject_and_the_sasl_user() {
 }
 
 const SCRAM_PASSWORD: &str = "carol-pw-5e1d7";
+/// The bootstrap SCRAM user `ops`'s password (from `sasl.scram.bootstrap.credentials.file`).
+const BOOTSTRAP_PASSWORD: &str = "ops-pw-8c4a2";
 
 /// The REAUTH listener's `connections.max.reauth.ms`.
 const REAUTH_MS: u64 = 2000;
@@ -932,6 +941,37 @@ fn scram_users_are_managed_with_the_admin_apis_and_authenticate() {
             "the data dir holds a SCRAM secret in {found:?}"
         );
     }
+}
+
+#[test]
+fn bootstrap_scram_users_from_a_file_can_log_in() {
+    let s = secure();
+    let ok = wait_until(Duration::from_secs(20), || {
+        connects(
+            "SASL_SSL",
+            &scram("SCRAM-SHA-512", "ops", BOOTSTRAP_PASSWORD),
+        )
+        .0
+    });
+    assert!(ok, "the bootstrap user authenticates with SCRAM-SHA-512");
+    let (ok, _) = connects("SASL_SSL", &scram("SCRAM-SHA-512", "ops", WRONG_PASSWORD));
+    assert!(!ok, "with its own password only");
+    let (ok, _) = connects(
+        "SASL_SSL",
+        &scram("SCRAM-SHA-256", "ops", BOOTSTRAP_PASSWORD),
+    );
+    assert!(!ok, "and only with the mechanism the file names");
+    let log = std::fs::read(s.cluster.log_path(0)).unwrap();
+    assert!(contains(&log, b"bootstrap SCRAM credential created"));
+    assert!(
+        !contains(&log, BOOTSTRAP_PASSWORD.as_bytes()),
+        "the log holds the password"
+    );
+    let found = files_containing(&s.cluster.data_dir(0), BOOTSTRAP_PASSWORD.as_bytes());
+    assert!(
+        found.is_empty(),
+        "the data dir holds the password in {found:?}"
+    );
 }
 
 #[test]

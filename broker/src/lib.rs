@@ -62,7 +62,7 @@ use crate::metrics::Metrics;
 use crate::parts::Parts;
 use crate::quota::ClientQuotas;
 use crate::replica::{now_ms, ReplicaManager, RoleListener};
-use crate::security::{CredentialStore, TlsIdentity};
+use crate::security::{scram_bootstrap, CredentialStore, TlsIdentity};
 use crate::server::listener::ClientListener;
 use crate::server::{ConnectionLimits, ConnectionQuotas, ListenerAuth};
 use crate::shutdown::{Shutdown, ShutdownTrigger};
@@ -241,6 +241,14 @@ impl Broker {
             replicas.clone().run_maintenance(shutdown.clone()),
         ));
         tasks.push(tokio::spawn(groups.clone().run(shutdown.clone())));
+        if let Some(path) = &config.scram_bootstrap_file {
+            let credentials = scram_bootstrap::load(path).map_err(BrokerError::Config)?;
+            tasks.push(tokio::spawn(scram_bootstrap::run(
+                quorum.clone(),
+                credentials,
+                shutdown.clone(),
+            )));
+        }
         tasks.push(tokio::spawn(log_maintenance(
             parts.clone(),
             shutdown.clone(),

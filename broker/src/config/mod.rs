@@ -60,6 +60,8 @@ pub struct BrokerConfig {
     /// How each client listener authenticates connections (`listener.security.protocol.map`
     /// and the `ssl.*` / `sasl.*` settings), keyed by listener name.
     pub listener_security: BTreeMap<String, ListenerSecurity>,
+    /// `sasl.scram.bootstrap.credentials.file`: SCRAM users created at start-up if missing.
+    pub scram_bootstrap_file: Option<PathBuf>,
     /// How the controller (Raft) listener secures its connections: PLAINTEXT or SSL.
     pub controller_security: ListenerSecurity,
     /// ACL enforcement (`authorizer.class.name`).
@@ -338,6 +340,9 @@ impl BrokerConfig {
             inter_broker_listener_name,
             listener_security,
             controller_security,
+            scram_bootstrap_file: r
+                .string("sasl.scram.bootstrap.credentials.file")
+                .map(PathBuf::from),
             authorizer_enabled: authorizer_enabled(&r)?,
             super_users: r
                 .string("super.users")

@@ -8,6 +8,7 @@ pub mod oauthbearer;
 pub mod principal;
 pub mod sasl;
 pub mod scram;
+pub mod scram_bootstrap;
 pub mod tls;
 
 pub use authorizer::Authorizer;

@@ -48,6 +48,27 @@ fn hmac(mechanism: ScramMechanism, key: &[u8], data: &[u8]) -> Vec<u8> {
     hmac::sign(&key, data).as_ref().to_vec()
 }
 
+/// `Hi(password, salt, iterations)` of RFC 5802: PBKDF2 with the mechanism's HMAC (what a
+/// client computes before AlterUserScramCredentials; the broker does it for bootstrap users).
+pub fn salted_password(
+    mechanism: ScramMechanism,
+    password: &[u8],
+    salt: &[u8],
+    iterations: i32,
+) -> Result<Vec<u8>, String> {
+    let rounds = u32::try_from(iterations)
+        .ok()
+        .and_then(std::num::NonZeroU32::new)
+        .ok_or_else(|| format!("{iterations} iterations"))?;
+    let (algorithm, len) = match mechanism {
+        ScramMechanism::Sha256 => (ring::pbkdf2::PBKDF2_HMAC_SHA256, 32),
+        ScramMechanism::Sha512 => (ring::pbkdf2::PBKDF2_HMAC_SHA512, 64),
+    };
+    let mut out = vec![0u8; len];
+    ring::pbkdf2::derive(algorithm, rounds, salt, password, &mut out);
+    Ok(out)
+}
+
 /// The credential for a salted password (`Hi(password, salt, iterations)`, which the client
 /// computes): `StoredKey = H(HMAC(SaltedPassword, "Client Key"))`, `ServerKey =
 /// HMAC(SaltedPassword, "Server Key")`.
