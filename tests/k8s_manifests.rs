@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use broker::config::{definition, BrokerConfig, Origin, Properties, Toggle};
+use broker::config::{definition, is_known_property, BrokerConfig, Origin, Properties, Toggle};
 use broker::k8s::{derived_properties, PodEnv};
 use serde_json::{json, Value};
 
@@ -31,6 +31,7 @@ const OVERLAYS: &[(&str, Placement)] = &[
     ("base", Placement::Spread),
     ("overlays/three-zones", Placement::Spread),
     ("overlays/external", Placement::Spread),
+    ("overlays/secure", Placement::Spread),
     ("overlays/dev", Placement::SingleNode),
 ];
 
@@ -496,7 +497,7 @@ fn check_brokers(b: &Bundle, placement: Placement) {
         .unwrap_or_else(|| panic!("{origin}: the ConfigMap has no key {config_file}"));
     for (key, _) in parse_properties_checked(file_text, origin).iter() {
         assert!(
-            definition(key).is_some(),
+            is_known_property(key),
             "{origin}: {config_file} sets unknown property {key}"
         );
     }
@@ -617,9 +618,13 @@ fn check_brokers(b: &Bundle, placement: Placement) {
         selects(&bootstrap["spec"]["selector"], &pod_labels),
         "{origin}: bootstrap selector"
     );
+    let bootstrap_ports = service_ports(bootstrap);
     assert!(
-        service_ports(bootstrap).contains(&kafka_port),
-        "{origin}: the bootstrap Service does not reach the Kafka listener"
+        config
+            .listeners
+            .iter()
+            .any(|l| bootstrap_ports.contains(&l.port)),
+        "{origin}: the bootstrap Service does not reach a Kafka listener"
     );
 
     // Health on the metrics listener, and Prometheus told where it is.
