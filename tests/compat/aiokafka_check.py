@@ -1,12 +1,21 @@
 """aiokafka against the broker: the scenario in compat_common.py, using AIOKafkaAdminClient, an
 idempotent AIOKafkaProducer (acks=all) and a group AIOKafkaConsumer with manual commits, all on
-one asyncio event loop."""
+one asyncio event loop. OAUTHBEARER tokens come from an AbstractTokenProvider returning run.sh's
+token.
+
+aiokafka 0.14 sends its OAUTHBEARER token and takes whatever SaslAuthenticate answers without an
+error code as success: it ignores the broker's RFC 7628 error challenge for a bad token
+({"status":"invalid_token"}, which waits for the client's 0x01 before failing) and sends its next
+request, at which the broker closes the connection (a request before authenticating). So a bad
+token shows up as a connection that cannot bootstrap rather than as an authentication error; the
+oauthbearer step accepts either, as long as nothing is produced with it."""
 
 import asyncio
 import sys
 
 import aiokafka
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.abc import AbstractTokenProvider
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 from aiokafka.helpers import create_ssl_context
@@ -145,6 +154,24 @@ def secure(args, mechanism="PLAIN", user=None, password=None):
     }
 
 
+class StaticToken(AbstractTokenProvider):
+    def __init__(self, token):
+        self._token = token
+
+    async def token(self):
+        return self._token
+
+
+def oauth(args, token):
+    return {
+        "bootstrap_servers": args.secure_bootstrap,
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "OAUTHBEARER",
+        "sasl_oauth_token_provider": StaticToken(token),
+        "ssl_context": create_ssl_context(cafile=args.ca_file),
+    }
+
+
 async def secure_round_trip(args, topic, group, produce_with, consume_with):
     """Produces SECURE_BATCH messages to topic (auto-created) with the secure() settings
     produce_with, then reads them back in group with consume_with; returns the verify detail."""
@@ -215,6 +242,45 @@ async def bad_password(args):
     raise common.CheckFailed("a producer started with a wrong password")
 
 
+async def refused_token(args, token):
+    """A producer with token must not deliver one message to the refused topic; returns how it
+    was refused (see the module's docstring for why that is not an authentication error)."""
+    producer = AIOKafkaProducer(acks="all", request_timeout_ms=10_000, **oauth(args, token))
+    try:
+        await asyncio.wait_for(producer.start(), args.timeout)
+        await asyncio.wait_for(
+            producer.send_and_wait(args.oauth_refused_topic, key=b"refused", value=b"refused"), 15
+        )
+    except (KafkaError, asyncio.TimeoutError) as error:
+        return f"{type(error).__name__}: {error}"
+    finally:
+        await producer.stop()
+    raise common.CheckFailed("a message was delivered")
+
+
+async def oauthbearer(args):
+    detail = await secure_round_trip(
+        args,
+        args.oauth_topic,
+        args.oauth_group,
+        oauth(args, args.oauth_token),
+        oauth(args, args.oauth_token),
+    )
+    refusals = []
+    for what, token in common.bad_tokens(args):
+        try:
+            refusals.append((what, await refused_token(args, token)))
+        except common.CheckFailed as error:
+            raise common.CheckFailed(f"{what}: {error}") from None
+    admin = AIOKafkaAdminClient(**oauth(args, args.oauth_token))
+    await admin.start()
+    try:
+        common.check_not_created(args, await admin.list_topics())
+    finally:
+        await admin.close()
+    return common.oauth_detail(args, detail, refusals)
+
+
 async def run(args):
     check = Check(args)
     steps = [
@@ -226,6 +292,7 @@ async def run(args):
         ("sasl-ssl", lambda: sasl_ssl(args)),
         ("bad-password", lambda: bad_password(args)),
         ("scram", lambda: scram(args)),
+        ("oauthbearer", lambda: oauthbearer(args)),
     ]
     for name, step in steps:
         try:

@@ -16,6 +16,12 @@ Every check program runs the same scenario against the broker given on the comma
                  AlterUserScramCredentials: produce 100 messages to a new topic authenticated with
                  SCRAM-SHA-512, then read each back exactly once in a new group authenticated with
                  SCRAM-SHA-256
+  oauthbearer    on the same listener with SASL/OAUTHBEARER and the RS256 token run.sh minted for
+                 the suite's key set (mint_token.py): produce 100 messages to a new topic and read
+                 each back exactly once in a new group; then a producer with a token signed by a
+                 key not in the key set, and one with an expired token, must each be refused
+                 sending one message to another topic, which the good token must then not find in
+                 the topic list (a refused client's Metadata request would have auto-created it)
 
 Result lines go to stdout as "COMPAT <kind> ..." (see run.sh); everything else goes to stderr.
 """
@@ -40,6 +46,7 @@ STEPS = [
     "sasl-ssl",
     "bad-password",
     "scram",
+    "oauthbearer",
 ]
 
 
@@ -71,6 +78,14 @@ def parse_args(client):
     parser.add_argument("--sasl-password", required=True)
     parser.add_argument("--scram-user", required=True)
     parser.add_argument("--scram-password", required=True)
+    parser.add_argument("--oauth-user", required=True, help="the sub claim of the tokens")
+    parser.add_argument("--oauth-token", required=True, help="a token the broker accepts")
+    parser.add_argument(
+        "--oauth-expired-token", required=True, help="a correctly signed, expired token"
+    )
+    parser.add_argument(
+        "--oauth-foreign-token", required=True, help="a token signed by a key not in the key set"
+    )
     args = parser.parse_args()
     run_id = uuid.uuid4().hex[:8]
     args.topic = f"compat-{client}-{run_id}"
@@ -79,7 +94,37 @@ def parse_args(client):
     args.secure_group = f"compat-{client}-secure-group-{run_id}"
     args.scram_topic = f"{args.secure_topic}-scram"
     args.scram_group = f"{args.secure_group}-scram"
+    args.oauth_topic = f"{args.secure_topic}-oauth"
+    args.oauth_group = f"{args.secure_group}-oauth"
+    args.oauth_refused_topic = f"{args.secure_topic}-oauth-refused"
     return args
+
+
+def bad_tokens(args):
+    """(what, token) for each token the broker must refuse."""
+    return [
+        ("foreign-key token", args.oauth_foreign_token),
+        ("expired token", args.oauth_expired_token),
+    ]
+
+
+def oauth_detail(args, round_trip, refusals):
+    """The oauthbearer step's PASS detail: the round trip's, then the refusals, what the client
+    said last (run.sh shows the first 600 characters)."""
+    said = "; ".join(f"{what}: {how}" for what, how in refusals)
+    return (
+        f"SASL_SSL/OAUTHBEARER as {args.oauth_user}: {round_trip}; "
+        f"{' and '.join(what for what, _ in refusals)} refused, nothing produced with them; {said}"
+    )
+
+
+def check_not_created(args, topics):
+    """Raises unless the refused producers' topic is missing from topics (a topic list the good
+    token got): had a bad token been let in, its Metadata request would have created it."""
+    if args.oauth_refused_topic in topics:
+        raise CheckFailed(
+            f"{args.oauth_refused_topic} exists: a producer with a bad token got a request through"
+        )
 
 
 def key_of(index):

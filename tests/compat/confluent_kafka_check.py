@@ -1,7 +1,9 @@
 """confluent-kafka (librdkafka) against the broker: the scenario in compat_common.py, using
-AdminClient, an idempotent Producer (acks=all) and a group Consumer with manual commits."""
+AdminClient, an idempotent Producer (acks=all) and a group Consumer with manual commits.
+OAUTHBEARER tokens come from an oauth_cb returning run.sh's token."""
 
 import sys
+import time
 
 import confluent_kafka
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -128,6 +130,19 @@ class Check:
             "ssl.ca.location": self.args.ca_file,
         }
 
+    def oauth(self, token):
+        """SASL_SSL/OAUTHBEARER settings whose oauth_cb hands librdkafka token. The expiry it
+        reports is librdkafka's refresh schedule only, so it is in the future even for the
+        expired token: librdkafka refuses to send a token it believes expired, and the point
+        is that the broker refuses it."""
+        return {
+            "bootstrap.servers": self.args.secure_bootstrap,
+            "security.protocol": "SASL_SSL",
+            "sasl.mechanism": "OAUTHBEARER",
+            "oauth_cb": lambda _config: (token, time.time() + 3600),
+            "ssl.ca.location": self.args.ca_file,
+        }
+
     def secure_round_trip(self, topic, group, produce_with, consume_with):
         """Produces SECURE_BATCH messages to topic (auto-created) with the secure() settings
         produce_with, then reads them back in group with consume_with; returns the verify detail."""
@@ -197,6 +212,46 @@ class Check:
             raise common.CheckFailed(f"no authentication error reported, saw {errors}")
         return f"refused: {refusals[0].str()}"
 
+    def refused_token(self, token):
+        """A producer with token must not deliver one message to the refused topic, and librdkafka
+        must report the authentication failure; returns the error it reported."""
+        errors = []
+        failed = []
+        producer = Producer({**self.oauth(token), "error_cb": errors.append, "acks": "all"})
+        producer.produce(
+            self.args.oauth_refused_topic,
+            key="refused",
+            value="refused",
+            on_delivery=lambda e, _m: failed.append(e),
+        )
+        deadline = common.Deadline(10)
+        while not deadline.expired() and not failed:
+            producer.poll(0.2)
+            if any(e.code() == KafkaError._AUTHENTICATION for e in errors):
+                break
+        producer.purge()
+        producer.flush(5)
+        delivered = [e for e in failed if e is None]
+        if delivered:
+            raise common.CheckFailed("the message was delivered")
+        refusals = [e for e in errors if e.code() == KafkaError._AUTHENTICATION]
+        if not refusals:
+            raise common.CheckFailed(f"no authentication error reported, saw {errors}")
+        return refusals[0].str()
+
+    def oauthbearer(self):
+        good = self.oauth(self.args.oauth_token)
+        detail = self.secure_round_trip(self.args.oauth_topic, self.args.oauth_group, good, good)
+        refusals = []
+        for what, token in common.bad_tokens(self.args):
+            try:
+                refusals.append((what, self.refused_token(token)))
+            except common.CheckFailed as error:
+                raise common.CheckFailed(f"{what}: {error}") from None
+        topics = AdminClient(good).list_topics(timeout=self.args.timeout).topics
+        common.check_not_created(self.args, topics)
+        return common.oauth_detail(self.args, detail, refusals)
+
     def resume(self):
         self.produce(common.FIRST_BATCH, common.SECOND_BATCH)
         second = self.consumer()
@@ -224,6 +279,7 @@ def main():
             ("sasl-ssl", check.sasl_ssl),
             ("bad-password", check.bad_password),
             ("scram", check.scram),
+            ("oauthbearer", check.oauthbearer),
         ]
     )
 
