@@ -10,7 +10,10 @@
 #      leaders, produce with acks=all, everything readable;
 #   5. restarts it, waits until it is back, stops another broker with SIGTERM and checks it
 #      exits 0 after its controlled shutdown;
-#   6. tears everything down (containers, volumes, network, image) and stops the Docker engine
+#   6. brings the secure variant up (compose.secure.yaml over compose.yaml, certificates from
+#      docker/secure/make-certs.sh): a SASL_SSL/SCRAM round trip as admin with every replica in
+#      sync over mutual TLS; a wrong password and a plaintext client are refused;
+#   7. tears everything down (containers, volumes, network, image) and stops the Docker engine
 #      if this script started it.
 #
 # Needs root (the engine) and Debian bookworm's apt. Tools: tools/dockerd.sh (RIVULET_TOOLS_DIR).
@@ -279,5 +282,42 @@ code=$("$DOCKER" inspect -f '{{.State.ExitCode}}' "$(container "$graceful")")
 produce 401 500
 consume_all
 log "$graceful exited 0 after its controlled shutdown; 500 records readable"
+
+# --- 6. the secure variant ------------------------------------------------------------------------
+log "the secure variant: compose.yaml + compose.secure.yaml (SASL_SSL clients, mTLS between brokers)"
+compose down -v --remove-orphans -t 10 >/dev/null 2>&1
+SECURE_DIR="$WORK/secure"
+"$ROOT/docker/secure/make-certs.sh" "$SECURE_DIR" >/dev/null || fail "docker/secure/make-certs.sh"
+export RIVULET_SECURE_DIR=$SECURE_DIR
+compose() {
+    timeout 180 "$COMPOSE" -p "$PROJECT" -f "$ROOT/docker/compose.yaml" \
+        -f "$ROOT/docker/compose.secure.yaml" "$@"
+}
+compose up -d >&2
+for svc in broker-a broker-b broker-c; do
+    wait_ready "$svc" 180
+done
+KCAT=(kcat -b "$BOOTSTRAP" -X socket.timeout.ms=10000 -X security.protocol=SASL_SSL
+    -X sasl.mechanisms=SCRAM-SHA-512 -X sasl.username=admin
+    -X "sasl.password=$(cat "$SECURE_DIR/admin.password")" -X "ssl.ca.location=$SECURE_DIR/ca.crt")
+[[ $(brokers_in_metadata) == "0 1 2 " ]] || fail "secure: metadata lists brokers: $(brokers_in_metadata)"
+TOPIC="ci-secure-$$"
+: >"$WORK/sent"
+produce 1 300
+consume_all
+partition_table >"$WORK/partitions"
+while read -r partition leader replicas isrs; do
+    [[ $(tr ',' '\n' <<<"$isrs" | sort -u | wc -l) -eq 3 ]] ||
+        fail "secure: partition $partition has isrs $isrs: followers do not fetch over mTLS"
+done <"$WORK/partitions"
+if timeout 30 kcat -b "$BOOTSTRAP" -X socket.timeout.ms=5000 -X security.protocol=SASL_SSL \
+    -X sasl.mechanisms=SCRAM-SHA-512 -X sasl.username=admin -X sasl.password=wrong \
+    -X "ssl.ca.location=$SECURE_DIR/ca.crt" -L -m 5 >/dev/null 2>&1; then
+    fail "secure: a wrong password was accepted"
+fi
+if timeout 30 kcat -b "$BOOTSTRAP" -X socket.timeout.ms=5000 -L -m 5 >/dev/null 2>&1; then
+    fail "secure: a plaintext client got metadata"
+fi
+log "secure variant ok: 300 records as admin over SASL_SSL, every replica in sync over mTLS; wrong password and plaintext refused"
 
 log "all docker checks passed"
