@@ -332,6 +332,8 @@ impl OAuthExchange {
                 })
             }
             Err(reason) => {
+                // Logged now too: clients that ignore the error challenge never hear the failure.
+                info!(reason = %reason, "OAUTHBEARER token refused; sending the error challenge");
                 self.refused = Some(reason);
                 Ok(Step::Continue {
                     message: br#"{"status":"invalid_token"}"#.to_vec(),
