@@ -68,6 +68,51 @@ fn cluster_certificates(ips: &[String], dir: &Path) -> Vec<(String, String)> {
     properties
 }
 
+const BROKER_PASSWORD: &str = "broker-login-3b9f1";
+
+/// [`cluster_certificates`], with the inter-broker listener also asking for a SASL login:
+/// SCRAM-SHA-512 as user `broker`, whose credential the brokers create from the bootstrap file.
+fn sasl_replication(ips: &[String], dir: &Path) -> Vec<(String, String)> {
+    let mut properties: Vec<(String, String)> = cluster_certificates(ips, dir)
+        .into_iter()
+        .filter(|(k, _)| k != "listener.security.protocol.map")
+        .collect();
+    let users = dir.join("scram-users");
+    std::fs::write(
+        &users,
+        format!("SCRAM-SHA-512=[name=broker,password={BROKER_PASSWORD}]\n"),
+    )
+    .unwrap();
+    let jaas = format!(
+        "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"broker\" password=\"{BROKER_PASSWORD}\";"
+    );
+    for (k, v) in [
+        (
+            "listener.security.protocol.map",
+            "CLIENT:PLAINTEXT,REPLICATION:SASL_SSL,CONTROLLER:SSL".to_string(),
+        ),
+        (
+            "listener.name.replication.sasl.enabled.mechanisms",
+            "SCRAM-SHA-512".to_string(),
+        ),
+        (
+            "sasl.mechanism.inter.broker.protocol",
+            "SCRAM-SHA-512".to_string(),
+        ),
+        (
+            "listener.name.replication.scram-sha-512.sasl.jaas.config",
+            jaas,
+        ),
+        (
+            "sasl.scram.bootstrap.credentials.file",
+            users.display().to_string(),
+        ),
+    ] {
+        properties.push((k.to_string(), v));
+    }
+    properties
+}
+
 /// A TLS client for `addr` trusting `ca`, presenting `identity` (chain and key PEM) if given:
 /// whether the server keeps the connection after the handshake (no alert within a second).
 fn tls_session_survives(addr: SocketAddr, ca: &str, identity: Option<(&str, &str)>) -> bool {
@@ -261,5 +306,89 @@ fn internal_ports_require_the_cluster_certificate_and_the_cluster_still_fails_ov
     assert!(
         log.contains("TLS configured"),
         "the restarted broker set up TLS"
+    );
+}
+
+#[test]
+fn replication_can_also_require_a_sasl_login() {
+    let cluster = Cluster::start(ClusterOptions::new(3).internal_tls(sasl_replication));
+    let bootstrap = cluster.bootstrap();
+    let topic = unique_topic("internal-sasl");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(kafka::create_topic(
+        &bootstrap,
+        &topic,
+        1,
+        3,
+        &[("min.insync.replicas", "2")],
+    ));
+    assert!(
+        wait_until(Duration::from_secs(30), || kafka::isr_sizes(
+            &bootstrap, &topic
+        ) == vec![3]),
+        "followers log in with SCRAM-SHA-512 over TLS and join the ISR"
+    );
+    let producer = kafka::producer(&bootstrap, &[("acks", "all")]);
+    runtime.block_on(async {
+        for n in 0..100 {
+            let key = format!("k{n}");
+            producer
+                .send(
+                    FutureRecord::to(&topic).key(&key).payload(&key),
+                    Duration::from_secs(30),
+                )
+                .await
+                .expect("acknowledged by the in-sync replicas");
+        }
+    });
+
+    // The cluster certificate alone no longer gets a Kafka client in; with the login it does.
+    let (ca, chain, key) = keystore_parts(&cluster);
+    let replication = cluster.replication_address(0).to_string();
+    let certificate_only: BaseConsumer = kafka::config(
+        &replication,
+        &[
+            ("security.protocol", "SSL"),
+            ("ssl.ca.pem", &ca),
+            ("ssl.certificate.pem", &chain),
+            ("ssl.key.pem", &key),
+        ],
+    )
+    .create()
+    .expect("consumer");
+    assert!(
+        certificate_only
+            .fetch_metadata(None, Duration::from_secs(3))
+            .is_err(),
+        "a client with the certificate but no SASL login is refused"
+    );
+    let logged_in: BaseConsumer = kafka::config(
+        &replication,
+        &[
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            ("sasl.username", "broker"),
+            ("sasl.password", BROKER_PASSWORD),
+            ("ssl.ca.pem", &ca),
+            ("ssl.certificate.pem", &chain),
+            ("ssl.key.pem", &key),
+        ],
+    )
+    .create()
+    .expect("consumer");
+    assert!(
+        logged_in
+            .fetch_metadata(None, Duration::from_secs(10))
+            .is_ok(),
+        "the certificate and the broker's login together are accepted"
+    );
+    let log = std::fs::read(cluster.log_path(1)).unwrap();
+    assert!(
+        !log.windows(BROKER_PASSWORD.len())
+            .any(|w| w == BROKER_PASSWORD.as_bytes()),
+        "the broker's password reached its log"
     );
 }

@@ -61,6 +61,7 @@ use crate::log_dirs::LogDirs;
 use crate::metrics::Metrics;
 use crate::parts::Parts;
 use crate::quota::ClientQuotas;
+use crate::replica::peer_client::PeerSecurity;
 use crate::replica::{now_ms, ReplicaManager, RoleListener};
 use crate::security::{scram_bootstrap, CredentialStore, TlsIdentity};
 use crate::server::listener::ClientListener;
@@ -170,10 +171,13 @@ impl Broker {
             });
         }
         // Followers and offset sampling dial the inter-broker listener as this broker.
-        let peer_tls = listeners
-            .iter()
-            .find(|l| l.name == config.inter_broker_listener_name)
-            .and_then(|l| l.auth.tls.clone());
+        let peers = Arc::new(PeerSecurity {
+            tls: listeners
+                .iter()
+                .find(|l| l.name == config.inter_broker_listener_name)
+                .and_then(|l| l.auth.tls.clone()),
+            sasl: config.inter_broker_sasl.clone(),
+        });
         let client_addresses = listeners
             .iter()
             .filter_map(|l| l.socket.local_addr().ok())
@@ -189,13 +193,13 @@ impl Broker {
             logs.clone(),
             quorum.clone(),
             metrics.clone(),
-            peer_tls.clone(),
+            peers.clone(),
         );
         let cluster = Arc::new(BrokerCluster {
             quorum: quorum.clone(),
             replicas: replicas.clone(),
         });
-        let groups = GroupCoordinator::new(config.clone(), cluster, metrics.clone(), peer_tls);
+        let groups = GroupCoordinator::new(config.clone(), cluster, metrics.clone(), peers);
         let role_listener: Arc<dyn RoleListener> = groups.clone();
         replicas.set_role_listeners(vec![role_listener]);
         let parts = Arc::new(Parts {

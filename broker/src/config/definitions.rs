@@ -59,6 +59,7 @@ pub const BROKER_PROPERTIES: &[Definition] = &[
     def("super.users", "", String, false, "Principals allowed everything, separated by ';' (User:admin;User:ops)."),
     def("allow.everyone.if.no.acl.found", "false", Boolean, false, "Whether a resource no ACL applies to is open to everyone."),
     def("sasl.enabled.mechanisms", "PLAIN", List, false, "SASL mechanisms offered on SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512. PLAIN users come from listener.name.<name>.plain.sasl.jaas.config (user_<name>=\"<password>\" options); SCRAM users from AlterUserScramCredentials (stored in the metadata log)."),
+    def("sasl.mechanism.inter.broker.protocol", "PLAIN", String, false, "How brokers log in to each other on a SASL inter-broker listener: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, with the username and password options of listener.name.<listener>.<mechanism>.sasl.jaas.config."),
     def("sasl.scram.bootstrap.credentials.file", "", String, false, "SCRAM users to create when they have no credential yet, one per line as kafka-storage format --add-scram takes them: SCRAM-SHA-512=[name=admin,password=...]. Existing credentials are left as they are."),
     def("sasl.oauthbearer.jwks.endpoint.url", "", String, false, "OAUTHBEARER: the JSON Web Key Set token signatures are checked against, as a file: URL (re-read when the file changes; http URLs are not fetched)."),
     def("sasl.oauthbearer.expected.issuer", "", String, false, "OAUTHBEARER: the iss claim every token must carry (empty: not checked)."),

@@ -14,7 +14,7 @@ use storage::LogConfig;
 pub use connections::{ConnectionLimitsConfig, ListenerConnectionLimits};
 pub use definitions::{definition, is_known_property, ConfigType, Definition, BROKER_PROPERTIES};
 pub use listener::Listener;
-pub use security::{ListenerSecurity, SecurityProtocol};
+pub use security::{InterBrokerSasl, ListenerSecurity, SecurityProtocol};
 pub use sources::{Origin, Properties};
 
 /// A configuration problem found at start-up.
@@ -62,6 +62,8 @@ pub struct BrokerConfig {
     pub listener_security: BTreeMap<String, ListenerSecurity>,
     /// `sasl.scram.bootstrap.credentials.file`: SCRAM users created at start-up if missing.
     pub scram_bootstrap_file: Option<PathBuf>,
+    /// How this broker logs in to the inter-broker listener of the others, when it is SASL.
+    pub inter_broker_sasl: Option<InterBrokerSasl>,
     /// How the controller (Raft) listener secures its connections: PLAINTEXT or SSL.
     pub controller_security: ListenerSecurity,
     /// ACL enforcement (`authorizer.class.name`).
@@ -284,7 +286,11 @@ impl BrokerConfig {
             ));
         }
 
-        let (listener_security, controller_security) = resolve_listener_security(
+        let ResolvedSecurity {
+            clients: listener_security,
+            controller: controller_security,
+            inter_broker_sasl,
+        } = resolve_listener_security(
             &r,
             &listeners,
             &controller_listener,
@@ -340,6 +346,7 @@ impl BrokerConfig {
             inter_broker_listener_name,
             listener_security,
             controller_security,
+            inter_broker_sasl,
             scram_bootstrap_file: r
                 .string("sasl.scram.bootstrap.credentials.file")
                 .map(PathBuf::from),
@@ -429,15 +436,23 @@ impl BrokerConfig {
     }
 }
 
+/// What `resolve_listener_security` finds.
+struct ResolvedSecurity {
+    clients: BTreeMap<String, ListenerSecurity>,
+    controller: ListenerSecurity,
+    inter_broker_sasl: Option<InterBrokerSasl>,
+}
+
 /// Each client listener's security settings, and the controller listener's. The inter-broker
 /// and controller listeners may be PLAINTEXT or SSL (brokers dial them with their own
-/// certificate, so SSL needs a truststore to check peers with); SASL on them is not supported.
+/// certificate, so SSL needs a truststore to check peers with); the inter-broker one may also
+/// be SASL, with the broker's own login from its JAAS config.
 fn resolve_listener_security(
     r: &Resolver<'_>,
     listeners: &[Listener],
     controller: &Listener,
     inter_broker: &str,
-) -> Result<(BTreeMap<String, ListenerSecurity>, ListenerSecurity), ConfigError> {
+) -> Result<ResolvedSecurity, ConfigError> {
     const MAP: &str = "listener.security.protocol.map";
     let map = security::parse_protocol_map(&r.raw(MAP).unwrap_or_default())?;
     let protocol_of = |name: &str| {
@@ -447,16 +462,17 @@ fn resolve_listener_security(
             .unwrap_or(SecurityProtocol::Plaintext)
     };
     let raw = |key: &str| r.raw(key);
-    let internal = |name: &str| -> Result<ListenerSecurity, ConfigError> {
+    let internal = |name: &str, sasl_allowed: bool| -> Result<ListenerSecurity, ConfigError> {
         let protocol = protocol_of(name);
         let refuse =
             |reason: String| Resolver::invalid(MAP, &r.raw(MAP).unwrap_or_default(), reason);
-        if !matches!(
+        let plain_or_tls = matches!(
             protocol,
             SecurityProtocol::Plaintext | SecurityProtocol::Ssl
-        ) {
+        );
+        if !plain_or_tls && !sasl_allowed {
             return Err(refuse(format!(
-                "listener {name} carries replication or the metadata quorum, which support PLAINTEXT and SSL, not {}",
+                "listener {name} carries the metadata quorum, which supports PLAINTEXT and SSL, not {}",
                 protocol.name()
             )));
         }
@@ -472,8 +488,10 @@ fn resolve_listener_security(
         }
         Ok(security)
     };
-    internal(inter_broker)?;
-    let controller_security = internal(&controller.name)?;
+    let inter_broker_security = internal(inter_broker, true)?;
+    let inter_broker_sasl =
+        security::inter_broker_sasl(inter_broker, &inter_broker_security, &raw)?;
+    let controller_security = internal(&controller.name, false)?;
     let clients = listeners
         .iter()
         .map(|l| {
@@ -481,7 +499,11 @@ fn resolve_listener_security(
                 .map(|s| (l.name.clone(), s))
         })
         .collect::<Result<_, _>>()?;
-    Ok((clients, controller_security))
+    Ok(ResolvedSecurity {
+        clients,
+        controller: controller_security,
+        inter_broker_sasl,
+    })
 }
 
 /// Whether `authorizer.class.name` names one of Kafka's ACL authorizers.

@@ -87,6 +87,75 @@ impl SaslMechanism {
     }
 }
 
+/// How a broker logs in to the other brokers' SASL inter-broker listener
+/// (`sasl.mechanism.inter.broker.protocol` and the `username` / `password` options of that
+/// mechanism's JAAS config on the listener, as in Kafka).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InterBrokerSasl {
+    pub mechanism: SaslMechanism,
+    pub username: String,
+    pub password: Secret,
+}
+
+/// The inter-broker login of listener `listener`, when it is a SASL listener.
+pub fn inter_broker_sasl(
+    listener: &str,
+    security: &ListenerSecurity,
+    raw: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<InterBrokerSasl>, ConfigError> {
+    const MECHANISM: &str = "sasl.mechanism.inter.broker.protocol";
+    let Some(sasl) = &security.sasl else {
+        return Ok(None);
+    };
+    let text = raw(MECHANISM).unwrap_or_else(|| "PLAIN".to_string());
+    let mechanism = match SaslMechanism::parse(&text) {
+        Some(m @ (SaslMechanism::Plain | SaslMechanism::Scram(_))) => m,
+        _ => {
+            return Err(invalid(
+                MECHANISM,
+                &text,
+                "brokers log in to each other with PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+            ))
+        }
+    };
+    if !sasl.mechanisms.contains(&mechanism) {
+        return Err(invalid(
+            MECHANISM,
+            &text,
+            format!(
+                "{} is not enabled on the inter-broker listener {listener}",
+                mechanism.name()
+            ),
+        ));
+    }
+    let key = format!(
+        "listener.name.{}.{}.sasl.jaas.config",
+        listener.to_ascii_lowercase(),
+        mechanism.name().to_ascii_lowercase()
+    );
+    let jaas = raw(&key).ok_or_else(|| {
+        invalid(
+            &key,
+            "",
+            "the broker's own username=\"...\" password=\"...\" for the inter-broker listener",
+        )
+    })?;
+    let options =
+        crate::security::jaas::parse(&jaas).map_err(|reason| invalid(&key, "[hidden]", reason))?;
+    match (options.get("username"), options.get("password")) {
+        (Some(username), Some(password)) => Ok(Some(InterBrokerSasl {
+            mechanism,
+            username: username.clone(),
+            password: Secret::new(password.clone()),
+        })),
+        _ => Err(invalid(
+            &key,
+            "[hidden]",
+            "needs username and password options: the broker's own login",
+        )),
+    }
+}
+
 /// A value that must never be printed (passwords, keys): its `Debug` hides it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);

@@ -17,7 +17,7 @@ use tracing::debug;
 
 use super::cluster::Cluster;
 use crate::replica::peer_client::PeerConnection;
-use crate::security::TlsIdentity;
+use crate::replica::peer_client::PeerSecurity;
 
 /// ListOffsets version used towards other brokers (all Rivulet brokers serve v1-v8).
 const LIST_OFFSETS_VERSION: i16 = 4;
@@ -28,20 +28,16 @@ const LATEST_TIMESTAMP: i64 = -1;
 pub struct LatestOffsetSampler {
     node_id: i32,
     listener: String,
-    tls: Option<Arc<TlsIdentity>>,
+    peers: Arc<PeerSecurity>,
     connections: HashMap<i32, PeerConnection>,
 }
 
 impl LatestOffsetSampler {
-    pub fn new(
-        node_id: i32,
-        listener: String,
-        tls: Option<Arc<TlsIdentity>>,
-    ) -> LatestOffsetSampler {
+    pub fn new(node_id: i32, listener: String, peers: Arc<PeerSecurity>) -> LatestOffsetSampler {
         LatestOffsetSampler {
             node_id,
             listener,
-            tls,
+            peers,
             connections: HashMap::new(),
         }
     }
@@ -79,10 +75,10 @@ impl LatestOffsetSampler {
                     .map(|e| format!("{}:{}", e.host, e.port))
             });
             let client_id = client_id.clone();
-            let tls = self.tls.clone();
+            let peers = self.peers.clone();
             async move {
                 let (connection, offsets) =
-                    list_latest(connection, address, client_id, tls, leader, partitions).await;
+                    list_latest(connection, address, client_id, peers, leader, partitions).await;
                 (leader, connection, offsets)
             }
         });
@@ -101,7 +97,7 @@ async fn list_latest(
     connection: Option<PeerConnection>,
     address: Option<String>,
     client_id: String,
-    tls: Option<Arc<TlsIdentity>>,
+    peers: Arc<PeerSecurity>,
     leader: i32,
     partitions: Vec<TopicPartition>,
 ) -> (Option<PeerConnection>, Vec<(TopicPartition, i64)>) {
@@ -112,9 +108,7 @@ async fn list_latest(
                 debug!(leader, "no endpoint known for the leader; lag not sampled");
                 return (None, Vec::new());
             };
-            match PeerConnection::connect(&address, client_id, REQUEST_TIMEOUT, tls.as_deref())
-                .await
-            {
+            match PeerConnection::connect(&address, client_id, REQUEST_TIMEOUT, &peers).await {
                 Ok(c) => c,
                 Err(e) => {
                     debug!(leader, error = %e, "cannot reach the leader to sample offsets");

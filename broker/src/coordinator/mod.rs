@@ -41,8 +41,8 @@ use self::manager::GroupManager;
 use self::state::GroupState;
 use crate::config::BrokerConfig;
 use crate::metrics::Metrics;
+use crate::replica::peer_client::PeerSecurity;
 use crate::replica::{now_ms, Partition, RoleListener};
-use crate::security::TlsIdentity;
 use crate::shutdown::Shutdown;
 
 /// The internal topic holding committed offsets and group metadata.
@@ -60,8 +60,8 @@ pub struct GroupCoordinator {
     lag: LagTables,
     /// Set while a creation of `__consumer_offsets` is in flight.
     creating_offsets_topic: Arc<AtomicBool>,
-    /// This broker's identity on the inter-broker listener, when it is SSL.
-    peer_tls: Option<Arc<TlsIdentity>>,
+    /// How this broker connects to the others' inter-broker listener.
+    peers: Arc<PeerSecurity>,
 }
 
 impl GroupCoordinator {
@@ -69,7 +69,7 @@ impl GroupCoordinator {
         config: Arc<BrokerConfig>,
         cluster: Arc<dyn Cluster>,
         metrics: Arc<Metrics>,
-        peer_tls: Option<Arc<TlsIdentity>>,
+        peers: Arc<PeerSecurity>,
     ) -> Arc<GroupCoordinator> {
         let config = Arc::new(CoordinatorConfig::from_broker(&config));
         let manager = GroupManager::new(config.clone(), metrics.clone());
@@ -80,7 +80,7 @@ impl GroupCoordinator {
             manager,
             lag: LagTables::default(),
             creating_offsets_topic: Arc::new(AtomicBool::new(false)),
-            peer_tls,
+            peers,
         })
     }
 
@@ -149,7 +149,7 @@ impl GroupCoordinator {
         let mut sampler = LatestOffsetSampler::new(
             self.config.node_id,
             self.config.inter_broker_listener.clone(),
-            self.peer_tls.clone(),
+            self.peers.clone(),
         );
         loop {
             tokio::select! {

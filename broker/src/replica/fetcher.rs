@@ -23,10 +23,9 @@ use tracing::{debug, info, warn};
 
 use super::manager::ReplicaManager;
 use super::partition::Partition;
-use super::peer_client::{PeerConnection, PeerError};
+use super::peer_client::{PeerConnection, PeerError, PeerSecurity};
 use crate::config::BrokerConfig;
 use crate::metrics::Metrics;
-use crate::security::TlsIdentity;
 
 /// The Fetch version followers use (last_fetched_epoch / diverging_epoch, topic names).
 const REPLICA_FETCH_VERSION: i16 = 12;
@@ -59,8 +58,8 @@ pub struct FetcherManager {
     quorum: Quorum,
     replicas: Weak<ReplicaManager>,
     metrics: Arc<Metrics>,
-    /// This broker's identity on the inter-broker listener, when it is SSL.
-    tls: Option<Arc<TlsIdentity>>,
+    /// How this broker connects to the others' inter-broker listener.
+    peers: Arc<PeerSecurity>,
     fetchers: Mutex<HashMap<i32, Fetcher>>,
 }
 
@@ -70,14 +69,14 @@ impl FetcherManager {
         quorum: Quorum,
         replicas: Weak<ReplicaManager>,
         metrics: Arc<Metrics>,
-        tls: Option<Arc<TlsIdentity>>,
+        peers: Arc<PeerSecurity>,
     ) -> FetcherManager {
         FetcherManager {
             config,
             quorum,
             replicas,
             metrics,
-            tls,
+            peers,
             fetchers: Mutex::new(HashMap::new()),
         }
     }
@@ -136,7 +135,7 @@ impl FetcherManager {
             wake: wake.clone(),
             replicas: self.replicas.clone(),
             metrics: self.metrics.clone(),
-            tls: self.tls.clone(),
+            peers: self.peers.clone(),
         };
         info!(leader, "starting replica fetcher");
         Fetcher {
@@ -190,7 +189,7 @@ struct FetcherTask {
     wake: Arc<Notify>,
     replicas: Weak<ReplicaManager>,
     metrics: Arc<Metrics>,
-    tls: Option<Arc<TlsIdentity>>,
+    peers: Arc<PeerSecurity>,
 }
 
 impl FetcherTask {
@@ -282,7 +281,7 @@ impl FetcherTask {
             &addr,
             format!("rivulet-replica-fetcher-{}", self.config.node_id),
             Duration::from_secs(5),
-            self.tls.as_deref(),
+            &self.peers,
         )
         .await
     }

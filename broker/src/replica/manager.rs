@@ -18,10 +18,10 @@ use tracing::{debug, error, info, warn};
 
 use super::fetcher::FetcherManager;
 use super::partition::{Assignment, Corruption, Partition};
+use super::peer_client::PeerSecurity;
 use super::repair::{self, RepairContext};
 use crate::config::BrokerConfig;
 use crate::metrics::Metrics;
-use crate::security::TlsIdentity;
 use crate::shutdown::Shutdown;
 use crate::topic_config;
 
@@ -62,7 +62,7 @@ impl ReplicaManager {
         logs: Arc<LogManager>,
         quorum: Quorum,
         metrics: Arc<Metrics>,
-        peer_tls: Option<Arc<TlsIdentity>>,
+        peers: Arc<PeerSecurity>,
     ) -> Arc<ReplicaManager> {
         Arc::new_cyclic(|weak| ReplicaManager {
             node_id: config.node_id,
@@ -71,7 +71,7 @@ impl ReplicaManager {
                 quorum.clone(),
                 weak.clone(),
                 metrics.clone(),
-                peer_tls,
+                peers,
             ),
             config,
             logs,

@@ -3,10 +3,13 @@
 //! certificate when the inter-broker listener is SSL.
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, BytesMut};
-use kafka_protocol::messages::{RequestHeader, ResponseHeader};
+use kafka_protocol::messages::{
+    RequestHeader, ResponseHeader, SaslAuthenticateRequest, SaslHandshakeRequest,
+};
 use kafka_protocol::protocol::{
     encode_request_header_into_buffer, Decodable, HeaderVersion, Request, StrBytes,
 };
@@ -14,7 +17,18 @@ use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::config::security::SaslMechanism;
+use crate::config::InterBrokerSasl;
+use crate::security::scram_client::ScramClient;
 use crate::security::TlsIdentity;
+
+/// How this broker connects to the others' inter-broker listener: TLS with its own certificate
+/// and/or a SASL login, as that listener requires.
+#[derive(Debug, Default)]
+pub struct PeerSecurity {
+    pub tls: Option<Arc<TlsIdentity>>,
+    pub sasl: Option<InterBrokerSasl>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PeerError {
@@ -30,6 +44,8 @@ pub enum PeerError {
     Protocol(String),
     #[error("TLS with {addr}: {reason}")]
     Tls { addr: String, reason: String },
+    #[error("SASL login to {addr} failed: {reason}")]
+    Sasl { addr: String, reason: String },
 }
 
 /// The byte stream to a peer: plain TCP or TLS over it.
@@ -55,14 +71,34 @@ impl std::fmt::Debug for PeerConnection {
 }
 
 impl PeerConnection {
-    /// Connects to `addr` (`host:port`); with `tls`, completes a TLS handshake as that
-    /// identity, checking the peer's certificate against `host`.
+    /// Connects to `addr` (`host:port`) as `security` says: a TLS handshake as this broker's
+    /// identity, checking the peer's certificate against `host`, then a SASL login.
     pub async fn connect(
         addr: &str,
         client_id: String,
         timeout: Duration,
-        tls: Option<&TlsIdentity>,
+        security: &PeerSecurity,
     ) -> Result<PeerConnection, PeerError> {
+        let mut connection = PeerConnection::open(addr, client_id, timeout, security).await?;
+        if let Some(sasl) = &security.sasl {
+            connection
+                .login(sasl, timeout)
+                .await
+                .map_err(|reason| PeerError::Sasl {
+                    addr: addr.to_string(),
+                    reason,
+                })?;
+        }
+        Ok(connection)
+    }
+
+    async fn open(
+        addr: &str,
+        client_id: String,
+        timeout: Duration,
+        security: &PeerSecurity,
+    ) -> Result<PeerConnection, PeerError> {
+        let tls = security.tls.as_deref();
         let tcp = tokio::time::timeout(timeout, TcpStream::connect(addr))
             .await
             .map_err(|_| PeerError::ConnectTimeout(addr.to_string()))?
@@ -99,6 +135,61 @@ impl PeerConnection {
             client_id: StrBytes::from_string(client_id),
             max_response_bytes: 1 << 30,
         })
+    }
+
+    /// SaslHandshake v1 and SaslAuthenticate v2 with the broker's own login.
+    async fn login(&mut self, sasl: &InterBrokerSasl, timeout: Duration) -> Result<(), String> {
+        let handshake = SaslHandshakeRequest::default()
+            .with_mechanism(StrBytes::from_static_str(sasl.mechanism.name()));
+        let response = self
+            .request(&handshake, 1, timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+        if response.error_code != 0 {
+            return Err(format!(
+                "mechanism {} refused (error {})",
+                sasl.mechanism.name(),
+                response.error_code
+            ));
+        }
+        let password = sasl.password.expose();
+        match sasl.mechanism {
+            SaslMechanism::Plain => {
+                let token = format!("\0{}\0{password}", sasl.username);
+                self.authenticate(token.into_bytes(), timeout).await?;
+                Ok(())
+            }
+            SaslMechanism::Scram(mechanism) => {
+                let (mut client, first) = ScramClient::start(mechanism, &sasl.username, password)?;
+                let challenge = self.authenticate(first, timeout).await?;
+                let last = client.step(&challenge)?.ok_or("no client-final message")?;
+                let signature = self.authenticate(last, timeout).await?;
+                match client.step(&signature)? {
+                    None => Ok(()),
+                    Some(_) => Err("the server did not finish the exchange".to_string()),
+                }
+            }
+            SaslMechanism::OAuthBearer => {
+                Err("OAUTHBEARER is not an inter-broker mechanism".into())
+            }
+        }
+    }
+
+    /// One SaslAuthenticate round: the server's answer, or its error.
+    async fn authenticate(&mut self, token: Vec<u8>, timeout: Duration) -> Result<Vec<u8>, String> {
+        let request = SaslAuthenticateRequest::default().with_auth_bytes(token.into());
+        let response = self
+            .request(&request, 2, timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+        if response.error_code != 0 {
+            let message = response
+                .error_message
+                .map(|m| m.to_string())
+                .unwrap_or_default();
+            return Err(format!("error {}: {message}", response.error_code));
+        }
+        Ok(response.auth_bytes.to_vec())
     }
 
     /// Sends `request` at `version` and waits for its response.

@@ -9,6 +9,7 @@ pub mod principal;
 pub mod sasl;
 pub mod scram;
 pub mod scram_bootstrap;
+pub mod scram_client;
 pub mod tls;
 
 pub use authorizer::Authorizer;

@@ -36,14 +36,14 @@ fn hmac_algorithm(mechanism: ScramMechanism) -> hmac::Algorithm {
     }
 }
 
-fn digest_algorithm(mechanism: ScramMechanism) -> &'static digest::Algorithm {
+pub(crate) fn digest_algorithm(mechanism: ScramMechanism) -> &'static digest::Algorithm {
     match mechanism {
         ScramMechanism::Sha256 => &digest::SHA256,
         ScramMechanism::Sha512 => &digest::SHA512,
     }
 }
 
-fn hmac(mechanism: ScramMechanism, key: &[u8], data: &[u8]) -> Vec<u8> {
+pub(crate) fn hmac(mechanism: ScramMechanism, key: &[u8], data: &[u8]) -> Vec<u8> {
     let key = hmac::Key::new(hmac_algorithm(mechanism), key);
     hmac::sign(&key, data).as_ref().to_vec()
 }
@@ -315,7 +315,7 @@ fn decode_name(text: &str) -> Option<String> {
 }
 
 /// The server's part of the nonce: 24 random bytes, base64url (printable, no `,`).
-fn server_nonce() -> Result<String, AuthFailure> {
+pub(crate) fn server_nonce() -> Result<String, AuthFailure> {
     let mut bytes = [0u8; 24];
     SystemRandom::new()
         .fill(&mut bytes)
