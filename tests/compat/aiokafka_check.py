@@ -1,7 +1,7 @@
 """aiokafka against the broker: the scenario in compat_common.py, using AIOKafkaAdminClient, an
 idempotent AIOKafkaProducer (acks=all) and a group AIOKafkaConsumer with manual commits, all on
 one asyncio event loop. OAUTHBEARER tokens come from an AbstractTokenProvider returning run.sh's
-token.
+token; the ssl step's client certificate goes into create_ssl_context(certfile=, keyfile=).
 
 aiokafka 0.14 sends its OAUTHBEARER token and takes whatever SaslAuthenticate answers without an
 error code as success: it ignores the broker's RFC 7628 error challenge for a bad token
@@ -154,6 +154,25 @@ def secure(args, mechanism="PLAIN", user=None, password=None):
     }
 
 
+def tls(args, cert, key):
+    """SSL listener settings with client certificate cert and its key (None: no certificate)."""
+    return {
+        "bootstrap_servers": args.ssl_bootstrap,
+        "security_protocol": "SSL",
+        "ssl_context": create_ssl_context(cafile=args.ca_file, certfile=cert, keyfile=key),
+    }
+
+
+def sasl_plaintext_config(args):
+    return {
+        "bootstrap_servers": args.sasl_plaintext_bootstrap,
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-256",
+        "sasl_plain_username": args.scram_user,
+        "sasl_plain_password": args.scram_password,
+    }
+
+
 class StaticToken(AbstractTokenProvider):
     def __init__(self, token):
         self._token = token
@@ -258,6 +277,50 @@ async def refused_token(args, token):
     raise common.CheckFailed("a message was delivered")
 
 
+async def refused_certificate(args, config):
+    """A producer with config must not deliver one message to the ssl step's refused topic;
+    returns how it was refused."""
+    producer = AIOKafkaProducer(acks="all", request_timeout_ms=10_000, **config)
+    try:
+        await asyncio.wait_for(producer.start(), args.timeout)
+        await asyncio.wait_for(
+            producer.send_and_wait(args.ssl_refused_topic, key=b"refused", value=b"refused"), 15
+        )
+    except (KafkaError, asyncio.TimeoutError) as error:
+        return f"{type(error).__name__}: {error}"
+    finally:
+        await producer.stop()
+    raise common.CheckFailed("a message was delivered")
+
+
+async def ssl(args):
+    good = tls(args, args.client_cert, args.client_key)
+    detail = await secure_round_trip(args, args.ssl_topic, args.ssl_group, good, good)
+    refusals = []
+    for what, cert, key in common.bad_certificates(args):
+        try:
+            refusals.append((what, await refused_certificate(args, tls(args, cert, key))))
+        except common.CheckFailed as error:
+            raise common.CheckFailed(f"{what}: {error}") from None
+    admin = AIOKafkaAdminClient(**good)
+    await admin.start()
+    try:
+        common.check_not_created(
+            args, await admin.list_topics(), args.ssl_refused_topic, "a bad certificate"
+        )
+    finally:
+        await admin.close()
+    return common.ssl_detail(args, detail, refusals)
+
+
+async def sasl_plaintext(args):
+    config = sasl_plaintext_config(args)
+    detail = await secure_round_trip(
+        args, args.sasl_plaintext_topic, args.sasl_plaintext_group, config, config
+    )
+    return f"SASL_PLAINTEXT/SCRAM-SHA-256 as {args.scram_user}: {detail}"
+
+
 async def oauthbearer(args):
     detail = await secure_round_trip(
         args,
@@ -293,6 +356,8 @@ async def run(args):
         ("bad-password", lambda: bad_password(args)),
         ("scram", lambda: scram(args)),
         ("oauthbearer", lambda: oauthbearer(args)),
+        ("ssl", lambda: ssl(args)),
+        ("sasl-plaintext", lambda: sasl_plaintext(args)),
     ]
     for name, step in steps:
         try:

@@ -22,6 +22,15 @@ Every check program runs the same scenario against the broker given on the comma
                  key not in the key set, and one with an expired token, must each be refused
                  sending one message to another topic, which the good token must then not find in
                  the topic list (a refused client's Metadata request would have auto-created it)
+  ssl            on the broker's SSL listener, which requires client certificates: with the client
+                 certificate the suite's CA signed, produce 100 messages to a new topic and read
+                 each back exactly once in a new group; then a producer with a certificate a
+                 foreign CA signed, and one with no certificate, must each be refused sending one
+                 message to another topic, which the good certificate must then not find in the
+                 topic list
+  sasl-plaintext on the broker's SASL_PLAINTEXT listener (no TLS), as the SCRAM user with
+                 SCRAM-SHA-256: produce 100 messages to a new topic and read each back exactly
+                 once in a new group
 
 Result lines go to stdout as "COMPAT <kind> ..." (see run.sh); everything else goes to stderr.
 """
@@ -47,6 +56,8 @@ STEPS = [
     "bad-password",
     "scram",
     "oauthbearer",
+    "ssl",
+    "sasl-plaintext",
 ]
 
 
@@ -78,6 +89,18 @@ def parse_args(client):
     parser.add_argument("--sasl-password", required=True)
     parser.add_argument("--scram-user", required=True)
     parser.add_argument("--scram-password", required=True)
+    parser.add_argument("--ssl-bootstrap", required=True, help="host:port of the SSL listener")
+    parser.add_argument(
+        "--client-cert", required=True, help="PEM client certificate the CA of --ca-file signed"
+    )
+    parser.add_argument("--client-key", required=True, help="its PEM private key")
+    parser.add_argument(
+        "--foreign-cert", required=True, help="PEM client certificate a foreign CA signed"
+    )
+    parser.add_argument("--foreign-key", required=True, help="its PEM private key")
+    parser.add_argument(
+        "--sasl-plaintext-bootstrap", required=True, help="host:port of the SASL_PLAINTEXT listener"
+    )
     parser.add_argument("--oauth-user", required=True, help="the sub claim of the tokens")
     parser.add_argument("--oauth-token", required=True, help="a token the broker accepts")
     parser.add_argument(
@@ -97,6 +120,11 @@ def parse_args(client):
     args.oauth_topic = f"{args.secure_topic}-oauth"
     args.oauth_group = f"{args.secure_group}-oauth"
     args.oauth_refused_topic = f"{args.secure_topic}-oauth-refused"
+    args.ssl_topic = f"{args.secure_topic}-ssl"
+    args.ssl_group = f"{args.secure_group}-ssl"
+    args.ssl_refused_topic = f"{args.secure_topic}-ssl-refused"
+    args.sasl_plaintext_topic = f"{args.secure_topic}-sasl-plaintext"
+    args.sasl_plaintext_group = f"{args.secure_group}-sasl-plaintext"
     return args
 
 
@@ -118,13 +146,31 @@ def oauth_detail(args, round_trip, refusals):
     )
 
 
-def check_not_created(args, topics):
-    """Raises unless the refused producers' topic is missing from topics (a topic list the good
-    token got): had a bad token been let in, its Metadata request would have created it."""
-    if args.oauth_refused_topic in topics:
-        raise CheckFailed(
-            f"{args.oauth_refused_topic} exists: a producer with a bad token got a request through"
-        )
+def check_not_created(args, topics, topic=None, what="a bad token"):
+    """Raises unless the refused producers' topic (the oauthbearer step's unless given) is missing
+    from topics (a topic list the good credentials got): had a bad credential been let in, its
+    Metadata request would have created it."""
+    topic = topic or args.oauth_refused_topic
+    if topic in topics:
+        raise CheckFailed(f"{topic} exists: a producer with {what} got a request through")
+
+
+def bad_certificates(args):
+    """(what, certificate, key) for each client the SSL listener must refuse; None: no
+    certificate."""
+    return [
+        ("foreign-CA certificate", args.foreign_cert, args.foreign_key),
+        ("no certificate", None, None),
+    ]
+
+
+def ssl_detail(args, round_trip, refusals):
+    """The ssl step's PASS detail, like oauth_detail's."""
+    said = "; ".join(f"{what}: {how}" for what, how in refusals)
+    return (
+        f"SSL with client certificate CN=compat-client: {round_trip}; "
+        f"{' and '.join(what for what, _ in refusals)} refused, nothing produced with them; {said}"
+    )
 
 
 def key_of(index):

@@ -1,6 +1,7 @@
 """confluent-kafka (librdkafka) against the broker: the scenario in compat_common.py, using
 AdminClient, an idempotent Producer (acks=all) and a group Consumer with manual commits.
-OAUTHBEARER tokens come from an oauth_cb returning run.sh's token."""
+OAUTHBEARER tokens come from an oauth_cb returning run.sh's token; the ssl step's client
+certificate is ssl.certificate.location and ssl.key.location."""
 
 import sys
 import time
@@ -130,6 +131,26 @@ class Check:
             "ssl.ca.location": self.args.ca_file,
         }
 
+    def tls(self, cert, key):
+        """SSL listener settings with client certificate cert and its key (None: no certificate)."""
+        config = {
+            "bootstrap.servers": self.args.ssl_bootstrap,
+            "security.protocol": "SSL",
+            "ssl.ca.location": self.args.ca_file,
+        }
+        if cert is not None:
+            config.update({"ssl.certificate.location": cert, "ssl.key.location": key})
+        return config
+
+    def sasl_plaintext(self):
+        return {
+            "bootstrap.servers": self.args.sasl_plaintext_bootstrap,
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanism": "SCRAM-SHA-256",
+            "sasl.username": self.args.scram_user,
+            "sasl.password": self.args.scram_password,
+        }
+
     def oauth(self, token):
         """SASL_SSL/OAUTHBEARER settings whose oauth_cb hands librdkafka token. The expiry it
         reports is librdkafka's refresh schedule only, so it is in the future even for the
@@ -239,6 +260,53 @@ class Check:
             raise common.CheckFailed(f"no authentication error reported, saw {errors}")
         return refusals[0].str()
 
+    def refused_certificate(self, config):
+        """A producer with config must not deliver one message to the SSL step's refused topic,
+        and librdkafka must report the failed connection; returns the error it reported.
+        Seen with confluent-kafka 2.16.1 (librdkafka 2.16.0): given the foreign CA's certificate
+        it presents none at all (the broker logs "peer sent no certificates" and librdkafka
+        reports the "certificate required" alert), where kcat's librdkafka 2.0.2 presents it
+        and the broker logs UnknownIssuer; either way the connection is refused."""
+        errors = []
+        failed = []
+        producer = Producer({**config, "error_cb": errors.append, "acks": "all"})
+        producer.produce(
+            self.args.ssl_refused_topic,
+            key="refused",
+            value="refused",
+            on_delivery=lambda e, _m: failed.append(e),
+        )
+        deadline = common.Deadline(10)
+        while not deadline.expired() and not failed and not errors:
+            producer.poll(0.2)
+        producer.purge()
+        producer.flush(5)
+        if [e for e in failed if e is None]:
+            raise common.CheckFailed("the message was delivered")
+        if not errors:
+            raise common.CheckFailed("no connection error reported")
+        return errors[0].str()
+
+    def ssl(self):
+        good = self.tls(self.args.client_cert, self.args.client_key)
+        detail = self.secure_round_trip(self.args.ssl_topic, self.args.ssl_group, good, good)
+        refusals = []
+        for what, cert, key in common.bad_certificates(self.args):
+            try:
+                refusals.append((what, self.refused_certificate(self.tls(cert, key))))
+            except common.CheckFailed as error:
+                raise common.CheckFailed(f"{what}: {error}") from None
+        topics = AdminClient(good).list_topics(timeout=self.args.timeout).topics
+        common.check_not_created(self.args, topics, self.args.ssl_refused_topic, "a bad certificate")
+        return common.ssl_detail(self.args, detail, refusals)
+
+    def sasl_plaintext_round_trip(self):
+        config = self.sasl_plaintext()
+        detail = self.secure_round_trip(
+            self.args.sasl_plaintext_topic, self.args.sasl_plaintext_group, config, config
+        )
+        return f"SASL_PLAINTEXT/SCRAM-SHA-256 as {self.args.scram_user}: {detail}"
+
     def oauthbearer(self):
         good = self.oauth(self.args.oauth_token)
         detail = self.secure_round_trip(self.args.oauth_topic, self.args.oauth_group, good, good)
@@ -280,6 +348,8 @@ def main():
             ("bad-password", check.bad_password),
             ("scram", check.scram),
             ("oauthbearer", check.oauthbearer),
+            ("ssl", check.ssl),
+            ("sasl-plaintext", check.sasl_plaintext_round_trip),
         ]
     )
 

@@ -1,7 +1,8 @@
 """kafka-python against the broker: the scenario in compat_common.py, using KafkaAdminClient,
 KafkaProducer (acks=all) and a group KafkaConsumer with manual commits. No api_version is set:
 the client probes the broker as it does for its users. OAUTHBEARER tokens come from an
-AbstractTokenProvider returning run.sh's token.
+AbstractTokenProvider returning run.sh's token; the ssl step's client certificate is
+ssl_certfile and ssl_keyfile.
 
 kafka-python 3.0.12 answers the broker's OAUTHBEARER error challenge with 0x01 and then gets
 SASL_AUTHENTICATION_FAILED, but often loses that answer: its transport drops the bytes of a read
@@ -144,6 +145,28 @@ def secure(args, mechanism="PLAIN", user=None, password=None):
     }
 
 
+def tls(args, cert, key):
+    """SSL listener settings with client certificate cert and its key (None: no certificate)."""
+    config = {
+        "bootstrap_servers": args.ssl_bootstrap,
+        "security_protocol": "SSL",
+        "ssl_cafile": args.ca_file,
+    }
+    if cert is not None:
+        config.update({"ssl_certfile": cert, "ssl_keyfile": key})
+    return config
+
+
+def sasl_plaintext_config(args):
+    return {
+        "bootstrap_servers": args.sasl_plaintext_bootstrap,
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-256",
+        "sasl_plain_username": args.scram_user,
+        "sasl_plain_password": args.scram_password,
+    }
+
+
 class StaticToken(AbstractTokenProvider):
     def __init__(self, token):
         super().__init__()
@@ -267,6 +290,59 @@ def refused_token(args, token):
     return f"{outcome}; of its {len(failures.errors)} connection attempts {failures.summary()}"
 
 
+def refused_config(args, config, topic):
+    """A producer with config must not bootstrap (its bootstrap includes a Metadata request), so
+    cannot send to topic; returns how its connection attempts ended."""
+    failures = FailedAttempts()
+    logging.getLogger("kafka.net.manager").addHandler(failures)
+    try:
+        producer = KafkaProducer(acks="all", bootstrap_timeout_ms=10_000, **config)
+    except kafka.errors.KafkaError as error:
+        outcome = f"{type(error).__name__}: {error}"
+    else:
+        try:
+            producer.send(topic, key=b"refused", value=b"refused").get(timeout=10)
+        except kafka.errors.KafkaError:
+            pass
+        else:
+            raise common.CheckFailed("a message was delivered")
+        finally:
+            producer.close(timeout=5)
+        raise common.CheckFailed("a producer bootstrapped with it")
+    finally:
+        logging.getLogger("kafka.net.manager").removeHandler(failures)
+    if not failures.errors:
+        return outcome
+    return f"{outcome}; of its {len(failures.errors)} connection attempts {failures.summary()}"
+
+
+def ssl(args):
+    good = tls(args, args.client_cert, args.client_key)
+    detail = secure_round_trip(args, args.ssl_topic, args.ssl_group, good, good)
+    refusals = []
+    for what, cert, key in common.bad_certificates(args):
+        try:
+            refusals.append((what, refused_config(args, tls(args, cert, key), args.ssl_refused_topic)))
+        except common.CheckFailed as error:
+            raise common.CheckFailed(f"{what}: {error}") from None
+    admin = KafkaAdminClient(**good)
+    try:
+        common.check_not_created(
+            args, admin.list_topics(), args.ssl_refused_topic, "a bad certificate"
+        )
+    finally:
+        admin.close()
+    return common.ssl_detail(args, detail, refusals)
+
+
+def sasl_plaintext(args):
+    config = sasl_plaintext_config(args)
+    detail = secure_round_trip(
+        args, args.sasl_plaintext_topic, args.sasl_plaintext_group, config, config
+    )
+    return f"SASL_PLAINTEXT/SCRAM-SHA-256 as {args.scram_user}: {detail}"
+
+
 def oauthbearer(args):
     good = oauth(args, args.oauth_token)
     detail = secure_round_trip(args, args.oauth_topic, args.oauth_group, good, good)
@@ -299,6 +375,8 @@ def main():
             ("bad-password", lambda: bad_password(args)),
             ("scram", lambda: scram(args)),
             ("oauthbearer", lambda: oauthbearer(args)),
+            ("ssl", lambda: ssl(args)),
+            ("sasl-plaintext", lambda: sasl_plaintext(args)),
         ]
     )
 

@@ -11,9 +11,15 @@
 // rather than as an authentication error; the step accepts either, as long as nothing is
 // produced with it.
 //
+// Then the ssl step on the broker's SSL listener, which requires client certificates (the
+// certificate and key go into kafkajs's ssl options, which are Node's tls.connect options), and
+// the sasl-plaintext step on its SASL_PLAINTEXT listener with SCRAM-SHA-256 (ssl off).
+//
 // Usage: node kafkajs_check.js --bootstrap host:port --secure-bootstrap host:port --ca-file ca.pem
 //          --sasl-user user --sasl-password password --scram-user user
-//          --scram-password password --oauth-user user --oauth-token token
+//          --scram-password password --ssl-bootstrap host:port --client-cert cert.pem
+//          --client-key key.pem --foreign-cert cert.pem --foreign-key key.pem
+//          --sasl-plaintext-bootstrap host:port --oauth-user user --oauth-token token
 //          --oauth-expired-token token --oauth-foreign-token token [--timeout seconds]
 // Result lines go to stdout as "COMPAT <kind> ..." (see run.sh); logs go to stderr.
 'use strict';
@@ -41,6 +47,12 @@ function parseArgs(argv) {
     else if (argv[i] === '--sasl-password') args.saslPassword = argv[i + 1];
     else if (argv[i] === '--scram-user') args.scramUser = argv[i + 1];
     else if (argv[i] === '--scram-password') args.scramPassword = argv[i + 1];
+    else if (argv[i] === '--ssl-bootstrap') args.sslBootstrap = argv[i + 1];
+    else if (argv[i] === '--client-cert') args.clientCert = argv[i + 1];
+    else if (argv[i] === '--client-key') args.clientKey = argv[i + 1];
+    else if (argv[i] === '--foreign-cert') args.foreignCert = argv[i + 1];
+    else if (argv[i] === '--foreign-key') args.foreignKey = argv[i + 1];
+    else if (argv[i] === '--sasl-plaintext-bootstrap') args.saslPlaintextBootstrap = argv[i + 1];
     else if (argv[i] === '--oauth-user') args.oauthUser = argv[i + 1];
     else if (argv[i] === '--oauth-token') args.oauthToken = argv[i + 1];
     else if (argv[i] === '--oauth-expired-token') args.oauthExpiredToken = argv[i + 1];
@@ -58,6 +70,11 @@ function parseArgs(argv) {
   args.oauthTopic = `${args.secureTopic}-oauth`;
   args.oauthGroup = `${args.secureGroup}-oauth`;
   args.oauthRefusedTopic = `${args.secureTopic}-oauth-refused`;
+  args.sslTopic = `${args.secureTopic}-ssl`;
+  args.sslGroup = `${args.secureGroup}-ssl`;
+  args.sslRefusedTopic = `${args.secureTopic}-ssl-refused`;
+  args.saslPlaintextTopic = `${args.secureTopic}-sasl-plaintext`;
+  args.saslPlaintextGroup = `${args.secureGroup}-sasl-plaintext`;
   return args;
 }
 
@@ -267,6 +284,34 @@ class Check {
     });
   }
 
+  // A client of the SSL listener presenting certificate cert with key (no certificate when null).
+  tlsKafka(cert, key) {
+    const ssl = { ca: [fs.readFileSync(this.args.caFile, 'utf8')] };
+    if (cert) {
+      ssl.cert = fs.readFileSync(cert, 'utf8');
+      ssl.key = fs.readFileSync(key, 'utf8');
+    }
+    return new Kafka({
+      clientId: 'rivulet-compat-ssl',
+      brokers: [this.args.sslBootstrap],
+      ssl,
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 2 },
+    });
+  }
+
+  // A client of the SASL_PLAINTEXT listener, as the SCRAM user with SCRAM-SHA-256.
+  saslPlaintextKafka() {
+    return new Kafka({
+      clientId: 'rivulet-compat-sasl-plaintext',
+      brokers: [this.args.saslPlaintextBootstrap],
+      ssl: false,
+      sasl: { mechanism: 'scram-sha-256', username: this.args.scramUser, password: this.args.scramPassword },
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 2 },
+    });
+  }
+
   // Creates topic and produces SECURE_BATCH messages to it with the client produceWith, then reads
   // them back in group with the client consumeWith; returns the verify detail.
   async secureRoundTrip(topic, group, produceWith, consumeWith) {
@@ -371,6 +416,55 @@ class Check {
       refusals.map(([what, how]) => `${what}: ${how}`).join('; ');
   }
 
+  // A producer of kafka must not deliver one message to topic; returns how it was refused.
+  async refusedProducer(kafka, topic) {
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    try {
+      await producer.connect();
+      await producer.send({ topic, acks: -1, messages: [{ key: 'refused', value: 'refused' }] });
+    } catch (error) {
+      const cause = error.originalError ? ` (${error.originalError.name}: ${error.originalError.message})` : '';
+      return `${error.name}: ${error.message}${cause}`;
+    } finally {
+      await producer.disconnect().catch(() => {});
+    }
+    throw new CheckFailed('a message was delivered');
+  }
+
+  async ssl() {
+    const good = this.tlsKafka(this.args.clientCert, this.args.clientKey);
+    const detail = await this.secureRoundTrip(this.args.sslTopic, this.args.sslGroup, good, good);
+    const refusals = [];
+    for (const [what, cert, key] of [
+      ['foreign-CA certificate', this.args.foreignCert, this.args.foreignKey],
+      ['no certificate', null, null],
+    ]) {
+      try {
+        refusals.push([what, await this.refusedProducer(this.tlsKafka(cert, key), this.args.sslRefusedTopic)]);
+      } catch (error) {
+        throw new CheckFailed(`${what}: ${error.message}`);
+      }
+    }
+    const admin = good.admin();
+    await admin.connect();
+    try {
+      if ((await admin.listTopics()).includes(this.args.sslRefusedTopic)) {
+        throw new CheckFailed(`${this.args.sslRefusedTopic} exists: a producer with a bad certificate got a request through`);
+      }
+    } finally {
+      await admin.disconnect();
+    }
+    return `SSL with client certificate CN=compat-client: ${detail}; ` +
+      `${refusals.map(([what]) => what).join(' and ')} refused, nothing produced with them; ` +
+      refusals.map(([what, how]) => `${what}: ${how}`).join('; ');
+  }
+
+  async saslPlaintext() {
+    const kafka = this.saslPlaintextKafka();
+    const detail = await this.secureRoundTrip(this.args.saslPlaintextTopic, this.args.saslPlaintextGroup, kafka, kafka);
+    return `SASL_PLAINTEXT/SCRAM-SHA-256 as ${this.args.scramUser}: ${detail}`;
+  }
+
   async close() {
     for (const consumer of this.consumers) await consumer.disconnect().catch(() => {});
     await this.admin.disconnect().catch(() => {});
@@ -391,6 +485,8 @@ async function main() {
     ['bad-password', () => check.badPassword()],
     ['scram', () => check.scram()],
     ['oauthbearer', () => check.oauthbearer()],
+    ['ssl', () => check.ssl()],
+    ['sasl-plaintext', () => check.saslPlaintext()],
   ];
   let status = 0;
   for (const [name, step] of steps) {

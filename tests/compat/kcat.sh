@@ -21,13 +21,24 @@
 #   scram          on the same listener, as the SCRAM user run.sh creates: produce 100 messages to
 #                  a new topic with SCRAM-SHA-512, read them back with SCRAM-SHA-256 in a new group
 #                  (-G, -e): each exactly once
+#   ssl            on the SSL listener, which requires client certificates: with the client
+#                  certificate the suite's CA signed (ssl.certificate.location, ssl.key.location),
+#                  produce 100 messages to a new topic and read them back in a new group (-G, -e):
+#                  each exactly once; then kcat -P with a certificate a foreign CA signed, and with
+#                  no certificate, must each fail to deliver one message to another topic, which
+#                  kcat -L with the good certificate must then not list
+#   sasl-plaintext on the SASL_PLAINTEXT listener, as the SCRAM user with SCRAM-SHA-256: produce
+#                  100 messages to a new topic, read them back in a new group (-G, -e): each
+#                  exactly once
 #   oauthbearer    not run: kcat cannot send a signed token of its own choosing, only unsigned
 #                  (alg=none) ones, which the broker refuses (run.sh says why and reports n/a);
 #                  the --oauth-* arguments run.sh passes every client are ignored
 #
 # Usage: kcat.sh --bootstrap host:port --secure-bootstrap host:port --ca-file ca.pem
 #          --sasl-user user --sasl-password password --scram-user user
-#          --scram-password password [--oauth-user user --oauth-token token
+#          --scram-password password --ssl-bootstrap host:port --client-cert cert.pem
+#          --client-key key.pem --foreign-cert cert.pem --foreign-key key.pem
+#          --sasl-plaintext-bootstrap host:port [--oauth-user user --oauth-token token
 #          --oauth-expired-token token --oauth-foreign-token token] [--timeout seconds]
 # Result lines go to stdout as "COMPAT <kind> ..." (see run.sh); logs go to stderr.
 set -euo pipefail
@@ -39,6 +50,12 @@ SASL_USER=
 SASL_PASSWORD=
 SCRAM_USER=
 SCRAM_PASSWORD=
+SSL_BOOTSTRAP=
+CLIENT_CERT=
+CLIENT_KEY=
+FOREIGN_CERT=
+FOREIGN_KEY=
+SASL_PLAINTEXT_BOOTSTRAP=
 STEP_TIMEOUT=60
 while (($#)); do
     case $1 in
@@ -50,6 +67,12 @@ while (($#)); do
         --sasl-password) SASL_PASSWORD=$2; shift 2 ;;
         --scram-user) SCRAM_USER=$2; shift 2 ;;
         --scram-password) SCRAM_PASSWORD=$2; shift 2 ;;
+        --ssl-bootstrap) SSL_BOOTSTRAP=$2; shift 2 ;;
+        --client-cert) CLIENT_CERT=$2; shift 2 ;;
+        --client-key) CLIENT_KEY=$2; shift 2 ;;
+        --foreign-cert) FOREIGN_CERT=$2; shift 2 ;;
+        --foreign-key) FOREIGN_KEY=$2; shift 2 ;;
+        --sasl-plaintext-bootstrap) SASL_PLAINTEXT_BOOTSTRAP=$2; shift 2 ;;
         --oauth-user | --oauth-token | --oauth-expired-token | --oauth-foreign-token) shift 2 ;;
         *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
@@ -165,22 +188,39 @@ secure_kc() {
         -X ssl.ca.location="$CA_FILE" "$@"
 }
 
-# Produces 100 messages to topic $1 (auto-created) with mechanism $2, then reads them back with
-# mechanism $3 — in group $6 if one is given (-G), otherwise with -C — as user $4 with password
-# $5, both to the end (-e); prints how they compare.
+# kcat on the SSL listener presenting the client certificate $1 with key $2 (none if $1 is empty).
+ssl_kc() {
+    local cert=$1 key=$2
+    shift 2
+    local certificate=()
+    [[ -z $cert ]] || certificate=(-X ssl.certificate.location="$cert" -X ssl.key.location="$key")
+    timeout "$STEP_TIMEOUT" kcat -b "$SSL_BOOTSTRAP" -X security.protocol=SSL \
+        -X ssl.ca.location="$CA_FILE" "${certificate[@]}" "$@"
+}
+
+# kcat on the SASL_PLAINTEXT listener with mechanism $1 as user $2 with password $3.
+sasl_plaintext_kc() {
+    local mechanism=$1 user=$2 password=$3
+    shift 3
+    timeout "$STEP_TIMEOUT" kcat -b "$SASL_PLAINTEXT_BOOTSTRAP" -X security.protocol=SASL_PLAINTEXT \
+        -X sasl.mechanisms="$mechanism" -X sasl.username="$user" -X sasl.password="$password" "$@"
+}
+
+# Produces 100 messages to topic $1 (auto-created) with the command in the array PRODUCE_WITH
+# (secure_kc, ssl_kc or sasl_plaintext_kc and their arguments), described as $2, then reads them
+# back with CONSUME_WITH, described as $3 — in group $4 if one is given (-G), otherwise with -C —
+# both to the end (-e); prints how they compare.
 secure_round_trip() {
-    local topic=$1 produce_mechanism=$2 consume_mechanism=$3 user=$4 password=$5 group=${6:-}
+    local topic=$1 produced_over=$2 consumed_over=$3 group=${4:-}
     local consume=(-C -t "$topic")
     [[ -z $group ]] || consume=(-G "$group" -X auto.offset.reset=earliest "$topic")
     seq 0 99 | awk -v t="$topic" '{ printf "key-%05d:value-%05d-%s\n", $1, $1, t }' >"$WORK/$topic.want"
-    secure_kc "$produce_mechanism" "$user" "$password" -t "$topic" -P -K: -X acks=all \
-        -l "$WORK/$topic.want" 2>"$WORK/$topic.log" || {
-        echo "kcat -P over SASL_SSL/$produce_mechanism failed ($(status_of $?)): $(tail_of "$WORK/$topic.log")"
+    "${PRODUCE_WITH[@]}" -t "$topic" -P -K: -X acks=all -l "$WORK/$topic.want" 2>"$WORK/$topic.log" || {
+        echo "kcat -P over $produced_over failed ($(status_of $?)): $(tail_of "$WORK/$topic.log")"
         return 1
     }
-    secure_kc "$consume_mechanism" "$user" "$password" -e -K: -f '%k:%s\n' "${consume[@]}" \
-        >"$WORK/$topic.out" 2>"$WORK/$topic.log" || {
-        echo "kcat ${consume[0]} over SASL_SSL/$consume_mechanism failed ($(status_of $?)): $(tail_of "$WORK/$topic.log")"
+    "${CONSUME_WITH[@]}" -e -K: -f '%k:%s\n' "${consume[@]}" >"$WORK/$topic.out" 2>"$WORK/$topic.log" || {
+        echo "kcat ${consume[0]} over $consumed_over failed ($(status_of $?)): $(tail_of "$WORK/$topic.log")"
         return 1
     }
     compare "$WORK/$topic.out" "$WORK/$topic.want"
@@ -188,16 +228,60 @@ secure_round_trip() {
 
 sasl_ssl() {
     local detail
-    detail=$(secure_round_trip "$TOPIC-secure" PLAIN PLAIN "$SASL_USER" "$SASL_PASSWORD") ||
+    PRODUCE_WITH=(secure_kc PLAIN "$SASL_USER" "$SASL_PASSWORD")
+    CONSUME_WITH=("${PRODUCE_WITH[@]}")
+    detail=$(secure_round_trip "$TOPIC-secure" SASL_SSL/PLAIN SASL_SSL/PLAIN) ||
         { echo "$detail"; return 1; }
     echo "SASL_SSL/PLAIN as $SASL_USER: $detail"
 }
 
 scram() {
     local detail
-    detail=$(secure_round_trip "$TOPIC-secure-scram" SCRAM-SHA-512 SCRAM-SHA-256 "$SCRAM_USER" \
-        "$SCRAM_PASSWORD" "$GROUP-secure-scram") || { echo "$detail"; return 1; }
+    PRODUCE_WITH=(secure_kc SCRAM-SHA-512 "$SCRAM_USER" "$SCRAM_PASSWORD")
+    CONSUME_WITH=(secure_kc SCRAM-SHA-256 "$SCRAM_USER" "$SCRAM_PASSWORD")
+    detail=$(secure_round_trip "$TOPIC-secure-scram" SASL_SSL/SCRAM-SHA-512 SASL_SSL/SCRAM-SHA-256 \
+        "$GROUP-secure-scram") || { echo "$detail"; return 1; }
     echo "produced with SCRAM-SHA-512, consumed with SCRAM-SHA-256 as $SCRAM_USER: $detail"
+}
+
+# kcat -P with the client certificate $2 and key $3 (none if $2 is empty), described as $1, must
+# fail to deliver one message to the ssl step's refused topic within 10 s; prints librdkafka's
+# first error.
+refused_certificate() {
+    local what=$1 cert=$2 key=$3 log="$WORK/ssl-refused.log"
+    if echo refused:refused | ssl_kc "$cert" "$key" -t "$TOPIC-secure-ssl-refused" -P -K: \
+        -X acks=all -X message.timeout.ms=10000 >"$log" 2>&1; then
+        echo "$what: kcat -P delivered the message"
+        return 1
+    fi
+    echo "$what: kcat -P failed ($(grep -v '^%7' "$log" | grep -m1 -iE 'ssl|handshake|fail|disconnect' || tail_of "$log"))"
+}
+
+ssl() {
+    local detail refusals out
+    PRODUCE_WITH=(ssl_kc "$CLIENT_CERT" "$CLIENT_KEY")
+    CONSUME_WITH=("${PRODUCE_WITH[@]}")
+    detail=$(secure_round_trip "$TOPIC-secure-ssl" SSL SSL "$GROUP-secure-ssl") || { echo "$detail"; return 1; }
+    refusals=$(refused_certificate "foreign-CA certificate" "$FOREIGN_CERT" "$FOREIGN_KEY") ||
+        { echo "$refusals"; return 1; }
+    refusals+="; $(refused_certificate "no certificate" "" "")" || { echo "$refusals"; return 1; }
+    out=$(ssl_kc "$CLIENT_CERT" "$CLIENT_KEY" -L 2>&1) ||
+        { echo "kcat -L with the good certificate failed ($(status_of $?)): $(head -3 <<<"$out")"; return 1; }
+    if grep -q "\"$TOPIC-secure-ssl-refused\"" <<<"$out"; then
+        echo "$TOPIC-secure-ssl-refused exists: kcat with a bad certificate got a request through"
+        return 1
+    fi
+    echo "SSL with client certificate CN=compat-client: $detail; foreign-CA certificate and no" \
+        "certificate refused, nothing produced with them; $refusals"
+}
+
+sasl_plaintext() {
+    local detail
+    PRODUCE_WITH=(sasl_plaintext_kc SCRAM-SHA-256 "$SCRAM_USER" "$SCRAM_PASSWORD")
+    CONSUME_WITH=("${PRODUCE_WITH[@]}")
+    detail=$(secure_round_trip "$TOPIC-secure-sasl-plaintext" SASL_PLAINTEXT/SCRAM-SHA-256 \
+        SASL_PLAINTEXT/SCRAM-SHA-256 "$GROUP-secure-sasl-plaintext") || { echo "$detail"; return 1; }
+    echo "SASL_PLAINTEXT/SCRAM-SHA-256 as $SCRAM_USER: $detail"
 }
 
 bad_password() {
@@ -231,4 +315,6 @@ run_step create-topic create_topic &&
 # The README round trip and the secure listener do not depend on the scenario above.
 run_step readme readme || status=1
 run_step sasl-ssl sasl_ssl && run_step bad-password bad_password && run_step scram scram || status=1
+run_step ssl ssl || status=1
+run_step sasl-plaintext sasl_plaintext || status=1
 exit $status

@@ -19,6 +19,15 @@
 #      foreign key under the trusted key's kid — and the client authenticates with the good token
 #      (SASL/OAUTHBEARER) to produce 100 messages and read each back exactly once, then sees both
 #      bad tokens refused and no message produced with them. kcat's cell is n/a (see applies());
+#      then the ssl step: on the broker's SSL listener, which requires client certificates
+#      (listener.name.ssl.ssl.client.auth=required, the suite's CA as its truststore), the client
+#      presents a certificate the suite's CA signed (CN=compat-client, made here with openssl) to
+#      produce 100 messages and read each back exactly once, then a client with a certificate a
+#      foreign CA signed (made here too), and one with no certificate, must each be refused
+#      sending one message to another topic, which the good certificate must then not find in
+#      the topic list (a Metadata request that got through would have auto-created it); and the
+#      sasl-plaintext step: on the broker's SASL_PLAINTEXT listener (no TLS), as the SCRAM user,
+#      a SCRAM-SHA-256 round trip of 100 messages, each read back exactly once in a new group;
 #   4. prints a table (client x step, PASS/FAIL, client versions), keeps the logs under
 #      target/compat-logs/ and exits non-zero if anything failed. The broker and the temporary
 #      directories are removed on exit.
@@ -31,8 +40,13 @@
 #                              check the checks): nothing is built or started; then also
 #                              RIVULET_COMPAT_SECURE_BOOTSTRAP (its SASL_SSL listener with PLAIN,
 #                              SCRAM-SHA-256 and SCRAM-SHA-512; the SCRAM user is created there
-#                              as the PLAIN user), RIVULET_COMPAT_CA_FILE, RIVULET_COMPAT_SASL_USER,
-#                              RIVULET_COMPAT_SASL_PASSWORD and RIVULET_COMPAT_OAUTH_KEY (a PEM RSA
+#                              as the PLAIN user), RIVULET_COMPAT_SSL_BOOTSTRAP (its SSL listener,
+#                              with ssl.client.auth=required and RIVULET_COMPAT_CA_FILE as its
+#                              truststore), RIVULET_COMPAT_CLIENT_CERT and RIVULET_COMPAT_CLIENT_KEY
+#                              (a PEM certificate that CA signed and its unencrypted key),
+#                              RIVULET_COMPAT_SASL_PLAINTEXT_BOOTSTRAP (its SASL_PLAINTEXT
+#                              listener with SCRAM-SHA-256), RIVULET_COMPAT_CA_FILE,
+#                              RIVULET_COMPAT_SASL_USER, RIVULET_COMPAT_SASL_PASSWORD and RIVULET_COMPAT_OAUTH_KEY (a PEM RSA
 #                              private key whose key set, `mint_token.py jwks KEY`, that broker
 #                              trusts for OAUTHBEARER on the same listener; the tokens' iss and aud
 #                              are OAUTH_ISSUER and OAUTH_AUDIENCE below)
@@ -55,7 +69,7 @@ TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 VENV="${RIVULET_COMPAT_VENV:-$TARGET/compat-venv}"
 LOGS="${RIVULET_COMPAT_LOGS:-$TARGET/compat-logs}"
 read -r -a CLIENTS <<<"${RIVULET_COMPAT_CLIENTS:-kcat confluent-kafka kafka-python aiokafka kafkajs}"
-STEPS=(create-topic produce-10k consume-group commit resume readme sasl-ssl bad-password scram oauthbearer)
+STEPS=(create-topic produce-10k consume-group commit resume readme sasl-ssl bad-password scram oauthbearer ssl sasl-plaintext)
 SASL_USER=compat-user
 SASL_PASSWORD=compat-$RANDOM$RANDOM
 SCRAM_USER=compat-scram
@@ -135,7 +149,8 @@ print(" ".join(str(s.getsockname()[1]) for s in sockets))
 EOF
 }
 
-# A CA and a broker certificate for 127.0.0.1 (PEM), for the SASL_SSL listener.
+# A CA, a broker certificate for 127.0.0.1 (PEM) for the SASL_SSL and SSL listeners, and a
+# client certificate (CN=compat-client) the CA signed, for the SSL listener's mutual TLS.
 make_certificates() {
     local dir=$TMP/tls
     mkdir -p "$dir"
@@ -148,9 +163,33 @@ make_certificates() {
         openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
             -extfile san.ext -out broker.pem
         cat broker.key broker.pem >keystore.pem
+        openssl req -newkey rsa:2048 -nodes -subj /CN=compat-client -keyout client.key -out client.csr
+        printf 'extendedKeyUsage=clientAuth\n' >client.ext
+        openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+            -extfile client.ext -out client.pem
     ) >"$LOGS/openssl.log" 2>&1 || die "making the test certificates: $(tail -3 "$LOGS/openssl.log")"
     CA_FILE=$dir/ca.pem
     KEYSTORE=$dir/keystore.pem
+    CLIENT_CERT=$dir/client.pem
+    CLIENT_KEY=$dir/client.key
+}
+
+# A foreign CA and a client certificate it signed, with the same subject as the good one
+# (CN=compat-client): the SSL listener must refuse it, since no truststore holds that CA.
+make_foreign_certificate() {
+    local dir=$TMP/foreign-tls
+    mkdir -p "$dir"
+    (
+        cd "$dir"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=rivulet-compat-foreign-ca \
+            -keyout ca.key -out ca.pem
+        openssl req -newkey rsa:2048 -nodes -subj /CN=compat-client -keyout client.key -out client.csr
+        printf 'extendedKeyUsage=clientAuth\n' >client.ext
+        openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+            -extfile client.ext -out client.pem
+    ) >>"$LOGS/openssl.log" 2>&1 || die "making the foreign certificate: $(tail -3 "$LOGS/openssl.log")"
+    FOREIGN_CERT=$dir/client.pem
+    FOREIGN_KEY=$dir/client.key
 }
 
 # OAUTHBEARER: the trusted RSA key (made here, or RIVULET_COMPAT_OAUTH_KEY for an external
@@ -189,10 +228,12 @@ start_broker() {
     [[ -x $binary ]] || die "broker binary $binary not found"
     BROKER_DESCRIPTION="$("$binary" --version) ($(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo "unknown commit"))"
 
-    local client_port controller_port metrics_port secure_port
-    read -r client_port controller_port metrics_port secure_port < <(free_ports 4)
+    local client_port controller_port metrics_port secure_port ssl_port sasl_plaintext_port
+    read -r client_port controller_port metrics_port secure_port ssl_port sasl_plaintext_port < <(free_ports 6)
     BOOTSTRAP="127.0.0.1:$client_port"
     SECURE_BOOTSTRAP="127.0.0.1:$secure_port"
+    SSL_BOOTSTRAP="127.0.0.1:$ssl_port"
+    SASL_PLAINTEXT_BOOTSTRAP="127.0.0.1:$sasl_plaintext_port"
     make_certificates
     make_oauth_keys
     local ready_url="http://127.0.0.1:$metrics_port/readyz"
@@ -200,7 +241,8 @@ start_broker() {
     NO_COLOR=1 "$binary" \
         --node-id 0 \
         --log-dirs "$TMP/data" \
-        --listeners "PLAINTEXT://$BOOTSTRAP,SASL_SSL://$SECURE_BOOTSTRAP,CONTROLLER://127.0.0.1:$controller_port" \
+        --listeners "PLAINTEXT://$BOOTSTRAP,SASL_SSL://$SECURE_BOOTSTRAP,SSL://$SSL_BOOTSTRAP,SASL_PLAINTEXT://$SASL_PLAINTEXT_BOOTSTRAP,CONTROLLER://127.0.0.1:$controller_port" \
+        --override listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT \
         --controller-quorum-voters "0@127.0.0.1:$controller_port" \
         --metrics-listener "127.0.0.1:$metrics_port" \
         --override num.partitions=3 \
@@ -212,6 +254,9 @@ start_broker() {
         --override "sasl.oauthbearer.expected.issuer=$OAUTH_ISSUER" \
         --override "sasl.oauthbearer.expected.audience=$OAUTH_AUDIENCE" \
         --override "listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SASL_USER=\"$SASL_PASSWORD\";" \
+        --override listener.name.ssl.ssl.client.auth=required \
+        --override "listener.name.ssl.ssl.truststore.location=$CA_FILE" \
+        --override listener.name.sasl_plaintext.sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512 \
         >"$LOGS/broker.log" 2>&1 &
     BROKER_PID=$!
     local deadline=$((SECONDS + 60))
@@ -263,6 +308,9 @@ run_client() {
         --bootstrap "$BOOTSTRAP" --timeout "$STEP_TIMEOUT" --secure-bootstrap "$SECURE_BOOTSTRAP" \
         --ca-file "$CA_FILE" --sasl-user "$SASL_USER" --sasl-password "$SASL_PASSWORD" \
         --scram-user "$SCRAM_USER" --scram-password "$SCRAM_PASSWORD" \
+        --ssl-bootstrap "$SSL_BOOTSTRAP" --client-cert "$CLIENT_CERT" --client-key "$CLIENT_KEY" \
+        --foreign-cert "$FOREIGN_CERT" --foreign-key "$FOREIGN_KEY" \
+        --sasl-plaintext-bootstrap "$SASL_PLAINTEXT_BOOTSTRAP" \
         --oauth-user "$OAUTH_USER" --oauth-token "$token" --oauth-expired-token "$expired_token" \
         --oauth-foreign-token "$foreign_token" \
         >"$out" 2>"$err") || code=$?
@@ -350,7 +398,8 @@ for client in "${CLIENTS[@]}"; do
     client_command "$client" >/dev/null
 done
 mkdir -p "$LOGS"
-rm -f "$LOGS"/*.out "$LOGS"/*.err "$LOGS"/broker.log "$LOGS"/scram_user.log "$LOGS"/mint_token.log
+rm -f "$LOGS"/*.out "$LOGS"/*.err "$LOGS"/broker.log "$LOGS"/scram_user.log "$LOGS"/mint_token.log \
+    "$LOGS"/openssl.log
 install_clients
 if [[ -n ${RIVULET_COMPAT_BOOTSTRAP:-} ]]; then
     BOOTSTRAP=$RIVULET_COMPAT_BOOTSTRAP
@@ -359,11 +408,16 @@ if [[ -n ${RIVULET_COMPAT_BOOTSTRAP:-} ]]; then
     SASL_USER=${RIVULET_COMPAT_SASL_USER:-$SASL_USER}
     SASL_PASSWORD=${RIVULET_COMPAT_SASL_PASSWORD:?with RIVULET_COMPAT_BOOTSTRAP, set RIVULET_COMPAT_SASL_PASSWORD too}
     : "${RIVULET_COMPAT_OAUTH_KEY:?with RIVULET_COMPAT_BOOTSTRAP, set RIVULET_COMPAT_OAUTH_KEY too}"
+    SSL_BOOTSTRAP=${RIVULET_COMPAT_SSL_BOOTSTRAP:?with RIVULET_COMPAT_BOOTSTRAP, set RIVULET_COMPAT_SSL_BOOTSTRAP too}
+    CLIENT_CERT=${RIVULET_COMPAT_CLIENT_CERT:?with RIVULET_COMPAT_BOOTSTRAP, set RIVULET_COMPAT_CLIENT_CERT too}
+    CLIENT_KEY=${RIVULET_COMPAT_CLIENT_KEY:?with RIVULET_COMPAT_BOOTSTRAP, set RIVULET_COMPAT_CLIENT_KEY too}
+    SASL_PLAINTEXT_BOOTSTRAP=${RIVULET_COMPAT_SASL_PLAINTEXT_BOOTSTRAP:?with RIVULET_COMPAT_BOOTSTRAP, set RIVULET_COMPAT_SASL_PLAINTEXT_BOOTSTRAP too}
     make_oauth_keys
     BROKER_DESCRIPTION="external broker at $BOOTSTRAP"
 else
     start_broker
 fi
+make_foreign_certificate
 create_scram_user
 for client in "${CLIENTS[@]}"; do
     run_client "$client"
