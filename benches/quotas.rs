@@ -27,32 +27,19 @@ use kafka_protocol::messages::alter_client_quotas_request::{EntityData, EntryDat
 use kafka_protocol::messages::AlterClientQuotasRequest;
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::DeliveryResult;
-use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::{ClientContext, Message};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use support::kafka::AckedBytes;
 use support::raw::RawConnection;
 use support::{kafka, Cluster, ClusterOptions};
 
 const RECORDS: u64 = 20_000;
 const PAYLOAD: usize = 1000;
 
-/// Counts the payload bytes acknowledged.
-struct Acked(Arc<AtomicU64>);
-
-impl ClientContext for Acked {}
-
-impl ProducerContext for Acked {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Ok(m) = result {
-            let len = m.payload().map_or(0, <[u8]>::len) as u64;
-            self.0.fetch_add(len, Ordering::Relaxed);
-        }
-    }
-}
-
-fn producer(bootstrap: &str, client_id: &str, acked: Arc<AtomicU64>) -> ThreadedProducer<Acked> {
+fn producer(
+    bootstrap: &str,
+    client_id: &str,
+    acked: Arc<AtomicU64>,
+) -> ThreadedProducer<AckedBytes> {
     kafka::config(
         bootstrap,
         &[
@@ -63,12 +50,12 @@ fn producer(bootstrap: &str, client_id: &str, acked: Arc<AtomicU64>) -> Threaded
             ("queue.buffering.max.kbytes", "4096"),
         ],
     )
-    .create_with_context(Acked(acked))
+    .create_with_context(AckedBytes(acked))
     .expect("producer")
 }
 
 /// Sends one record, waiting while librdkafka's queue is full.
-fn send(producer: &ThreadedProducer<Acked>, topic: &str, value: &[u8]) {
+fn send(producer: &ThreadedProducer<AckedBytes>, topic: &str, value: &[u8]) {
     loop {
         match producer.send::<[u8], [u8]>(BaseRecord::to(topic).payload(value)) {
             Ok(()) => return,

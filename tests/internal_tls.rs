@@ -210,6 +210,38 @@ fn refused_everywhere_but_with_the_cluster_certificate(cluster: &Cluster, i: usi
     );
 }
 
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A one-partition topic with three replicas (min.insync.replicas 2), once all three are in
+/// its ISR (`why` says what that proves).
+fn replicated_topic(
+    runtime: &tokio::runtime::Runtime,
+    bootstrap: &str,
+    prefix: &str,
+    why: &str,
+) -> String {
+    let topic = unique_topic(prefix);
+    runtime.block_on(kafka::create_topic(
+        bootstrap,
+        &topic,
+        1,
+        3,
+        &[("min.insync.replicas", "2")],
+    ));
+    assert!(
+        wait_until(Duration::from_secs(30), || kafka::isr_sizes(
+            bootstrap, &topic
+        ) == vec![3]),
+        "{why}"
+    );
+    topic
+}
+
 #[test]
 fn internal_ports_require_the_cluster_certificate_and_the_cluster_still_fails_over() {
     let mut cluster = Cluster::start(ClusterOptions::new(3).internal_tls(cluster_certificates));
@@ -218,23 +250,12 @@ fn internal_ports_require_the_cluster_certificate_and_the_cluster_still_fails_ov
     }
 
     let bootstrap = cluster.bootstrap();
-    let topic = unique_topic("internal-tls");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(kafka::create_topic(
+    let runtime = runtime();
+    let topic = replicated_topic(
+        &runtime,
         &bootstrap,
-        &topic,
-        1,
-        3,
-        &[("min.insync.replicas", "2")],
-    ));
-    assert!(
-        wait_until(Duration::from_secs(30), || kafka::isr_sizes(
-            &bootstrap, &topic
-        ) == vec![3]),
-        "followers join the ISR by fetching over TLS"
+        "internal-tls",
+        "followers join the ISR by fetching over TLS",
     );
     let producer = kafka::producer(
         &bootstrap,
@@ -313,23 +334,12 @@ fn internal_ports_require_the_cluster_certificate_and_the_cluster_still_fails_ov
 fn replication_can_also_require_a_sasl_login() {
     let cluster = Cluster::start(ClusterOptions::new(3).internal_tls(sasl_replication));
     let bootstrap = cluster.bootstrap();
-    let topic = unique_topic("internal-sasl");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(kafka::create_topic(
+    let runtime = runtime();
+    let topic = replicated_topic(
+        &runtime,
         &bootstrap,
-        &topic,
-        1,
-        3,
-        &[("min.insync.replicas", "2")],
-    ));
-    assert!(
-        wait_until(Duration::from_secs(30), || kafka::isr_sizes(
-            &bootstrap, &topic
-        ) == vec![3]),
-        "followers log in with SCRAM-SHA-512 over TLS and join the ISR"
+        "internal-sasl",
+        "followers log in with SCRAM-SHA-512 over TLS and join the ISR",
     );
     let producer = kafka::producer(&bootstrap, &[("acks", "all")]);
     runtime.block_on(async {

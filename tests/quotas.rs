@@ -26,9 +26,9 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::DeliveryResult;
-use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::{ClientContext, Message};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::Message;
+use support::kafka::AckedBytes;
 use support::raw::RawConnection;
 use support::{kafka, unique_topic, Cluster, ClusterOptions};
 
@@ -249,22 +249,6 @@ fn quotas_are_set_described_and_removed_with_the_admin_apis() {
     assert!(described(&describe(&[("user", 2, None)], false)).is_empty());
 }
 
-/// Counts the payload bytes the broker acknowledged.
-struct Acked(Arc<AtomicU64>);
-
-impl ClientContext for Acked {}
-
-impl ProducerContext for Acked {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Ok(m) = result {
-            let len = m.payload().map_or(0, <[u8]>::len) as u64;
-            self.0.fetch_add(len, Ordering::Relaxed);
-        }
-    }
-}
-
 /// Produces 1000-byte records as `client_id` until `stop`, at most `rate` bytes per second
 /// (`None`: as fast as the client can); the bytes acknowledged so far, readable while it runs.
 fn start_producer(
@@ -274,7 +258,7 @@ fn start_producer(
     run_for: Duration,
 ) -> (Arc<AtomicU64>, thread::JoinHandle<()>) {
     let acked = Arc::new(AtomicU64::new(0));
-    let producer: ThreadedProducer<Acked> = kafka::config(
+    let producer: ThreadedProducer<AckedBytes> = kafka::config(
         &broker().bootstrap(),
         &[
             ("client.id", client_id),
@@ -284,7 +268,7 @@ fn start_producer(
             ("queue.buffering.max.kbytes", "512"),
         ],
     )
-    .create_with_context(Acked(acked.clone()))
+    .create_with_context(AckedBytes(acked.clone()))
     .expect("producer");
     let topic = topic.to_string();
     let handle = thread::spawn(move || {

@@ -1,6 +1,8 @@
 //! Kafka client helpers over librdkafka (the `rdkafka` crate).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use rdkafka::admin::{
@@ -9,8 +11,8 @@ use rdkafka::admin::{
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{BorrowedMessage, Headers, Message};
-use rdkafka::producer::FutureProducer;
+use rdkafka::message::{BorrowedMessage, DeliveryResult, Headers, Message};
+use rdkafka::producer::{FutureProducer, ProducerContext};
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
@@ -54,6 +56,22 @@ pub fn config(bootstrap: &str, extra: &[(&str, &str)]) -> ClientConfig {
         c.set(*k, *v);
     }
     c
+}
+
+/// A producer context that counts the payload bytes the broker acknowledged.
+pub struct AckedBytes(pub Arc<AtomicU64>);
+
+impl ClientContext for AckedBytes {}
+
+impl ProducerContext for AckedBytes {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Ok(m) = result {
+            let len = m.payload().map_or(0, <[u8]>::len) as u64;
+            self.0.fetch_add(len, Ordering::Relaxed);
+        }
+    }
 }
 
 pub fn producer(bootstrap: &str, extra: &[(&str, &str)]) -> FutureProducer {
